@@ -1,0 +1,19 @@
+{
+  "targets": [
+    {
+      "target_name": "zerohttpd",
+      "sources": [
+        "native/addon.cc",
+        "native/net.cc",
+        "native/io.cc",
+        "native/poll.cc",
+        "native/process.cc",
+        "native/stats.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags_cc": ["-std=gnu++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-exceptions"],
+      "cflags_cc!": ["-fno-rtti", "-std=gnu++1y", "-std=gnu++14"]
+    }
+  ]
+}

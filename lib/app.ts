@@ -1,0 +1,118 @@
+// What to answer, decided once for every architecture. route() turns a parsed request into
+// a Plan; blocking servers and the event loop only differ in how they carry a Plan out.
+import * as fs from 'node:fs';
+import { C, native } from './sys';
+import { HttpError, Request } from './http/request';
+import { ALLOW, errorResponse, htmlResponse, responseHead } from './http/response';
+import { contentType, sanitizePath } from './http/static';
+import * as gb from './guestbook/guestbook';
+import { RespError, RespValue } from './redis/resp';
+import { Options } from './options';
+
+export type Plan =
+  /** A whole response in memory. */
+  | { kind: 'bytes'; status: number; data: Buffer }
+  /** Headers, then (unless HEAD) `size` bytes of the open file `fd` with sendfile(). The sender closes fd. */
+  | { kind: 'file'; status: number; head: Buffer; fd: number; size: number; sendBody: boolean }
+  /** Run these Redis commands one round trip at a time, then answer respond(replies). */
+  | { kind: 'redis'; commands: string[][]; respond(replies: RespValue[]): Plan; unavailable(): Plan };
+
+export interface App {
+  publicFd: number;        // O_PATH fd of the public root: files are opened beneath it only
+  publicDir: string;
+  templates: gb.Templates;
+}
+
+export function createApp(opts: Pick<Options, 'publicDir' | 'templatesDir'>): App {
+  const publicDir = fs.realpathSync(opts.publicDir);
+  const publicFd = native.open(publicDir, C.O_PATH | C.O_DIRECTORY | C.O_CLOEXEC);
+  if (publicFd < 0) throw new Error(`cannot open public directory ${publicDir}: ${native.errname(publicFd)}`);
+  return { publicFd, publicDir, templates: new gb.Templates(opts.templatesDir) };
+}
+
+export function closeApp(app: App): void {
+  native.close(app.publicFd);
+}
+
+export function errorPlan(status: number, opts: { message?: string; head?: boolean; extra?: Record<string, string> } = {}): Plan {
+  return { kind: 'bytes', status, data: errorResponse(status, opts) };
+}
+
+export function httpErrorPlan(err: HttpError): Plan {
+  return errorPlan(err.status, { message: err.message });
+}
+
+const html = (status: number, page: string, head: boolean): Plan => ({ kind: 'bytes', status, data: htmlResponse(status, page, { head }) });
+
+export function route(app: App, req: Request): Plan {
+  const head = req.method === 'HEAD';
+  const isGet = req.method === 'GET' || head;
+  if (!isGet && req.method !== 'POST') return errorPlan(501, { message: `${req.method} is not supported`, extra: { Allow: ALLOW } });
+  if (req.path === '/guestbook') return isGet ? guestbookGet(app, head) : guestbookPost(app, req);
+  if (!isGet) return errorPlan(405, { extra: { Allow: 'GET, HEAD' } });
+  return staticFile(app, req.path, head);
+}
+
+const RESOLVE = C.RESOLVE_BENEATH | C.RESOLVE_NO_MAGICLINKS;
+const OPEN_FLAGS = C.O_RDONLY | C.O_CLOEXEC | C.O_NONBLOCK | C.O_NOCTTY;
+const statBuf = new Float64Array(3);
+
+/**
+ * openat2(RESOLVE_BENEATH) refuses '..', absolute paths and symlinks that leave the public
+ * root in the kernel, before anything outside is opened; sanitizePath() has already refused
+ * every encoded form. O_NONBLOCK keeps a FIFO in public/ from blocking the open.
+ */
+export function staticFile(app: App, rawPath: string, head: boolean): Plan {
+  const s = sanitizePath(rawPath);
+  if (!s.ok) return errorPlan(s.status, { head });
+  const fd = native.openat2(app.publicFd, s.rel || '.', OPEN_FLAGS, RESOLVE);
+  if (fd < 0) {
+    const code = native.errname(fd);
+    return errorPlan(code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' ? 404 : 403, { head });
+  }
+  if (native.fstat(fd, statBuf) < 0) {
+    native.close(fd);
+    return errorPlan(500, { head });
+  }
+  const type = statBuf[0] & C.S_IFMT;
+  if (type === C.S_IFDIR && !s.dirIndex) {
+    native.close(fd);
+    const location = rawPath + '/';
+    return errorPlan(301, { head, message: `Moved to ${location}`, extra: { Location: location } });
+  }
+  if (type !== C.S_IFREG) {
+    native.close(fd);
+    return errorPlan(404, { head });
+  }
+  const size = statBuf[1];
+  return { kind: 'file', status: 200, head: responseHead(200, contentType(s.rel), size), fd, size, sendBody: !head };
+}
+
+function guestbookGet(app: App, head: boolean): Plan {
+  return {
+    kind: 'redis',
+    commands: gb.GET_COMMANDS,
+    respond: (replies) => {
+      try {
+        return html(200, gb.renderGuestbook(app.templates, replies), head);
+      } catch {
+        return errorPlan(502, { head, message: 'unexpected reply from the database' });
+      }
+    },
+    unavailable: () => html(503, gb.renderUnavailable(), head),
+  };
+}
+
+function guestbookPost(app: App, req: Request): Plan {
+  const form = gb.parseGuestbookForm(req.body);
+  if (!form.ok) return html(400, gb.renderFormError(form.message), false);
+  return {
+    kind: 'redis',
+    commands: gb.postCommands(form),
+    respond: (replies) =>
+      replies[0] instanceof RespError || typeof replies[0] !== 'number'
+        ? errorPlan(502, { message: 'the database refused the remark' })
+        : html(200, gb.renderThanks(app.templates, form), false),
+    unavailable: () => html(503, gb.renderUnavailable(), false),
+  };
+}

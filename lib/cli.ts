@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+// zerohttpd <architecture> [port] [redis-host] [flags]: mirrors the article's binaries
+// (`./iterative 8000 127.0.0.1`) and adds flags. Parses, sets up, enters the server loop,
+// prints the stats on Ctrl-C.
+import * as dns from 'node:dns/promises';
+import * as net from 'node:net';
+import { parseArgs } from 'node:util';
+import { DEFAULTS, Options } from './options';
+import { ARCHITECTURES, architectureNames } from './servers/index';
+
+const VERSION: string = require('../../package.json').version;
+
+export class UsageError extends Error {}
+
+export const USAGE = `usage: zerohttpd <architecture> [port] [redis-host] [options]
+       zerohttpd bench [options]        (see zerohttpd bench --help)
+
+architectures:
+${Object.entries(ARCHITECTURES).map(([n, a]) => `  ${n.padEnd(12)} ${a.summary}`).join('\n')}
+
+options:
+  --port N              port to listen on (default ${DEFAULTS.port}; 0 picks a free one)
+  --host ADDR           address to listen on (default ${DEFAULTS.host}, all IPv4 interfaces; :: for IPv6)
+  --redis HOST[:PORT]   Redis server (default ${DEFAULTS.redisHost}:${DEFAULTS.redisPort})
+  --public DIR          directory of static files (default public/)
+  --reader byte|buffered  byte: one recv() per byte, as the article (default); buffered: large recv()s
+  --backlog N           listen() backlog (default ${DEFAULTS.backlog}, as the article)
+  --timeout SECONDS     drop a client that stops sending after this long (default ${DEFAULTS.timeoutMs / 1000})
+  --workers N           preforked: number of worker processes (default ${DEFAULTS.workers})
+  --threads N           prethreaded: number of worker threads (default ${DEFAULTS.threads})
+  --max-threads N       threaded: stop accepting while N Workers are alive (default ${DEFAULTS.maxThreads}; 0 = unlimited)
+  --accept-lock none|fcntl|mutex  preforked/prethreaded: serialize accept() (default none)
+  --edge                epoll: edge-triggered (EPOLLET) instead of level-triggered
+  --redis-pool N        poll/epoll: keep N Redis connections open instead of one per request
+  --syscall-stats[=time]  on exit, print a table of the syscalls made (with time: their duration)
+  --trace               print every syscall the server makes to stderr, strace-style
+  --quiet               no per-request log lines
+  -h, --help            this help
+  -v, --version         print the version`;
+
+function int(name: string, v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, not '${v}'`);
+  return Number(v);
+}
+
+function hostPort(v: string, defPort: number): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(v) ?? /^([^:]+)(?::(\d+))?$/.exec(v);
+  if (m) return { host: m[1], port: m[2] ? int('redis', m[2], 1, 65535) : defPort };
+  if (net.isIPv6(v)) return { host: v, port: defPort };
+  throw new UsageError(`--redis must be HOST[:PORT], not '${v}'`);
+}
+
+export type Parsed = { kind: 'help' } | { kind: 'version' } | { kind: 'bench'; argv: string[] } | { kind: 'serve'; opts: Options };
+
+export function parseCommandLine(argv: string[]): Parsed {
+  if (argv[0] === 'bench') return { kind: 'bench', argv: argv.slice(1) };
+  const args = argv.map((a) => (a === '--syscall-stats' ? '--syscall-stats=count' : a));
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        port: { type: 'string' }, host: { type: 'string' }, redis: { type: 'string' }, public: { type: 'string' },
+        reader: { type: 'string' }, backlog: { type: 'string' }, timeout: { type: 'string' }, workers: { type: 'string' },
+        threads: { type: 'string' }, 'max-threads': { type: 'string' }, 'accept-lock': { type: 'string' },
+        edge: { type: 'boolean' }, 'redis-pool': { type: 'string' }, 'syscall-stats': { type: 'string' },
+        trace: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values: v, positionals: pos } = parsed;
+  if (v.help) return { kind: 'help' };
+  if (v.version) return { kind: 'version' };
+  if (pos.length > 3) throw new UsageError(`too many arguments: ${pos.slice(3).join(' ')}`);
+  const o: Options = { ...DEFAULTS };
+  if (pos[0] !== undefined) {
+    if (!ARCHITECTURES[pos[0]]) throw new UsageError(`unknown architecture '${pos[0]}' (one of: ${architectureNames().join(', ')})`);
+    o.arch = pos[0];
+  }
+  if (pos[1] !== undefined) o.port = int('port', pos[1], 0, 65535);
+  if (pos[2] !== undefined) o.redisHost = pos[2];
+  if (v.port !== undefined) o.port = int('port', v.port, 0, 65535);
+  if (v.host !== undefined) {
+    if (!net.isIP(v.host)) throw new UsageError(`--host must be an IPv4 or IPv6 address, not '${v.host}'`);
+    o.host = v.host;
+  }
+  if (v.redis !== undefined) ({ host: o.redisHost, port: o.redisPort } = hostPort(v.redis, DEFAULTS.redisPort));
+  if (v.public !== undefined) o.publicDir = v.public;
+  if (v.reader !== undefined) {
+    if (v.reader !== 'byte' && v.reader !== 'buffered') throw new UsageError(`--reader must be byte or buffered, not '${v.reader}'`);
+    o.reader = v.reader;
+  }
+  if (v.backlog !== undefined) o.backlog = int('backlog', v.backlog, 1, 1 << 20);
+  if (v.timeout !== undefined) {
+    const t = Number(v.timeout);
+    if (!(t > 0 && t <= 86400)) throw new UsageError(`--timeout must be a number of seconds > 0, not '${v.timeout}'`);
+    o.timeoutMs = Math.round(t * 1000);
+  }
+  if (v.workers !== undefined) o.workers = int('workers', v.workers, 1, 10000);
+  if (v.threads !== undefined) o.threads = int('threads', v.threads, 1, 10000);
+  if (v['max-threads'] !== undefined) o.maxThreads = int('max-threads', v['max-threads'], 0, 100000);
+  if (v['accept-lock'] !== undefined) {
+    const l = v['accept-lock'];
+    if (l !== 'none' && l !== 'fcntl' && l !== 'mutex') throw new UsageError(`--accept-lock must be none, fcntl or mutex, not '${l}'`);
+    o.acceptLock = l;
+  }
+  if (v.edge) o.edge = true;
+  if (v['redis-pool'] !== undefined) o.redisPool = int('redis-pool', v['redis-pool'], 0, 10000);
+  if (v['syscall-stats'] !== undefined) {
+    const s = v['syscall-stats'];
+    if (s !== 'count' && s !== 'time') throw new UsageError(`--syscall-stats takes no value or =time, not '${s}'`);
+    o.syscallStats = s === 'time' ? 2 : 1;
+  }
+  if (v.trace) o.trace = true;
+  if (v.quiet) o.quiet = true;
+  return { kind: 'serve', opts: o };
+}
+
+async function resolveRedisHost(o: Options): Promise<void> {
+  if (net.isIP(o.redisHost)) return;
+  try {
+    o.redisHost = (await dns.lookup(o.redisHost)).address;
+  } catch {
+    throw new UsageError(`cannot resolve redis host '${o.redisHost}'`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: Parsed;
+  try {
+    parsed = parseCommandLine(argv);
+    if (parsed.kind === 'serve') await resolveRedisHost(parsed.opts);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`zerohttpd: ${e.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`zerohttpd ${VERSION}\n`);
+    return 0;
+  }
+  if (parsed.kind === 'bench') return require('./bench/cli').main(parsed.argv);
+  return require('./run').run(parsed.opts);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`zerohttpd: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,30 @@
+// setupListeningSocket(): socket, SO_REUSEADDR, bind, listen — the article's start-up.
+import { C, native, SyscallError } from './sys';
+
+export class PortInUseError extends Error {}
+
+export function setupListeningSocket(host: string, port: number, backlog: number, opts: { nonBlocking?: boolean; reusePort?: boolean } = {}): number {
+  const family = host.includes(':') ? C.AF_INET6 : C.AF_INET;
+  const fd = native.socket(family, C.SOCK_STREAM | C.SOCK_CLOEXEC | (opts.nonBlocking ? C.SOCK_NONBLOCK : 0));
+  if (fd < 0) throw new SyscallError('socket', fd);
+  native.setsockopt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+  if (opts.reusePort) native.setsockopt(fd, C.SOL_SOCKET, C.SO_REUSEPORT, 1);
+  let r = native.bind(fd, host, port);
+  if (r < 0) {
+    native.close(fd);
+    if (-r === C.EADDRINUSE) throw new PortInUseError(`port ${port} is already in use (bind: EADDRINUSE)`);
+    throw new SyscallError('bind', r, `${host}:${port}`);
+  }
+  r = native.listen(fd, backlog);
+  if (r < 0) {
+    native.close(fd);
+    throw new SyscallError('listen', r);
+  }
+  return fd;
+}
+
+/** The port the kernel gave us (for --port 0). */
+export function boundPort(fd: number): number {
+  const a = native.getsockname(fd);
+  return typeof a === 'number' ? 0 : a.port;
+}

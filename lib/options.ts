@@ -1,0 +1,50 @@
+// Every option of every architecture, with its default, in one place.
+import * as path from 'node:path';
+import { ROOT } from './sys';
+
+export type Reader = 'byte' | 'buffered';
+export type AcceptLock = 'none' | 'fcntl' | 'mutex';
+
+export interface Options {
+  arch: string;
+  host: string;            // listen address (IPv4 or IPv6 literal)
+  port: number;
+  redisHost: string;       // IP literal (the CLI resolves names)
+  redisPort: number;
+  publicDir: string;
+  templatesDir: string;
+  reader: Reader;
+  backlog: number;
+  timeoutMs: number;       // read timeout for a client that stops sending
+  quiet: boolean;
+  workers: number;         // preforked
+  threads: number;         // prethreaded
+  maxThreads: number;      // threaded; 0 = unlimited
+  acceptLock: AcceptLock;  // preforked / prethreaded
+  edge: boolean;           // epoll: EPOLLET
+  redisPool: number;       // poll/epoll: persistent Redis connections (0 = one per request, as the article)
+  syscallStats: 0 | 1 | 2; // 1: counts, 2: counts and time
+  trace: boolean;
+}
+
+export const DEFAULTS: Options = {
+  arch: 'iterative', // npm start; becomes epoll once it exists
+  host: '0.0.0.0',
+  port: 8000,
+  redisHost: '127.0.0.1',
+  redisPort: 6379,
+  publicDir: path.join(ROOT, 'public'),
+  templatesDir: path.join(ROOT, 'templates'),
+  reader: 'byte',
+  backlog: 10,
+  timeoutMs: 10_000,
+  quiet: false,
+  workers: 100,
+  threads: 100,
+  maxThreads: 256,
+  acceptLock: 'none',
+  edge: false,
+  redisPool: 0,
+  syscallStats: 0,
+  trace: false,
+};

@@ -1,0 +1,88 @@
+// A blocking Redis client over a raw fd, as the article's "we roll our own Redis routines":
+// one command, one round trip. Used by the five blocking architectures.
+import { C, native, sendAll, setNonBlocking } from '../sys';
+import { encodeCommand, RespDecoder, RespValue } from './resp';
+
+const CONNECT_TIMEOUT_MS = 2000;
+const IO_TIMEOUT_MS = 5000;
+
+export class BlockingRedis {
+  private fd = -1;
+  private decoder = new RespDecoder();
+  private buf = Buffer.allocUnsafe(64 * 1024);
+  /** Why the last connect/command failed (for logs). */
+  lastError = '';
+
+  constructor(readonly host: string, readonly port: number) {}
+
+  get connected(): boolean {
+    return this.fd >= 0;
+  }
+
+  /** Connect if not connected. A non-blocking connect bounded by poll(), then back to blocking. */
+  connect(): boolean {
+    if (this.fd >= 0) return true;
+    const family = this.host.includes(':') ? C.AF_INET6 : C.AF_INET;
+    const fd = native.socket(family, C.SOCK_STREAM | C.SOCK_CLOEXEC | C.SOCK_NONBLOCK);
+    if (fd < 0) return this.fail(fd, 'socket');
+    let r = native.connect(fd, this.host, this.port);
+    if (r < 0 && -r === C.EINPROGRESS) {
+      const pfd = new Int32Array(2);
+      pfd[0] = fd;
+      new Int16Array(pfd.buffer)[2] = C.POLLOUT;
+      r = native.poll(pfd, 1, CONNECT_TIMEOUT_MS);
+      r = r === 0 ? -C.ETIMEDOUT : r < 0 ? r : -native.getsockopt(fd, C.SOL_SOCKET, C.SO_ERROR);
+    }
+    if (r < 0) {
+      native.close(fd);
+      return this.fail(r, 'connect');
+    }
+    setNonBlocking(fd, false);
+    native.setsockopt(fd, C.IPPROTO_TCP, C.TCP_NODELAY, 1);
+    native.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, IO_TIMEOUT_MS);
+    native.setsockopt(fd, C.SOL_SOCKET, C.SO_SNDTIMEO, IO_TIMEOUT_MS);
+    this.fd = fd;
+    this.decoder = new RespDecoder();
+    return true;
+  }
+
+  /** One command, one round trip. Returns the reply, or undefined if Redis is unreachable. */
+  command(args: string[]): RespValue | undefined {
+    if (!this.connect()) return undefined;
+    if (sendAll(this.fd, encodeCommand(args)) < 0) return this.drop('send');
+    for (;;) {
+      const next = this.decoder.next();
+      if (next) return next.value;
+      const n = native.recv(this.fd, this.buf, 0, this.buf.length);
+      if (n <= 0) return this.drop(n === 0 ? 'closed by server' : native.errname(n));
+      this.decoder.push(this.buf.subarray(0, n));
+    }
+  }
+
+  /** Runs commands in order; undefined if any round trip failed. */
+  run(commands: string[][]): RespValue[] | undefined {
+    const replies: RespValue[] = [];
+    for (const c of commands) {
+      const r = this.command(c);
+      if (r === undefined) return undefined;
+      replies.push(r);
+    }
+    return replies;
+  }
+
+  close(): void {
+    if (this.fd >= 0) native.close(this.fd);
+    this.fd = -1;
+  }
+
+  private fail(r: number, what: string): false {
+    this.lastError = `${what}: ${native.errname(r)}`;
+    return false;
+  }
+
+  private drop(why: string): undefined {
+    this.lastError = why;
+    this.close();
+    return undefined;
+  }
+}

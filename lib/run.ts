@@ -1,0 +1,33 @@
+// Start one architecture: listening socket, stop handler, server loop, stats.
+import * as fs from 'node:fs';
+import { C, native } from './sys';
+import { boundPort, PortInUseError, setupListeningSocket } from './listen';
+import { notice, setQuiet } from './log';
+import { printStats } from './stats';
+import { Options } from './options';
+import { ARCHITECTURES } from './servers/index';
+
+export async function run(opts: Options): Promise<number> {
+  const arch = ARCHITECTURES[opts.arch].load();
+  setQuiet(opts.quiet);
+  if (!fs.existsSync(opts.publicDir) || !fs.statSync(opts.publicDir).isDirectory()) {
+    notice(`zerohttpd: public directory '${opts.publicDir}' does not exist or is not a directory`);
+    return 1;
+  }
+  let listenFd: number;
+  try {
+    listenFd = setupListeningSocket(opts.host, opts.port, opts.backlog, { nonBlocking: arch.nonBlockingListen });
+  } catch (e) {
+    notice(`zerohttpd: ${(e as Error).message}`);
+    return 1;
+  }
+  native.setSyscallStats(opts.syscallStats, opts.trace);
+  if (!arch.ownSignals) native.installStopHandler();
+  const where = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  notice(`zerohttpd ${opts.arch} listening on ${where}:${boundPort(listenFd)} (pid ${process.pid})`);
+  await arch.enterServerLoop(listenFd, opts);
+  native.close(listenFd);
+  printStats(arch.childrenInStats);
+  if (opts.syscallStats) require('./syscall-report').printSyscallReport(opts.syscallStats === 2);
+  return 0;
+}

@@ -1,0 +1,109 @@
+// handleClient(): the blocking request path shared by the iterative, forking, preforked,
+// threaded and prethreaded servers. accept -> read request -> route -> respond -> close.
+import { C, native, sendAll } from './sys';
+import { HttpError, RequestParser } from './http/request';
+import { App, errorPlan, httpErrorPlan, Plan, route } from './app';
+import { BlockingRedis } from './redis/blocking';
+import { logRequest } from './log';
+import { Reader } from './options';
+
+export interface ServeContext {
+  app: App;
+  redis: BlockingRedis;
+  reader: Reader;
+  timeoutMs: number;
+}
+
+const CR = 13, LF = 10;
+const one = Buffer.alloc(1);
+const chunk = Buffer.allocUnsafe(16 * 1024 + 512);
+
+/** What ended the read: a complete request, a parse error to answer, or a reason to drop it. */
+type ReadResult = 'done' | 'error' | 'eof' | 'timeout' | 'failed';
+
+function classify(n: number): ReadResult {
+  return n === 0 ? 'eof' : -n === C.EAGAIN ? 'timeout' : 'failed';
+}
+
+/**
+ * The article's get_line() pattern: one recv() per byte; after '\r', a MSG_PEEK look-ahead
+ * and, if it is '\n', one more recv() to take it. Body bytes are read in one recv() each time.
+ */
+function readByteByByte(fd: number, p: RequestParser): ReadResult {
+  while (p.wantsMore) {
+    if (p.state === 'body') {
+      const n = native.recv(fd, chunk, 0, Math.min(p.bodyRemaining, chunk.length));
+      if (n <= 0) return classify(n);
+      p.push(chunk, 0, n);
+      continue;
+    }
+    let n = native.recv(fd, one, 0, 1);
+    if (n <= 0) return classify(n);
+    p.push(one, 0, 1);
+    if (one[0] === CR && p.wantsMore) {
+      n = native.recv(fd, one, 0, 1, C.MSG_PEEK);
+      if (n <= 0) return classify(n);
+      const peeked: number = one[0];
+      if (peeked === LF) {
+        native.recv(fd, one, 0, 1);
+        p.push(one, 0, 1);
+      }
+    }
+  }
+  return p.state === 'done' ? 'done' : 'error';
+}
+
+/** Large recv() calls; the parser leaves any pipelined bytes unconsumed (we answer one request). */
+function readBuffered(fd: number, p: RequestParser): ReadResult {
+  while (p.wantsMore) {
+    const n = native.recv(fd, chunk, 0, chunk.length);
+    if (n <= 0) return classify(n);
+    p.push(chunk, 0, n);
+  }
+  return p.state === 'done' ? 'done' : 'error';
+}
+
+export function readRequest(fd: number, p: RequestParser, reader: Reader): ReadResult {
+  return reader === 'byte' ? readByteByByte(fd, p) : readBuffered(fd, p);
+}
+
+/** Carry out a plan on a blocking socket. Returns the status and bytes sent. */
+export function sendPlan(fd: number, plan: Plan, redis: BlockingRedis): { status: number; bytes: number } {
+  if (plan.kind === 'redis') {
+    const replies = redis.run(plan.commands);
+    return sendPlan(fd, replies ? plan.respond(replies) : plan.unavailable(), redis);
+  }
+  if (plan.kind === 'bytes') {
+    const n = sendAll(fd, plan.data);
+    return { status: plan.status, bytes: Math.max(n, 0) };
+  }
+  let sent = sendAll(fd, plan.head);
+  if (sent >= 0 && plan.sendBody) {
+    for (let off = 0; off < plan.size; ) {
+      const n = native.sendfile(fd, plan.fd, off, plan.size - off);
+      if (n <= 0) break; // peer gone (EPIPE/ECONNRESET), timed out, or the file shrank
+      off += n;
+      sent += n;
+    }
+  }
+  native.close(plan.fd);
+  return { status: plan.status, bytes: Math.max(sent, 0) };
+}
+
+/** Serve one connection and close it. Never throws for anything a client can send. */
+export function handleClient(fd: number, ctx: ServeContext): void {
+  native.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, ctx.timeoutMs);
+  native.setsockopt(fd, C.SOL_SOCKET, C.SO_SNDTIMEO, ctx.timeoutMs);
+  const parser = new RequestParser();
+  const r = readRequest(fd, parser, ctx.reader);
+  let plan: Plan | null = null;
+  if (r === 'done') plan = route(ctx.app, parser.request!);
+  else if (r === 'error') plan = httpErrorPlan(parser.error as HttpError);
+  else if (r === 'timeout') plan = errorPlan(408);
+  if (plan) {
+    const req = parser.request;
+    const { status, bytes } = sendPlan(fd, plan, ctx.redis);
+    logRequest(status, req?.method ?? '-', req?.target ?? '-', bytes);
+  }
+  native.close(fd);
+}

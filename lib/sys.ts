@@ -1,0 +1,156 @@
+// The typed binding to the native addon. Every function returns its syscall's result or
+// a negative errno (never throws for a failed syscall); `check()` turns a negative result
+// into a SyscallError shaped like Node's own fs errors.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface Peer { fd: number; family: 'IPv4' | 'IPv6' | ''; address: string; port: number }
+export interface Rusage { user: number; system: number; maxrss: number; minflt: number; majflt: number; nvcsw: number; nivcsw: number }
+export interface WaitStatus { exited: boolean; code: number; signaled: boolean; signal: number }
+export interface SyscallCount { name: string; calls: number; errors: number; ns: number; errnos: Record<string, number> }
+
+export interface Native {
+  socket(domain: number, type: number, protocol?: number): number;
+  setsockopt(fd: number, level: number, option: number, value: number): number;
+  getsockopt(fd: number, level: number, option: number): number;
+  bind(fd: number, address: string, port: number): number;
+  connect(fd: number, address: string, port: number): number;
+  listen(fd: number, backlog: number): number;
+  accept4(fd: number, flags?: number): number;
+  accept4(fd: number, flags: number, wantPeer: true): Peer | number;
+  getsockname(fd: number): Peer | number;
+  getpeername(fd: number): Peer | number;
+  recv(fd: number, buf: Uint8Array, offset: number, length: number, flags?: number): number;
+  send(fd: number, buf: Uint8Array, offset: number, length: number, flags?: number): number;
+  shutdown(fd: number, how: number): number;
+  read(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  write(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  close(fd: number): number;
+  fcntl(fd: number, cmd: number, arg?: number): number;
+  fcntlLock(fd: number, cmd: number, type: number): number;
+  sendfile(outFd: number, inFd: number, offset: number | null, count: number): number;
+  open(path: string, flags: number, mode?: number): number;
+  openat2(dirFd: number, path: string, flags: number, resolve: number): number;
+  /** out = [st_mode, st_size, st_mtime ms] */
+  fstat(fd: number, out: Float64Array): number;
+  poll(pollfds: ArrayBufferView, nfds: number, timeoutMs: number): number;
+  epoll_create1(flags?: number): number;
+  epoll_ctl(epfd: number, op: number, fd: number, events: number, data?: number): number;
+  epoll_wait(epfd: number, events: ArrayBufferView, maxEvents: number, timeoutMs: number): number;
+  fork(): number;
+  waitpid(pid: number, options?: number, statusOut?: Int32Array): number;
+  waitStatus(status: number): WaitStatus;
+  _exit(code: number): never;
+  kill(pid: number, signal: number): number;
+  getpid(): number;
+  gettid(): number;
+  getppid(): number;
+  getrusage(who: number): Rusage | number;
+  getrlimit(resource: number): { soft: number; hard: number } | number;
+  setrlimit(resource: number, soft: number, hard: number): number;
+  installStopHandler(): number;
+  stopRequested(): number;
+  clearStop(): void;
+  requestStop(signal: number): void;
+  setSyscallStats(mode: 0 | 1 | 2, trace?: boolean): void;
+  resetSyscallStats(): void;
+  syscallStats(): SyscallCount[];
+  errname(errno: number): string;
+  strerror(errno: number): string;
+  constants: Record<string, number>;
+}
+
+export const ADDON_PATHS = ['build/Release/zerohttpd.node', 'build/Debug/zerohttpd.node'];
+
+function findRoot(): string {
+  // lib/sys.ts runs from dist/lib/sys.js; the package root holds binding.gyp
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return path.resolve(__dirname, '..', '..');
+}
+
+export const ROOT = findRoot();
+
+function load(): Native {
+  const tried: string[] = [];
+  for (const rel of ADDON_PATHS) {
+    const p = path.join(ROOT, rel);
+    tried.push(p);
+    if (fs.existsSync(p)) return require(p) as Native;
+  }
+  throw new Error(
+    `zerohttpd: the native addon is not built (looked in ${tried.join(', ')}).\n` +
+      `Build it with 'npm install' (or 'npm run build') in ${ROOT}; it needs a C++ toolchain (g++, make, python3).`,
+  );
+}
+
+export const native: Native = load();
+export const C = native.constants;
+
+/** An error shaped like Node's own: code 'EAGAIN', errno -11, syscall 'accept'. */
+export class SyscallError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  constructor(syscall: string, negErrno: number, detail?: string) {
+    const code = native.errname(negErrno);
+    super(`${syscall}: ${code} (${native.strerror(negErrno)})${detail ? ` ${detail}` : ''}`);
+    this.name = 'SyscallError';
+    this.code = code;
+    this.errno = negErrno < 0 ? negErrno : -negErrno;
+    this.syscall = syscall;
+  }
+}
+
+/** Throw a SyscallError when a native call returned -errno, else return the result. */
+export function check<T>(syscall: string, result: T | number, detail?: string): T {
+  if (typeof result === 'number' && result < 0) throw new SyscallError(syscall, result, detail);
+  return result as T;
+}
+
+/** The name of a negative errno result: errname(-11) === 'EAGAIN'. */
+export function errname(result: number): string {
+  return native.errname(result);
+}
+
+export function isError(result: number, code: string): boolean {
+  return result < 0 && -result === C[code];
+}
+
+export function setNonBlocking(fd: number, on = true): number {
+  const flags = native.fcntl(fd, C.F_GETFL);
+  if (flags < 0) return flags;
+  return native.fcntl(fd, C.F_SETFL, on ? flags | C.O_NONBLOCK : flags & ~C.O_NONBLOCK);
+}
+
+/** Send a whole buffer on a blocking socket, looping over partial sends. Returns bytes or -errno. */
+export function sendAll(fd: number, buf: Uint8Array, flags = C.MSG_NOSIGNAL): number {
+  let off = 0;
+  while (off < buf.length) {
+    const n = native.send(fd, buf, off, buf.length - off, flags);
+    if (n < 0) return n;
+    off += n;
+  }
+  return off;
+}
+
+export function rusage(who: number): Rusage {
+  return check<Rusage>('getrusage', native.getrusage(who));
+}
+
+/** Raise RLIMIT_NOFILE's soft limit toward `want` (capped by the hard limit). Returns the new soft limit. */
+export function raiseNofile(want: number): number {
+  const lim = check<{ soft: number; hard: number }>('getrlimit', native.getrlimit(C.RLIMIT_NOFILE));
+  const target = lim.hard < 0 ? want : Math.min(want, lim.hard);
+  if (lim.soft >= 0 && lim.soft < target) check('setrlimit', native.setrlimit(C.RLIMIT_NOFILE, target, lim.hard));
+  return Math.max(lim.soft, target);
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** Block this thread for ms milliseconds (a futex wait; works in the main thread and in Workers). */
+export function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}

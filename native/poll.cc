@@ -1,0 +1,93 @@
+// poll and epoll over caller-owned buffers laid out exactly as the kernel's
+// struct pollfd[] and struct epoll_event[] (zero-copy: no per-call allocation).
+#include "common.h"
+#include <poll.h>
+#include <sys/epoll.h>
+#include <stddef.h>
+
+namespace zh {
+
+// poll(buf, nfds, timeoutMs): buf holds at least nfds struct pollfd.
+static napi_value Poll(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  uint8_t* p;
+  size_t len;
+  int32_t nfds, timeout;
+  if (!argBytes(env, a, 0, &p, &len, "pollfds") || !argInt(env, a, 1, &nfds, "nfds") ||
+      !argInt(env, a, 2, &timeout, "timeout"))
+    return nullptr;
+  if (nfds < 0 || (size_t)nfds * sizeof(struct pollfd) > len)
+    return rangeError(env, "nfds is negative or larger than the pollfd buffer"), nullptr;
+  if ((uintptr_t)p % alignof(struct pollfd)) return rangeError(env, "pollfd buffer misaligned"), nullptr;
+  // poll() returns EINTR even with SA_RESTART; retrying with the same timeout is the policy
+  // (the caller recomputes deadlines after each return anyway).
+  long r = ZH_CALL(poll, poll((struct pollfd*)p, (nfds_t)nfds, timeout));
+  ZH_TRACE(poll, r, "poll([%d fds], %d, %d)", nfds, nfds, timeout);
+  return num(env, r);
+}
+
+static napi_value EpollCreate1(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  int32_t flags = 0;
+  if (!isNullish(env, a, 0) && !argInt(env, a, 0, &flags, "flags")) return nullptr;
+  long r = ZH_CALL(epoll_create1, epoll_create1(flags));
+  ZH_TRACE(epoll_create1, r, "epoll_create1(%#x)", flags);
+  return num(env, r);
+}
+
+// epoll_ctl(epfd, op, fd, events[, data]): data.u64 = data (default fd).
+static napi_value EpollCtl(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  int32_t epfd, op, fd, events = 0, data;
+  if (!argInt(env, a, 0, &epfd, "epfd") || !argInt(env, a, 1, &op, "op") ||
+      !argInt(env, a, 2, &fd, "fd"))
+    return nullptr;
+  if (!isNullish(env, a, 3) && !argInt(env, a, 3, &events, "events")) return nullptr;
+  data = fd;
+  if (!isNullish(env, a, 4) && !argInt(env, a, 4, &data, "data")) return nullptr;
+  struct epoll_event ev;
+  ev.events = (uint32_t)events;
+  ev.data.u64 = (uint32_t)data;
+  long r = ZH_CALL(epoll_ctl, epoll_ctl(epfd, op, fd, &ev));
+  ZH_TRACE(epoll_ctl, r, "epoll_ctl(%d, %d, %d, {events=%#x})", epfd, op, fd, events);
+  return num(env, r);
+}
+
+// epoll_wait(epfd, buf, maxevents, timeoutMs): buf holds at least maxevents struct epoll_event.
+static napi_value EpollWait(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  int32_t epfd, maxev, timeout;
+  uint8_t* p;
+  size_t len;
+  if (!argInt(env, a, 0, &epfd, "epfd") || !argBytes(env, a, 1, &p, &len, "events") ||
+      !argInt(env, a, 2, &maxev, "maxevents") || !argInt(env, a, 3, &timeout, "timeout"))
+    return nullptr;
+  if (maxev <= 0 || (size_t)maxev * sizeof(struct epoll_event) > len)
+    return rangeError(env, "maxevents must be > 0 and fit in the events buffer"), nullptr;
+  if ((uintptr_t)p % 4) return rangeError(env, "events buffer misaligned"), nullptr;
+  long r = ZH_CALL(epoll_wait, epoll_wait(epfd, (struct epoll_event*)p, maxev, timeout));
+  ZH_TRACE(epoll_wait, r, "epoll_wait(%d, [%d], %d)", epfd, maxev, timeout);
+  return num(env, r);
+}
+
+void registerPoll(napi_env env, napi_value exports, napi_value c) {
+  exportFn(env, exports, "poll", Poll);
+  exportFn(env, exports, "epoll_create1", EpollCreate1);
+  exportFn(env, exports, "epoll_ctl", EpollCtl);
+  exportFn(env, exports, "epoll_wait", EpollWait);
+#define C(n) exportConst(env, c, #n, n)
+  C(POLLIN); C(POLLPRI); C(POLLOUT); C(POLLERR); C(POLLHUP); C(POLLNVAL); C(POLLRDHUP);
+  C(EPOLL_CLOEXEC); C(EPOLL_CTL_ADD); C(EPOLL_CTL_MOD); C(EPOLL_CTL_DEL);
+  C(EPOLLIN); C(EPOLLOUT); C(EPOLLERR); C(EPOLLHUP); C(EPOLLRDHUP); C(EPOLLPRI);
+  C(EPOLLET); C(EPOLLONESHOT); C(EPOLLEXCLUSIVE);
+#undef C
+  exportConst(env, c, "POLLFD_SIZE", sizeof(struct pollfd));
+  exportConst(env, c, "POLLFD_FD_OFFSET", offsetof(struct pollfd, fd));
+  exportConst(env, c, "POLLFD_EVENTS_OFFSET", offsetof(struct pollfd, events));
+  exportConst(env, c, "POLLFD_REVENTS_OFFSET", offsetof(struct pollfd, revents));
+  exportConst(env, c, "EPOLL_EVENT_SIZE", sizeof(struct epoll_event));
+  exportConst(env, c, "EPOLL_EVENT_EVENTS_OFFSET", offsetof(struct epoll_event, events));
+  exportConst(env, c, "EPOLL_EVENT_DATA_OFFSET", offsetof(struct epoll_event, data));
+}
+
+}  // namespace zh

@@ -1,0 +1,91 @@
+// Start a real zerohttpd process (the CLI, as a user would) on a free port and stop it with a signal.
+import { ChildProcess, spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+export const CLI = path.resolve(__dirname, '..', '..', 'lib', 'cli.js');
+
+export interface RunningServer {
+  port: number;
+  pid: number;
+  proc: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Send a signal (default SIGINT) and wait for exit; resolves with code/signal and how long it took. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: string | null; ms: number }>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) {
+    try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ }
+  }
+});
+
+/** Spawns `node dist/lib/cli.js <args> --port 0` in its own process group, waits for "listening on". */
+export function startServer(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: string[] } = {}): Promise<RunningServer> {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // own process group: stop() can check that nothing of ours is left
+    env: { ...process.env, ...opts.env },
+  });
+  running.add(proc);
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    proc.on('exit', (code, signal) => {
+      running.delete(proc);
+      resolve({ code, signal });
+    }),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within ${opts.timeoutMs ?? 20000} ms: ${err}`)), opts.timeoutMs ?? 20000);
+    const onData = () => {
+      const m = /listening on \S+:(\d+) \(pid (\d+)\)/.exec(err);
+      if (!m) return;
+      clearTimeout(timer);
+      proc.stderr!.off('data', onData);
+      resolve({
+        port: Number(m[1]),
+        pid: Number(m[2]),
+        proc,
+        stdout: () => out,
+        stderr: () => err,
+        stop: async (signal = 'SIGINT', timeoutMs = 10000) => {
+          const t0 = Date.now();
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+          const t = setTimeout(() => { try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone */ } }, timeoutMs);
+          const r = await exited;
+          clearTimeout(t);
+          return { ...r, ms: Date.now() - t0 };
+        },
+      });
+    };
+    proc.stderr!.on('data', onData);
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early (code ${code}, signal ${signal}): ${err}`));
+    });
+  });
+}
+
+/** pids still alive in a process group (to prove nothing of ours is left). */
+export function processGroupMembers(pgid: number): number[] {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const pids: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') pids.push(Number(d));
+    } catch { /* raced with exit */ }
+  }
+  return pids;
+}
+
+/** Number of open fds of a process. */
+export function fdCount(pid: number): number {
+  return require('node:fs').readdirSync(`/proc/${pid}/fd`).length;
+}
