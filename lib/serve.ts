@@ -53,18 +53,41 @@ function readByteByByte(fd: number, p: RequestParser): ReadResult {
   return p.state === 'done' ? 'done' : 'error';
 }
 
+/** Set when the buffered reader received bytes past the request (pipelining): see lingeringClose(). */
+let leftover = false;
+
 /** Large recv() calls; the parser leaves any pipelined bytes unconsumed (we answer one request). */
 function readBuffered(fd: number, p: RequestParser): ReadResult {
   while (p.wantsMore) {
     const n = native.recv(fd, chunk, 0, chunk.length);
     if (n <= 0) return classify(n);
-    p.push(chunk, 0, n);
+    if (p.push(chunk, 0, n) < n) leftover = true;
   }
   return p.state === 'done' ? 'done' : 'error';
 }
 
 export function readRequest(fd: number, p: RequestParser, reader: Reader): ReadResult {
+  leftover = false;
   return reader === 'byte' ? readByteByByte(fd, p) : readBuffered(fd, p);
+}
+
+const LINGER_MS = 1000;
+const LINGER_MAX_BYTES = 256 * 1024;
+
+/**
+ * close() on a socket with unread input sends RST, and the peer may then lose the response
+ * it has not read yet. When we answered before reading everything (an error mid-request,
+ * pipelined bytes), stop sending, drain what the client still sends (bounded), then close.
+ */
+export function lingeringClose(fd: number): void {
+  native.shutdown(fd, C.SHUT_WR);
+  native.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, LINGER_MS);
+  for (let total = 0; total < LINGER_MAX_BYTES; ) {
+    const n = native.recv(fd, chunk, 0, chunk.length);
+    if (n <= 0) break;
+    total += n;
+  }
+  native.close(fd);
 }
 
 /** Carry out a plan on a blocking socket. Returns the status and bytes sent. */
@@ -105,5 +128,6 @@ export function handleClient(fd: number, ctx: ServeContext): void {
     const { status, bytes } = sendPlan(fd, plan, ctx.redis);
     logRequest(status, req?.method ?? '-', req?.target ?? '-', bytes);
   }
-  native.close(fd);
+  if (r === 'error' || leftover) lingeringClose(fd);
+  else native.close(fd);
 }

@@ -21,6 +21,14 @@ export function syscallReport(withTime: boolean, requests?: number): string {
   return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
 }
 
-export function printSyscallReport(withTime: boolean, requests?: number): void {
-  out(syscallReport(withTime, requests));
+/** Connections accepted (one request each, HTTP/1.0): successful accept4() calls in every process and thread. */
+export function acceptedConnections(): number {
+  const a = native.syscallStats().find((r) => r.name === 'accept4');
+  return a ? a.calls - a.errors : 0;
+}
+
+export function printSyscallReport(withTime: boolean): void {
+  const requests = acceptedConnections();
+  out(`\nsyscalls made through the addon (${requests} connections accepted):`);
+  out(syscallReport(withTime, requests || undefined));
 }

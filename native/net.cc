@@ -148,6 +148,8 @@ static napi_value sockName(napi_env env, napi_callback_info info, bool peer) {
   socklen_t sl = sizeof ss;
   long r = peer ? ZH_CALL(getpeername, getpeername(fd, (struct sockaddr*)&ss, &sl))
                 : ZH_CALL(getsockname, getsockname(fd, (struct sockaddr*)&ss, &sl));
+  if (peer) ZH_TRACE(getpeername, r, "getpeername(%d)", fd);
+  else ZH_TRACE(getsockname, r, "getsockname(%d)", fd);
   if (r < 0) return num(env, r);
   return peerObject(env, fd, ss);
 }

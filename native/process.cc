@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdio.h>
+#include <sys/mman.h>
 
 namespace zh {
 
@@ -54,7 +56,22 @@ static napi_value RequestStop(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+// V8 marks its heap pages MADV_DONTFORK, so a forked child faults (SIGSEGV) as soon as it
+// re-enters JS. Clear the flag on every such mapping ("dc" in smaps VmFlags) before fork().
+static void allowForkOfAllMappings() {
+  FILE* f = fopen("/proc/self/smaps", "re");
+  if (!f) return;
+  char line[512];
+  unsigned long lo = 0, hi = 0, a, b;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "%lx-%lx ", &a, &b) == 2) lo = a, hi = b;
+    else if (!strncmp(line, "VmFlags:", 8) && strstr(line, " dc")) madvise((void*)lo, hi - lo, MADV_DOFORK);
+  }
+  fclose(f);
+}
+
 static napi_value Fork(napi_env env, napi_callback_info) {
+  allowForkOfAllMappings();
   long r = ZH_CALL(fork, fork());
   if (r == 0) g_stopThread = pthread_self();
   ZH_TRACE(fork, r, "fork()");
@@ -116,10 +133,12 @@ static napi_value Kill(napi_env env, napi_callback_info info) {
 
 static napi_value Getpid(napi_env env, napi_callback_info) {
   long r = ZH_CALL(getpid, getpid());
+  ZH_TRACE(getpid, r, "getpid()");
   return num(env, r);
 }
 static napi_value Gettid(napi_env env, napi_callback_info) {
   long r = ZH_CALL(gettid, syscall(SYS_gettid));
+  ZH_TRACE(gettid, r, "gettid()");
   return num(env, r);
 }
 static napi_value Getppid(napi_env env, napi_callback_info) { return num(env, getppid()); }
@@ -131,6 +150,7 @@ static napi_value Getrusage(napi_env env, napi_callback_info info) {
   if (!argInt(env, a, 0, &who, "who")) return nullptr;
   struct rusage ru;
   long r = ZH_CALL(getrusage, getrusage(who, &ru));
+  ZH_TRACE(getrusage, r, "getrusage(%d)", who);
   if (r < 0) return num(env, r);
   napi_value o;
   napi_create_object(env, &o);
@@ -151,6 +171,7 @@ static napi_value Getrlimit(napi_env env, napi_callback_info info) {
   if (!argInt(env, a, 0, &res, "resource")) return nullptr;
   struct rlimit rl;
   long r = ZH_CALL(getrlimit, getrlimit(res, &rl));
+  ZH_TRACE(getrlimit, r, "getrlimit(%d)", res);
   if (r < 0) return num(env, r);
   napi_value o;
   napi_create_object(env, &o);
