@@ -1,0 +1,326 @@
+// The per-connection state machine of the event-driven servers, written once for both
+// backends: read the request without blocking, route() it, carry out the Plan (bytes,
+// headers + sendfile, or Redis round trips), close. Plus the acceptor and runEventServer().
+import { C, native, raiseNofile } from '../sys';
+import { HttpError, RequestParser } from '../http/request';
+import { App, closeApp, createApp, errorPlan, httpErrorPlan, Plan, route } from '../app';
+import { RespValue } from '../redis/resp';
+import { logRequest, notice } from '../log';
+import { Options, Reader } from '../options';
+import { Backend, EventLoop, Handler, IdleList, IdleNode, NONE, READABLE, WRITABLE } from './loop';
+import { RedisClient, RedisJob } from './redis';
+
+const CR = 13, LF = 10;
+const one = Buffer.alloc(1);
+const chunk = Buffer.allocUnsafe(16 * 1024 + 512);
+const LINGER_MS = 1000;
+const LINGER_MAX_BYTES = 256 * 1024;
+const ACCEPT_PAUSE_MS = 100;
+
+export interface Server {
+  loop: EventLoop;
+  app: App;
+  redis: RedisClient;
+  reader: Reader;
+  idle: IdleList;      // --timeout: reading, waiting for Redis, writing
+  lingering: IdleList; // draining after an early answer
+}
+
+type State = 'reading' | 'redis' | 'writing' | 'sendfile' | 'lingering' | 'closed';
+
+export class HttpConnection implements Handler, IdleNode {
+  idlePrev: IdleNode | null = null;
+  idleNext: IdleNode | null = null;
+  idleList: IdleList | null = null;
+  lastActive = 0;
+
+  private state: State = 'reading';
+  private parser = new RequestParser();
+  private leftover = false;  // bytes past the request were read: linger before close
+  private plan: Plan | null = null;
+  private job: RedisJob | null = null;
+  private out: Buffer | null = null;
+  private outOff = 0;
+  private fileFd = -1;
+  private fileOff = 0;
+  private status = 0;
+  private sent = 0;
+  private lingered = 0;
+
+  constructor(private s: Server, readonly fd: number) {
+    s.idle.touch(this, s.loop.now);
+  }
+
+  ready(mask: number): void {
+    switch (this.state) {
+      case 'reading': return this.read();
+      case 'writing': return this.flush();
+      case 'sendfile': return this.sendFile();
+      case 'lingering': return this.drain();
+    }
+  }
+
+  // ---- reading ----
+
+  read(): void {
+    const p = this.parser;
+    const r = this.s.reader === 'byte' ? this.readByteByByte(p) : this.readBuffered(p);
+    if (r === 'again') {
+      this.s.loop.want(this.fd, READABLE);
+      return;
+    }
+    if (r === 'eof' || r === 'failed') return this.close();
+    if (p.state === 'done') this.carryOut(route(this.s.app, p.request!));
+    else this.carryOut(httpErrorPlan(p.error as HttpError));
+  }
+
+  /**
+   * The article's get_line(): one recv() per byte, and after '\r' a MSG_PEEK look-ahead that
+   * takes the '\n' if it is there. Non-blocking: EAGAIN anywhere just waits for readability
+   * (after a '\r' whose '\n' has not arrived, the parser takes the '\n' later).
+   */
+  private readByteByByte(p: RequestParser): 'done' | 'again' | 'eof' | 'failed' {
+    const fd = this.fd;
+    while (p.wantsMore) {
+      if (p.state === 'body') {
+        const n = native.recv(fd, chunk, 0, Math.min(p.bodyRemaining, chunk.length));
+        if (n <= 0) return this.classify(n);
+        this.activity();
+        p.push(chunk, 0, n);
+        continue;
+      }
+      let n = native.recv(fd, one, 0, 1);
+      if (n <= 0) return this.classify(n);
+      this.activity();
+      p.push(one, 0, 1);
+      if (one[0] === CR && p.wantsMore) {
+        n = native.recv(fd, one, 0, 1, C.MSG_PEEK);
+        if (n <= 0) return this.classify(n);
+        const peeked: number = one[0];
+        if (peeked === LF) {
+          native.recv(fd, one, 0, 1);
+          p.push(one, 0, 1);
+        }
+      }
+    }
+    return 'done';
+  }
+
+  /** Large recv() calls until the request is complete or EAGAIN. */
+  private readBuffered(p: RequestParser): 'done' | 'again' | 'eof' | 'failed' {
+    while (p.wantsMore) {
+      const n = native.recv(this.fd, chunk, 0, chunk.length);
+      if (n <= 0) return this.classify(n);
+      this.activity();
+      if (p.push(chunk, 0, n) < n) this.leftover = true;
+    }
+    return 'done';
+  }
+
+  private classify(n: number): 'again' | 'eof' | 'failed' {
+    return n === 0 ? 'eof' : -n === C.EAGAIN ? 'again' : 'failed';
+  }
+
+  private activity(): void {
+    this.s.idle.touch(this, this.s.loop.now);
+  }
+
+  // ---- answering ----
+
+  private carryOut(plan: Plan): void {
+    this.plan = plan;
+    this.s.idle.touch(this, this.s.loop.now); // the Redis deadline starts now
+    if (plan.kind === 'redis') {
+      this.state = 'redis';
+      this.s.loop.want(this.fd, NONE);
+      this.job = this.s.redis.run(plan.commands, (replies) => this.redisDone(plan, replies));
+      return;
+    }
+    this.status = plan.status;
+    if (plan.kind === 'bytes') {
+      this.out = plan.data;
+    } else {
+      this.out = plan.head;
+      this.fileFd = plan.fd;
+      this.fileOff = plan.sendBody ? 0 : plan.size;
+    }
+    this.outOff = 0;
+    this.state = 'writing';
+    this.flush();
+  }
+
+  private redisDone(plan: Plan & { kind: 'redis' }, replies: RespValue[] | null): void {
+    this.job = null;
+    if (this.state !== 'redis') return;
+    this.carryOut(replies ? plan.respond(replies) : plan.unavailable());
+  }
+
+  /** send() until the buffer is out or EAGAIN (then wait for writability). */
+  private flush(): void {
+    const out = this.out!;
+    while (this.outOff < out.length) {
+      const n = native.send(this.fd, out, this.outOff, out.length - this.outOff, C.MSG_NOSIGNAL);
+      if (n < 0) {
+        if (-n === C.EAGAIN) return this.s.loop.want(this.fd, WRITABLE);
+        return this.done(); // EPIPE, ECONNRESET: the client is gone
+      }
+      this.outOff += n;
+      this.sent += n;
+      this.activity();
+    }
+    this.out = null;
+    if (this.fileFd >= 0) {
+      this.state = 'sendfile';
+      return this.sendFile();
+    }
+    this.done();
+  }
+
+  /** sendfile() on the non-blocking socket, resumed on writability after a partial send / EAGAIN. */
+  private sendFile(): void {
+    const plan = this.plan as Plan & { kind: 'file' };
+    while (this.fileOff < plan.size) {
+      const n = native.sendfile(this.fd, this.fileFd, this.fileOff, plan.size - this.fileOff);
+      if (n < 0 && -n === C.EAGAIN) return this.s.loop.want(this.fd, WRITABLE);
+      if (n <= 0) return this.done(); // peer gone, or the file shrank under us
+      this.fileOff += n;
+      this.sent += n;
+      this.activity();
+    }
+    this.done();
+  }
+
+  /** The response is out (or cannot be): log it, then close or linger. */
+  private done(): void {
+    const req = this.parser.request;
+    logRequest(this.status, req?.method ?? '-', req?.target ?? '-', this.sent);
+    this.releaseFile();
+    if (this.parser.state === 'error' || this.leftover) return this.linger();
+    this.close();
+  }
+
+  // ---- closing ----
+
+  /**
+   * close() with unread input sends RST and may destroy the response the client has not read
+   * yet: after an early answer, shut down our side, drain (bounded) until EOF, then close.
+   */
+  private linger(): void {
+    this.state = 'lingering';
+    native.shutdown(this.fd, C.SHUT_WR);
+    this.s.lingering.touch(this, this.s.loop.now);
+    this.drain();
+  }
+
+  private drain(): void {
+    for (;;) {
+      const n = native.recv(this.fd, chunk, 0, chunk.length);
+      if (n < 0 && -n === C.EAGAIN) return this.s.loop.want(this.fd, READABLE);
+      if (n <= 0) return this.close();
+      this.lingered += n;
+      if (this.lingered >= LINGER_MAX_BYTES) return this.close();
+    }
+  }
+
+  /** Deadline passed (IdleNode). */
+  expired(): void {
+    switch (this.state) {
+      case 'reading':
+        // 408 only if nothing was answered yet (always true while reading).
+        this.parser = new RequestParser(); // log '-' for the partial request
+        return this.carryOut(errorPlan(408));
+      case 'redis': {
+        const plan = this.plan as Plan & { kind: 'redis' };
+        if (this.job) this.s.redis.cancel(this.job);
+        this.job = null;
+        this.state = 'reading'; // leave 'redis' so a late reply is ignored
+        return this.carryOut(plan.unavailable());
+      }
+      default:
+        return this.close(); // stalled mid-response, or lingering
+    }
+  }
+
+  private releaseFile(): void {
+    if (this.fileFd >= 0) native.close(this.fileFd);
+    this.fileFd = -1;
+  }
+
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.idleList?.unlink(this);
+    if (this.job) this.s.redis.cancel(this.job);
+    this.job = null;
+    this.releaseFile();
+    this.s.loop.close(this.fd);
+  }
+
+  shutdown(): void {
+    this.close();
+  }
+}
+
+/** Accepts when the listening socket is readable, until EAGAIN. */
+class Acceptor implements Handler {
+  private paused = false;
+  private warned = false;
+
+  constructor(private s: Server, private listenFd: number) {
+    s.loop.attach(listenFd, this);
+    s.loop.want(listenFd, READABLE);
+  }
+
+  ready(): void {
+    const loop = this.s.loop;
+    for (;;) {
+      const fd = native.accept4(this.listenFd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC);
+      if (fd < 0) {
+        const e = -fd;
+        if (e === C.EAGAIN || e === C.EINTR) return;
+        if (e === C.EMFILE || e === C.ENFILE) return this.pause(fd);
+        continue; // ECONNABORTED, EPROTO, ...: that client is gone, take the next
+      }
+      const c = new HttpConnection(this.s, fd);
+      loop.attach(fd, c);
+      c.read(); // the request has usually arrived already: no readiness round trip needed
+    }
+  }
+
+  /** Out of fds: stop watching the listener for a moment instead of spinning on it. */
+  private pause(err: number): void {
+    if (!this.warned) notice(`zerohttpd: accept: ${native.errname(err)}; pausing accept for ${ACCEPT_PAUSE_MS} ms (logged once)`);
+    this.warned = true;
+    this.paused = true;
+    const loop = this.s.loop;
+    loop.detach(this.listenFd);
+    loop.setTimer(ACCEPT_PAUSE_MS, () => {
+      if (loop.stopping) return;
+      this.paused = false;
+      loop.attach(this.listenFd, this);
+      loop.want(this.listenFd, READABLE);
+    });
+  }
+
+  shutdown(): void {
+    if (!this.paused) this.s.loop.detach(this.listenFd); // run.ts closes the listening socket
+  }
+}
+
+/** enterServerLoop() of the poll and epoll servers: only the backend differs. */
+export function runEventServer(listenFd: number, opts: Options, backend: Backend): void {
+  raiseNofile(1 << 20);
+  const loop = new EventLoop(backend);
+  const app = createApp(opts);
+  const s: Server = {
+    loop,
+    app,
+    redis: new RedisClient(loop, opts.redisHost, opts.redisPort, opts.redisPool),
+    reader: opts.reader,
+    idle: loop.idleList(opts.timeoutMs),
+    lingering: loop.idleList(Math.min(LINGER_MS, opts.timeoutMs)),
+  };
+  new Acceptor(s, listenFd);
+  loop.run();
+  closeApp(app);
+}
