@@ -29,7 +29,7 @@ options:
   --workers N           preforked: number of worker processes (default ${DEFAULTS.workers})
   --threads N           prethreaded: number of worker threads (default ${DEFAULTS.threads})
   --max-threads N       threaded: stop accepting while N Workers are alive (default ${DEFAULTS.maxThreads}; 0 = unlimited)
-  --accept-lock none|fcntl|mutex  preforked/prethreaded: serialize accept() (default none)
+  --accept-lock none|fcntl|mutex  preforked/prethreaded: serialize accept() (default: preforked none, prethreaded mutex)
   --edge                epoll: edge-triggered (EPOLLET) instead of level-triggered
   --redis-pool N        poll/epoll: keep N Redis connections open instead of one per request
   --syscall-stats[=time]  on exit, print a table of the syscalls made (with time: their duration)
@@ -108,6 +108,7 @@ export function parseCommandLine(argv: string[]): Parsed {
     const l = v['accept-lock'];
     if (l !== 'none' && l !== 'fcntl' && l !== 'mutex') throw new UsageError(`--accept-lock must be none, fcntl or mutex, not '${l}'`);
     o.acceptLock = l;
+    o.acceptLockGiven = true;
   }
   if (v.edge) o.edge = true;
   if (v['redis-pool'] !== undefined) o.redisPool = int('redis-pool', v['redis-pool'], 0, 10000);

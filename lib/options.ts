@@ -20,7 +20,8 @@ export interface Options {
   workers: number;         // preforked
   threads: number;         // prethreaded
   maxThreads: number;      // threaded; 0 = unlimited
-  acceptLock: AcceptLock;  // preforked / prethreaded
+  acceptLock: AcceptLock;  // preforked / prethreaded (prethreaded: mutex unless --accept-lock was given, as the article)
+  acceptLockGiven?: boolean; // --accept-lock was on the command line
   edge: boolean;           // epoll: EPOLLET
   redisPool: number;       // poll/epoll: persistent Redis connections (0 = one per request, as the article)
   syscallStats: 0 | 1 | 2; // 1: counts, 2: counts and time

@@ -12,6 +12,8 @@ export interface ServeContext {
   redis: BlockingRedis;
   reader: Reader;
   timeoutMs: number;
+  /** Called just before the client fd is closed (the thread servers release their claim on it). */
+  beforeClose?: (fd: number) => void;
 }
 
 const CR = 13, LF = 10;
@@ -79,7 +81,7 @@ const LINGER_MAX_BYTES = 256 * 1024;
  * it has not read yet. When we answered before reading everything (an error mid-request,
  * pipelined bytes), stop sending, drain what the client still sends (bounded), then close.
  */
-export function lingeringClose(fd: number): void {
+export function lingeringClose(fd: number, beforeClose?: (fd: number) => void): void {
   native.shutdown(fd, C.SHUT_WR);
   native.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, LINGER_MS);
   for (let total = 0; total < LINGER_MAX_BYTES; ) {
@@ -87,6 +89,7 @@ export function lingeringClose(fd: number): void {
     if (n <= 0) break;
     total += n;
   }
+  beforeClose?.(fd);
   native.close(fd);
 }
 
@@ -128,6 +131,9 @@ export function handleClient(fd: number, ctx: ServeContext): void {
     const { status, bytes } = sendPlan(fd, plan, ctx.redis);
     logRequest(status, req?.method ?? '-', req?.target ?? '-', bytes);
   }
-  if (r === 'error' || leftover) lingeringClose(fd);
-  else native.close(fd);
+  if (r === 'error' || leftover) lingeringClose(fd, ctx.beforeClose);
+  else {
+    ctx.beforeClose?.(fd);
+    native.close(fd);
+  }
 }

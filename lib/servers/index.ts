@@ -16,6 +16,8 @@ export interface Architecture {
 
 export const ARCHITECTURES: Record<string, { summary: string; load: () => Architecture }> = {
   iterative: { summary: 'one client at a time, in one process', load: () => require('./iterative') },
+  threaded: { summary: 'a new thread (Worker) per connection, at most --max-threads alive', load: () => require('./threaded') },
+  prethreaded: { summary: 'a pool of --threads Workers, each accept()ing under an accept mutex', load: () => require('./prethreaded') },
   poll: { summary: 'one process, poll() over non-blocking sockets', load: () => require('./poll') },
   epoll: { summary: 'one process, epoll (level-triggered; --edge for EPOLLET)', load: () => require('./epoll') },
 };

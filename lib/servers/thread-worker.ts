@@ -1,0 +1,85 @@
+// The body of one thread (a Worker) of the threaded and prethreaded servers. The fds belong
+// to the whole process, so the Worker serves the client fd it was given (threaded) or the
+// ones it accepts on the shared listening fd (prethreaded) with the same handleClient().
+import { workerData } from 'node:worker_threads';
+import { C, native, sleepMs } from '../sys';
+import { closeApp, createApp } from '../app';
+import { handleClient, ServeContext } from '../serve';
+import { BlockingRedis } from '../redis/blocking';
+import { notice, setQuiet } from '../log';
+import { SharedMutex } from '../shared-mutex';
+import { ClientSlot, ThreadWorkerData } from './threads';
+
+const d = workerData as ThreadWorkerData;
+const { opts } = d;
+const slot = new ClientSlot(d.slot);
+// Test-only fault: a prethreaded Worker throws after serving this many connections.
+const THROW_AFTER = Number(process.env.ZEROHTTPD_TEST_THROW_AFTER ?? 0);
+setQuiet(opts.quiet);
+
+/** Serve the fd held in the slot; whatever happens, it is closed exactly once. */
+function serveClient(fd: number, ctx: ServeContext): void {
+  try {
+    handleClient(fd, ctx); // calls ctx.beforeClose = slot.release() just before close()
+  } finally {
+    if (slot.busy) {
+      slot.release();
+      native.close(fd);
+    }
+  }
+}
+
+/** Threaded: one connection, with this thread's own Redis connection, then the thread ends. */
+function threadMain(): void {
+  slot.take();
+  const fd = Atomics.load(slot.a, 1);
+  const redis = new BlockingRedis(opts.redisHost, opts.redisPort); // connects on first use
+  let app;
+  try {
+    app = createApp(opts);
+    serveClient(fd, { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, beforeClose: () => slot.release() });
+  } finally {
+    if (slot.busy) { // createApp() failed: nothing was sent yet
+      slot.release();
+      native.close(fd);
+    }
+    redis.close();
+    if (app) closeApp(app);
+  }
+}
+
+/** Prethreaded: the article's thread loop, accept() under the accept mutex, until stopped. */
+function poolThreadMain(): void {
+  const mutex = d.mutex ? new SharedMutex(d.mutex) : null;
+  const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
+  if (!redis.connect() && d.id === 1) notice(`zerohttpd: redis ${opts.redisHost}:${opts.redisPort} unreachable (${redis.lastError}); /guestbook answers 503 until it is back`);
+  const app = createApp(opts);
+  const ctx: ServeContext = { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, beforeClose: () => slot.release() };
+  let served = 0;
+  try {
+    while (!native.stopRequested()) {
+      if (mutex && !mutex.lock(d.id)) break; // closed: the server is stopping
+      const client = native.accept4(d.listenFd, C.SOCK_CLOEXEC);
+      mutex?.unlock(d.id);
+      if (client < 0) {
+        if (-client === C.EINVAL) break; // the listening socket was shut down: stopping
+        if (-client === C.EMFILE || -client === C.ENFILE) {
+          notice(`zerohttpd: accept: ${native.errname(client)}; thread ${d.id} pauses accept for 100 ms`);
+          sleepMs(100);
+        }
+        continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
+      }
+      slot.assign(client);
+      slot.take();
+      serveClient(client, ctx);
+      if (THROW_AFTER > 0 && ++served >= THROW_AFTER) throw new Error(`ZEROHTTPD_TEST_THROW_AFTER=${THROW_AFTER}: thread ${d.id} throws`);
+    }
+  } finally {
+    mutex?.unlock(d.id);
+    redis.close();
+    closeApp(app);
+  }
+}
+
+if (d.kind === 'threaded') threadMain();
+else poolThreadMain();

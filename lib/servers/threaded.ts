@@ -1,0 +1,66 @@
+// Part IV: the threaded server. The main thread accepts; every connection gets a new thread
+// (a Worker running thread-worker.ts) that serves it with its own Redis connection and ends.
+//
+// Back-pressure (--max-threads N, default 256, 0 = unlimited): a Worker costs ~8 MB and
+// ~17 ms to start, so an unbounded server runs out of memory at high concurrency. The
+// count is of Worker objects whose 'exit' event has not been seen yet: an upper bound on the
+// threads alive. Those events need the event loop, and the main thread is blocked in accept()
+// most of the time, so after every accept() the loop yields once (setImmediate) to collect
+// them; at the limit it waits in the event loop for an 'exit' (checking the stop flag every
+// 50 ms, since a signal cannot wake the event loop). Ctrl-C interrupts the blocking accept().
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { C, native, sendAll, sleepMs } from '../sys';
+import { errorResponse } from '../http/response';
+import { notice, out } from '../log';
+import { Options } from '../options';
+import { ClientSlot, startThread, stopThreads, Thread } from './threads';
+
+export const childrenInStats = false;
+
+export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
+  const live = new Set<Thread>();
+  let peak = 0, started = 0, nextId = 1;
+  let anyExit: () => void = () => {};
+
+  while (!native.stopRequested()) {
+    while (opts.maxThreads > 0 && live.size >= opts.maxThreads && !native.stopRequested()) {
+      await new Promise<void>((resolve) => {
+        anyExit = resolve;
+        setTimeout(resolve, 50);
+      });
+    }
+    if (native.stopRequested()) break;
+    const client = native.accept4(listenFd, C.SOCK_CLOEXEC);
+    if (client < 0) {
+      if (-client === C.EMFILE || -client === C.ENFILE) {
+        notice(`zerohttpd: accept: ${native.errname(client)}; pausing accept for 100 ms`);
+        sleepMs(100);
+      }
+      continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
+    }
+    const slot = new ClientSlot();
+    slot.assign(client);
+    let t: Thread;
+    try {
+      t = startThread({ kind: 'threaded', id: nextId++, opts, listenFd, mutex: null }, slot);
+    } catch (e) {
+      notice(`zerohttpd: cannot start a thread: ${(e as Error).message}; answering 503`);
+      sendAll(client, errorResponse(503, { message: 'could not start a thread for this request' }));
+      slot.release();
+      native.close(client);
+      continue;
+    }
+    live.add(t);
+    started++;
+    peak = Math.max(peak, live.size);
+    t.exited.then(() => {
+      t.slot.reclaim(); // the Worker died before serving: 503 and close
+      live.delete(t);
+      anyExit();
+    });
+    await yieldToEventLoop();
+  }
+
+  await stopThreads(live);
+  out(`threaded: peak workers = ${peak}, workers started = ${started} (max-threads ${opts.maxThreads || 'unlimited'})`);
+}

@@ -1,0 +1,118 @@
+// What the threaded and prethreaded servers share: the Worker entry's data, starting a
+// Worker, and the client slot that lets the main thread unblock a Worker at Ctrl-C.
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { C, native, sendAll } from '../sys';
+import { errorResponse } from '../http/response';
+import { notice } from '../log';
+import { Options } from '../options';
+
+export const WORKER_SCRIPT = path.join(__dirname, 'thread-worker.js');
+
+export interface ThreadWorkerData {
+  kind: 'threaded' | 'prethreaded';
+  id: number;                 // > 0; the accept mutex's owner id
+  opts: Options;
+  slot: SharedArrayBuffer;    // ClientSlot
+  listenFd: number;           // prethreaded
+  mutex: SharedArrayBuffer | null; // prethreaded with --accept-lock mutex
+}
+
+const IDLE = 0, SERVING = 1, SHUTTING = 2;
+
+/**
+ * The client fd a Worker is serving, so that at Ctrl-C the main thread can shutdown() it and
+ * a Worker blocked in recv() on a slow client returns at once (process.exit() would hang on
+ * it otherwise). The main thread must never shutdown() an fd number the Worker has already
+ * closed (another thread may have reused it), so the Worker leaves SERVING with a CAS just
+ * before close(), and waits while the main thread holds the slot (for one shutdown() call).
+ *   [0] state: IDLE | SERVING | SHUTTING   [1] fd   [2] taken: the Worker has started on it
+ */
+export class ClientSlot {
+  readonly a: Int32Array;
+  constructor(readonly buffer = new SharedArrayBuffer(12)) {
+    this.a = new Int32Array(buffer);
+  }
+
+  /** The fd now belongs to the Worker this slot is given to. */
+  assign(fd: number): void {
+    Atomics.store(this.a, 1, fd);
+    Atomics.store(this.a, 0, SERVING);
+  }
+  /** Worker: the Worker is working on the fd (main must not answer 503 for it any more). */
+  take(): void {
+    Atomics.store(this.a, 2, 1);
+  }
+  /** Worker: about to close the fd; after this the main thread won't touch it. */
+  release(): void {
+    for (;;) {
+      const s = Atomics.compareExchange(this.a, 0, SERVING, IDLE);
+      if (s !== SHUTTING) return; // SERVING -> IDLE done (or already IDLE)
+      Atomics.wait(this.a, 0, SHUTTING);
+    }
+  }
+  get busy(): boolean {
+    return Atomics.load(this.a, 0) !== IDLE;
+  }
+
+  /** Main: shut down the fd being served, if any (idempotent). */
+  shutdownClient(): void {
+    if (Atomics.compareExchange(this.a, 0, SERVING, SHUTTING) !== SERVING) return;
+    native.shutdown(Atomics.load(this.a, 1), C.SHUT_RDWR);
+    Atomics.store(this.a, 0, SERVING);
+    Atomics.notify(this.a, 0);
+  }
+
+  /** Main, after the Worker exited: a fd it still held is ours to close (503 if it never started on it). */
+  reclaim(): void {
+    if (Atomics.load(this.a, 0) === IDLE) return;
+    const fd = Atomics.load(this.a, 1);
+    if (Atomics.load(this.a, 2) === 0) sendAll(fd, errorResponse(503, { message: 'could not start a thread for this request' }));
+    Atomics.store(this.a, 0, IDLE);
+    native.close(fd);
+  }
+}
+
+export interface Thread {
+  worker: Worker;
+  slot: ClientSlot;
+  exited: Promise<number>;
+}
+
+/** Start a Worker on thread-worker.js. Throws if the Worker cannot be created. */
+export function startThread(data: Omit<ThreadWorkerData, 'slot'>, slot: ClientSlot): Thread {
+  const worker = new Worker(WORKER_SCRIPT, { workerData: { ...data, slot: slot.buffer } satisfies ThreadWorkerData });
+  worker.on('error', (e) => notice(`zerohttpd: ${data.kind} worker ${data.id} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`));
+  const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+  return { worker, slot, exited };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Wait until every Worker has exited (the stop flag is already set). Every 20 ms, shut down
+ * the client sockets they are still serving, so none stays blocked in recv()/send(); a
+ * Worker still alive after graceMs is busy in JavaScript and gets terminate().
+ */
+export async function stopThreads(live: Iterable<Thread>, graceMs = 1000): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  for (;;) {
+    const left = [...live];
+    if (left.length === 0) return;
+    for (const t of left) t.slot.shutdownClient();
+    if (Date.now() > deadline) for (const t of left) void t.worker.terminate();
+    await Promise.race([sleep(20), ...left.map((t) => t.exited)]);
+  }
+}
+
+/** Resolves once the native stop flag is set (SIGINT/SIGTERM). The event loop cannot see the
+ *  flag by itself (the handler only sets it), so look every 50 ms. */
+export function stopRequested(): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setInterval(() => {
+      if (!native.stopRequested()) return;
+      clearInterval(t);
+      resolve();
+    }, 50);
+  });
+}
