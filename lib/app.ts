@@ -77,7 +77,8 @@ export function staticFile(app: App, rawPath: string, head: boolean): Plan {
   const type = statBuf[0] & C.S_IFMT;
   if (type === C.S_IFDIR && !s.dirIndex) {
     native.close(fd);
-    const location = rawPath + '/';
+    // One leading slash: '//about' must not become the protocol-relative (other host) '//about/'.
+    const location = '/' + rawPath.replace(/^\/+/, '') + '/';
     return errorPlan(301, { head, message: `Moved to ${location}`, extra: { Location: location } });
   }
   if (type !== C.S_IFREG) {

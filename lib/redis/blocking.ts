@@ -61,6 +61,7 @@ export class BlockingRedis {
 
   /** Runs commands in order; undefined if any round trip failed. */
   run(commands: string[][]): RespValue[] | undefined {
+    this.dropIfStale();
     const replies: RespValue[] = [];
     for (const c of commands) {
       const r = this.command(c);
@@ -68,6 +69,17 @@ export class BlockingRedis {
       replies.push(r);
     }
     return replies;
+  }
+
+  /**
+   * An idle connection has nothing to read: if it is readable, Redis closed it (restart,
+   * timeout) or sent junk. Drop it now so this request reconnects instead of failing on it.
+   */
+  private dropIfStale(): void {
+    if (this.fd < 0) return;
+    const n = native.recv(this.fd, this.buf, 0, 1, C.MSG_PEEK | C.MSG_DONTWAIT);
+    if (n < 0 && -n === C.EAGAIN) return;
+    this.drop(n === 0 ? 'closed by server' : n > 0 ? 'unexpected data' : native.errname(n));
   }
 
   close(): void {
