@@ -30,15 +30,14 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
       setTimeout(() => !stopping && spawn(id), 1000);
       return;
     }
-    const born = Date.now();
     live.add(t);
     t.exited.then((code) => {
       live.delete(t);
       mutex?.releaseIfOwner(id);
       t.slot.reclaim();
       if (stopping) return;
-      // A Worker that dies at once would die again at once: don't spin, retry after 1 s.
-      const delay = Date.now() - born < 1000 ? 1000 : 0;
+      // A Worker that died before serving anyone would die again at once: retry after 1 s.
+      const delay = t.slot.tookClient ? 0 : 1000;
       notice(`zerohttpd: thread ${id} exited (code ${code}); starting a new one${delay ? ` in ${delay} ms` : ''}`);
       setTimeout(() => !stopping && spawn(id), delay);
     });

@@ -51,6 +51,9 @@ export class ClientSlot {
       Atomics.wait(this.a, 0, SHUTTING);
     }
   }
+  get tookClient(): boolean {
+    return Atomics.load(this.a, 2) === 1;
+  }
   get busy(): boolean {
     return Atomics.load(this.a, 0) !== IDLE;
   }

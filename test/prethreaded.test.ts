@@ -1,0 +1,153 @@
+// The prethreaded server (a pool of Workers accept()ing on the shared listening fd) and its
+// accept mutex, over real sockets with a private Redis.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { startServer, RunningServer } from './helpers/server';
+import { withRedis } from './helpers/redis';
+import { get, load } from './helpers/http';
+import { SharedMutex } from '../lib/shared-mutex';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Threads of pid blocked right now in a kernel function whose name contains `what` (wchan). */
+function threadsWaitingFor(pid: number, what: string): number {
+  let n = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8').includes(what)) n++;
+    } catch { /* thread gone */ }
+  }
+  return n;
+}
+const threadsInAccept = (pid: number) => threadsWaitingFor(pid, 'accept');
+
+async function waitFor(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('accept mutex (SharedMutex)', () => {
+  it('never admits two Workers at once', async function () {
+    const mutex = new SharedMutex();
+    const shared = new SharedArrayBuffer(12); // [counter, inside, violations]
+    const ITER = 20_000, WORKERS = 4;
+    const body = `
+      const { workerData: d } = require('node:worker_threads');
+      const { SharedMutex } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'shared-mutex.js'))});
+      const m = new SharedMutex(d.mutex);
+      const s = new Int32Array(d.shared);
+      for (let i = 0; i < d.iter; i++) {
+        m.lock(d.id);
+        if (s[1] !== 0) Atomics.add(s, 2, 1);
+        s[1] = 1;
+        const c = s[0];              // a non-atomic read-modify-write: lost updates without the lock
+        for (let k = 0; k < 20; k++) s[1] = 1;
+        s[0] = c + 1;
+        s[1] = 0;
+        m.unlock(d.id);
+      }`;
+    const ws = Array.from({ length: WORKERS }, (_, i) =>
+      new Worker(body, { eval: true, workerData: { mutex: mutex.buffer, shared, iter: ITER, id: i + 1 } }));
+    const codes = await Promise.all(ws.map((w) => new Promise((r) => w.once('exit', r))));
+    const s = new Int32Array(shared);
+    assert.deepEqual(codes, [0, 0, 0, 0]);
+    assert.equal(s[2], 0, 'two Workers were inside the critical section at once');
+    assert.equal(s[0], ITER * WORKERS, 'lost updates');
+    assert.equal(mutex.word[0], 0, 'left locked');
+  });
+
+  it('close() wakes a Worker waiting in lock(), which returns false', async () => {
+    const mutex = new SharedMutex();
+    assert.equal(mutex.lock(1), true);
+    const w = new Worker(
+      `const { workerData: d, parentPort } = require('node:worker_threads');
+       const { SharedMutex } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'shared-mutex.js'))});
+       parentPort.postMessage(new SharedMutex(d).lock(2));`,
+      { eval: true, workerData: mutex.buffer });
+    const got = new Promise((r) => w.once('message', r));
+    await sleep(200); // let it block (if it has not yet, lock() sees the closed word at once)
+    mutex.close();
+    assert.equal(await got, false);
+    await new Promise((r) => w.once('exit', r));
+    mutex.unlock(1); // a no-op after close
+    assert.equal(mutex.closed, true);
+  });
+});
+
+describe('prethreaded server', function () {
+  this.timeout(120_000);
+  const redis = withRedis();
+  let srv: RunningServer | undefined;
+  afterEach(async () => {
+    await srv?.stop('SIGKILL');
+    srv = undefined;
+  });
+
+  it('serves 10,000 mixed requests at concurrency 50 with 8 threads; the guestbook count is exact', async () => {
+    await redis().flush();
+    srv = await startServer(['prethreaded', '--threads', '8', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    const N = 10_000;
+    const isGuestbook = (i: number) => i % 4 === 0;
+    const t0 = Date.now();
+    const r = await load(srv.port, N, 50, (i) => `GET ${isGuestbook(i) ? '/guestbook' : '/'} HTTP/1.0\r\nHost: x\r\n\r\n`);
+    const ms = Date.now() - t0;
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual(r.byStatus, { 200: N });
+    assert.equal(await redis().client().get('visitor_count'), String(N / 4));
+    const stop = await srv.stop();
+    assert.equal(stop.code, 0);
+    assert.match(srv.stdout(), /user time = [\d.]+ s, sys time = [\d.]+ s/);
+    console.log(`      (10,000 requests in ${ms} ms, ${Math.round(N / (ms / 1000))} req/s with the test's client)`);
+  });
+
+  for (const lock of ['none', 'mutex']) {
+    it(`Ctrl-C with every Worker blocked (--accept-lock ${lock}): stats, exit 0, within 2 s`, async () => {
+      srv = await startServer(['prethreaded', '--threads', '8', '--accept-lock', lock, '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+      // none: all 8 block in accept(); mutex: one in accept(), seven in futex on the lock
+      await waitFor('the pool to block in accept()', () => threadsInAccept(srv!.pid) === (lock === 'none' ? 8 : 1));
+      assert.equal((await get(srv.port, '/')).status, 200);
+      await waitFor('the pool to block again', () => threadsInAccept(srv!.pid) === (lock === 'none' ? 8 : 1));
+      const r = await srv.stop('SIGINT');
+      assert.equal(r.code, 0);
+      assert.ok(r.ms < 2000, `took ${r.ms} ms`);
+      assert.match(srv.stdout(), /user time = [\d.]+ s, sys time = [\d.]+ s/);
+    });
+  }
+
+  it('Ctrl-C while a Worker is blocked reading a client that sends nothing: exit 0 within 2 s', async () => {
+    srv = await startServer(['prethreaded', '--threads', '2', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    await waitFor('the pool to start', () => threadsInAccept(srv!.pid) === 1);
+    const sock = net.connect(srv.port, '127.0.0.1');
+    sock.on('error', () => {});
+    const closed = new Promise((r) => sock.once('close', r));
+    await new Promise((r) => sock.once('connect', r));
+    sock.write('GET / HT'); // and nothing more: the Worker sits in recv() (timeout 10 s)
+    await waitFor('a Worker to block in recv()', () => threadsWaitingFor(srv!.pid, 'wait_woken') === 1);
+    const r = await srv.stop('SIGINT');
+    assert.equal(r.code, 0);
+    assert.ok(r.ms < 2000, `took ${r.ms} ms`);
+    await closed;
+  });
+
+  it('replaces a Worker that throws, and service continues (ZEROHTTPD_TEST_THROW_AFTER)', async () => {
+    srv = await startServer(['prethreaded', '--threads', '2', '--quiet', '--redis', `127.0.0.1:${redis().port}`],
+      { env: { ZEROHTTPD_TEST_THROW_AFTER: '1' } });
+    for (let i = 0; i < 8; i++) assert.equal((await get(srv.port, i % 2 ? '/guestbook' : '/')).status, 200, `request ${i}`);
+    assert.ok((srv.stderr().match(/exited \(code 1\); starting a new one\n/g) ?? []).length >= 6, srv.stderr());
+    const r = await srv.stop('SIGINT');
+    assert.equal(r.code, 0);
+  });
+
+  it('refuses --accept-lock fcntl with a clear message', async () => {
+    srv = await startServer(['prethreaded', '--threads', '2', '--accept-lock', 'fcntl']);
+    await waitFor('the server to exit', () => srv!.proc.exitCode !== null);
+    assert.equal(srv.proc.exitCode, 1);
+    assert.match(srv.stderr(), /record locks belong to a process/);
+  });
+});
