@@ -29,7 +29,7 @@ export interface Options {
 }
 
 export const DEFAULTS: Options = {
-  arch: 'iterative', // npm start; becomes epoll once it exists
+  arch: 'epoll', // npm start
   host: '0.0.0.0',
   port: 8000,
   redisHost: '127.0.0.1',
