@@ -20,6 +20,7 @@ export const ARCHITECTURES: Record<string, { summary: string; load: () => Archit
   prethreaded: { summary: 'a pool of --threads Workers, each accept()ing under an accept mutex', load: () => require('./prethreaded') },
   poll: { summary: 'one process, poll() over non-blocking sockets', load: () => require('./poll') },
   epoll: { summary: 'one process, epoll (level-triggered; --edge for EPOLLET)', load: () => require('./epoll') },
+  node: { summary: 'the yardstick: idiomatic node:http + ioredis, same pages', load: () => require('./node') },
 };
 
 export function architectureNames(): string[] {

@@ -1,0 +1,363 @@
+// zerohttpd bench: start each architecture with a private Redis, warm it up, load it at each
+// concurrency level, stop it with SIGINT, and write a Markdown/JSON/CSV report and an SVG chart.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT, native, C } from '../sys';
+import { ARCHITECTURES, architectureNames } from '../servers/index';
+import { autocannonGenerator, Generator, GeneratorError, LoadResult, wrkGenerator } from './load';
+import { BenchRedis, BenchServer, findExecutable, startRedis, startServer } from './processes';
+import { clientTimeWaitCount, ephemeralPortRange, readSysctl, rssSampler, treeCpuSeconds } from './proc';
+import { BenchResults, Cell, csvReport, markdownReport, markdownTables, ServerRecord, svgReport } from './report';
+
+export const QUICK_LEVELS = [20, 100, 500];
+/** The article's concurrency levels (see docs: ~20, 50, 100, 200 ... 1000, 1500 ... 3000, 5000, 8000, 10000 ... 15000). */
+export const ARTICLE_LEVELS = [
+  20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1500, 2000, 2500, 3000, 5000, 8000,
+  10000, 11000, 12000, 13000, 14000, 15000,
+];
+/** A cell with more than this share of errors or non-2xx answers is marked ⚠; above FAIL_SHARE it failed. */
+export const WARN_SHARE = 0.01;
+export const FAIL_SHARE = 0.5;
+/** Generator CPU above this share of its threads' time: it, not the server, may be the limit. */
+export const SATURATED_SHARE = 0.9;
+
+export const BENCH_USAGE = `usage: zerohttpd bench [options]
+
+Starts each architecture (with a private redis-server on a free port), warms it up, drives
+load at each concurrency level with wrk (or autocannon when wrk is not installed), stops it
+with SIGINT and writes results.md, results.json, results.csv and chart.svg.
+
+options:
+  --arch a,b,c          architectures (default: all registered: ${architectureNames().join(',')})
+  --concurrency N,N,... concurrency levels (default ${QUICK_LEVELS.join(',')})
+  --article             the article's levels: ${ARTICLE_LEVELS.join(',')}
+  --duration S          seconds of load per level (default 3)
+  --warmup S            seconds of warm-up after each server start (default 1; 0 = none)
+  --path P              request path (default /guestbook, as the article; / for the static page)
+  --reader byte|buffered  passed to the servers (default: theirs, byte)
+  --server-args "..."   more arguments for every server (e.g. "--workers 50")
+  --generator wrk|autocannon  (default wrk if installed)
+  --threads N           wrk threads (default 1, so the server keeps a core)
+  --timeout S           a response slower than this is a timeout error (default 5)
+  --out DIR             where to write the report (default bench/out)
+  --log-scale           logarithmic concurrency axis in the chart
+  --inject-crash ARCH@C fault injection, to test the harness: SIGKILL the ARCH server's
+                        process group halfway through level C (the cell must be reported failed)
+  -h, --help            this help`;
+
+export class BenchUsageError extends Error {}
+
+export interface BenchOptions {
+  archs: string[];
+  levels: number[];
+  durationS: number;
+  warmupS: number;
+  path: string;
+  reader: string | null;
+  serverArgs: string[];
+  generator: 'wrk' | 'autocannon' | null;
+  threads: number;
+  timeoutS: number;
+  outDir: string;
+  logScale: boolean;
+  injectCrash: { arch: string; concurrency: number } | null;
+}
+
+function posInt(name: string, v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new BenchUsageError(`--${name} must be an integer from ${min} to ${max}, not '${v}'`);
+  return Number(v);
+}
+
+export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        arch: { type: 'string' }, concurrency: { type: 'string' }, article: { type: 'boolean' }, duration: { type: 'string' },
+        warmup: { type: 'string' }, path: { type: 'string' }, reader: { type: 'string' }, 'server-args': { type: 'string' },
+        generator: { type: 'string' }, threads: { type: 'string' }, timeout: { type: 'string' }, out: { type: 'string' },
+        'log-scale': { type: 'boolean' }, 'inject-crash': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (e) {
+    throw new BenchUsageError((e as Error).message);
+  }
+  if (v.help) return 'help';
+  const archs = v.arch ? v.arch.split(',').map((a) => a.trim()).filter(Boolean) : architectureNames();
+  for (const a of archs) if (!ARCHITECTURES[a]) throw new BenchUsageError(`unknown architecture '${a}' (registered: ${architectureNames().join(', ')})`);
+  if (archs.length === 0) throw new BenchUsageError('--arch names no architecture');
+  if (v.article && v.concurrency) throw new BenchUsageError('--article and --concurrency exclude each other');
+  const levels = v.article ? ARTICLE_LEVELS : v.concurrency ? v.concurrency.split(',').map((c) => posInt('concurrency', c.trim(), 1, 100_000)) : QUICK_LEVELS;
+  const p = v.path ?? '/guestbook';
+  if (!p.startsWith('/') || /\s/.test(p)) throw new BenchUsageError(`--path must start with / and contain no spaces, not '${p}'`);
+  if (v.reader !== undefined && v.reader !== 'byte' && v.reader !== 'buffered') throw new BenchUsageError(`--reader must be byte or buffered, not '${v.reader}'`);
+  if (v.generator !== undefined && v.generator !== 'wrk' && v.generator !== 'autocannon') throw new BenchUsageError(`--generator must be wrk or autocannon, not '${v.generator}'`);
+  let injectCrash: BenchOptions['injectCrash'] = null;
+  if (v['inject-crash'] !== undefined) {
+    const m = /^([\w-]+)@(\d+)$/.exec(v['inject-crash']);
+    if (!m) throw new BenchUsageError(`--inject-crash must be ARCH@CONCURRENCY, not '${v['inject-crash']}'`);
+    injectCrash = { arch: m[1], concurrency: Number(m[2]) };
+  }
+  return {
+    archs,
+    levels: [...new Set(levels)].sort((a, b) => a - b),
+    durationS: v.duration ? posInt('duration', v.duration, 1, 3600) : 3,
+    warmupS: v.warmup ? posInt('warmup', v.warmup, 0, 600) : 1,
+    path: p,
+    reader: v.reader ?? null,
+    serverArgs: v['server-args'] ? v['server-args'].trim().split(/\s+/).filter(Boolean) : [],
+    generator: (v.generator as BenchOptions['generator']) ?? null,
+    threads: v.threads ? posInt('threads', v.threads, 1, 64) : 1,
+    timeoutS: v.timeout ? posInt('timeout', v.timeout, 1, 600) : 5,
+    outDir: path.resolve(v.out ?? path.join(ROOT, 'bench', 'out')),
+    logScale: !!v['log-scale'],
+    injectCrash,
+  };
+}
+
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const progress = (line: string) => process.stderr.write(line + '\n');
+
+function pickGenerator(o: BenchOptions): Generator {
+  const wrk = findExecutable('wrk', [process.env.WRK ?? '', '/usr/bin/wrk', '/usr/local/bin/wrk']);
+  if (o.generator === 'wrk' && !wrk) throw new BenchUsageError('--generator wrk: wrk is not installed (apt-get install wrk)');
+  if (wrk && o.generator !== 'autocannon') return wrkGenerator(wrk);
+  return autocannonGenerator();
+}
+
+/** One plain GET, to say in the report what the path answers before any load (e.g. 503). */
+function preflight(port: number, p: string): Promise<string> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, headers: { Connection: 'close' }, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(String(res.statusCode)));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (e) => resolve(`error: ${e.message}`));
+  });
+}
+
+/** Judge one level: a number only when it means something, else say why not. */
+export function judgeCell(arch: string, concurrency: number, r: LoadResult | null, m: {
+  serverDied: string | null; generatorError: string | null; serverCpuS: number | null; redisCpuS: number | null; peakRssKb: number | null;
+  threads: number; timeWait: number; portRangeSize: number | null;
+}): Cell {
+  const problems: string[] = [];
+  const cell: Cell = {
+    arch, concurrency, status: 'ok', reqPerSec: null, requests: 0, non2xx: 0, durationS: 0,
+    errors: { connect: 0, read: 0, write: 0, timeout: 0 }, errorCodes: {}, latencyMs: { p50: null, p90: null, p99: null },
+    serverCpuS: m.serverCpuS, cpuPerRequestUs: null, redisCpuS: m.redisCpuS, peakRssKb: m.peakRssKb, generatorCpuPct: null, problems,
+  };
+  if (m.serverDied) problems.push(m.serverDied);
+  if (m.generatorError) problems.push(`load generator failed: ${m.generatorError}`);
+  if (r) {
+    Object.assign(cell, { requests: r.requests, non2xx: r.non2xx, durationS: r.durationS, errors: r.errors, errorCodes: r.errorCodes, latencyMs: r.latencyMs });
+    const good = r.requests - r.non2xx;
+    const e = r.errors;
+    const socketErrors = e.connect + e.read + e.write + e.timeout;
+    const attempts = r.requests + e.connect + e.write + e.timeout + e.read;
+    const bad = socketErrors + r.non2xx;
+    if (r.durationS > 0) cell.reqPerSec = good / r.durationS;
+    if (good > 0 && m.serverCpuS !== null) cell.cpuPerRequestUs = (m.serverCpuS / r.requests) * 1e6;
+    if (r.generatorCpuS !== null && r.wallS > 0) cell.generatorCpuPct = (100 * r.generatorCpuS) / (r.wallS * Math.min(m.threads, concurrency));
+    if (good === 0) problems.push(r.requests === 0 ? 'no response at all' : `no successful response (${r.non2xx} non-2xx/3xx)`);
+    if (socketErrors) {
+      const codes = Object.entries(r.errorCodes).map(([c, n]) => `${c} ${n}`).join(', ');
+      problems.push(`socket errors: connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}${codes ? ` (${codes})` : ''}`);
+    }
+    if (r.non2xx) problems.push(`${r.non2xx} non-2xx/3xx responses`);
+    const addrNotAvail = r.errorCodes.EADDRNOTAVAIL ?? 0;
+    if (addrNotAvail || (e.connect > 0 && m.portRangeSize && m.timeWait >= 0.8 * m.portRangeSize)) {
+      problems.push(`EADDRNOTAVAIL${addrNotAvail ? '' : ' likely'}: ephemeral ports exhausted (${m.timeWait} client sockets to this server in TIME_WAIT, ${m.portRangeSize} ephemeral ports)`);
+    }
+    if (cell.generatorCpuPct !== null && cell.generatorCpuPct >= SATURATED_SHARE * 100) {
+      problems.push(`load generator saturated (${cell.generatorCpuPct.toFixed(0)} % CPU): the number may be the generator's limit, not the server's`);
+    }
+    const share = attempts > 0 ? bad / attempts : 0;
+    if (good === 0 || share > FAIL_SHARE) cell.status = 'failed';
+    else if (share > WARN_SHARE || problems.length) cell.status = 'warn';
+  }
+  if (!r || m.serverDied || m.generatorError) cell.status = 'failed';
+  if (cell.status === 'failed') {
+    cell.reqPerSec = null;
+    if (problems.length === 0) problems.push('failed');
+  }
+  return cell;
+}
+
+function machineInfo(): BenchResults['machine'] {
+  const cpus = os.cpus();
+  const lim = native.getrlimit(C.RLIMIT_NOFILE);
+  const range = ephemeralPortRange();
+  return {
+    cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? '?', kernel: os.release(), node: process.version,
+    memoryMB: Math.round(os.totalmem() / 2 ** 20), somaxconn: readSysctl('net.core.somaxconn'),
+    portRange: range ? `${range[0]}-${range[1]}` : null, nofileHard: typeof lim === 'number' ? null : lim.hard,
+  };
+}
+
+export async function runBench(o: BenchOptions, command: string): Promise<BenchResults> {
+  const cli = path.join(ROOT, 'dist', 'lib', 'cli.js');
+  const gen = pickGenerator(o);
+  const range = ephemeralPortRange();
+  const portRangeSize = range ? range[1] - range[0] + 1 : null;
+  const genSettings = gen.describe({ path: o.path, durationS: o.durationS, threads: o.threads, timeoutS: o.timeoutS });
+  const results: BenchResults = {
+    format: 'zerohttpd-bench/1', startedAt: new Date().toISOString(), finishedAt: '', command, machine: machineInfo(),
+    settings: {
+      path: o.path, durationS: o.durationS, warmupS: o.warmupS, reader: o.reader, serverArgs: o.serverArgs, concurrency: o.levels,
+      architectures: o.archs, generator: { name: gen.name, version: gen.version, settings: genSettings }, redis: null,
+    },
+    cells: [], servers: [],
+  };
+  progress(`zerohttpd bench: ${o.archs.join(', ')} at c=${o.levels.join(',')}, GET ${o.path}, ${o.durationS} s each`);
+  progress(`  generator: ${genSettings}`);
+
+  let redis: BenchRedis | null = null;
+  const redisBin = findExecutable('redis-server', [process.env.REDIS_SERVER ?? '', '/usr/bin/redis-server', '/usr/local/bin/redis-server']);
+  if (redisBin) {
+    redis = await startRedis(redisBin);
+    results.settings.redis = `redis-server ${redis.version} on 127.0.0.1:${redis.port}`;
+    progress(`  ${results.settings.redis}`);
+  } else if (o.path === '/guestbook') {
+    throw new BenchUsageError('redis-server is not installed (apt-get install redis-server); the guestbook needs it (or bench --path /)');
+  }
+  // With no Redis, point the servers at a port nobody listens on: the static pages do not care.
+  const redisArg = ['--redis', `127.0.0.1:${redis ? redis.port : 1}`];
+  const serverArgs = [...redisArg, ...(o.reader ? ['--reader', o.reader] : []), ...o.serverArgs];
+  const total = o.archs.length * o.levels.length;
+  let n = 0;
+  try {
+    for (const arch of o.archs) {
+      const record: ServerRecord = { arch, runs: [], notes: [] };
+      results.servers.push(record);
+      let server: BenchServer | null = null;
+      const stopServer = async () => {
+        if (!server) return;
+        const s = server;
+        server = null;
+        const exit = await s.stop();
+        const run = record.runs.find((x) => x.pid === s.rootPid)!;
+        run.exit = { code: exit.code, signal: exit.signal };
+        run.stats = exit.stats;
+      };
+      for (const c of o.levels) {
+        n++;
+        let startError: string | null = null;
+        if (server && !(server as BenchServer).alive()) await stopServer();
+        if (!server) {
+          try {
+            server = await startServer(cli, arch, serverArgs);
+            record.runs.push({ pid: server.rootPid, exit: null, stats: null });
+            if (record.runs.length > 1) record.notes.push(`restarted before c=${c} (the previous server process had exited)`);
+            const answer = await preflight(server.port, o.path);
+            if (answer !== '200') record.notes.push(`GET ${o.path} before the load answered ${answer}`);
+            if (o.warmupS > 0) {
+              await gen.run({ port: server.port, path: o.path, concurrency: Math.min(10, c), durationS: o.warmupS, threads: o.threads, timeoutS: o.timeoutS }).catch(() => undefined);
+            }
+          } catch (e) {
+            startError = `server did not start: ${(e as Error).message}`;
+            server = null;
+          }
+        }
+        let cell: Cell;
+        if (!server) {
+          cell = judgeCell(arch, c, null, { serverDied: startError, generatorError: null, serverCpuS: null, redisCpuS: null, peakRssKb: null, threads: o.threads, timeWait: 0, portRangeSize });
+        } else {
+          const s: BenchServer = server;
+          const cpu0 = treeCpuSeconds(s.rootPid);
+          const rcpu0 = redis ? treeCpuSeconds(redis.pid) : null;
+          const rss = rssSampler(s.rootPid);
+          let died: string | null = null;
+          s.exited.then((x) => (died ??= `server died during the run (${x.signal ? `signal ${x.signal}` : `exit code ${x.code}`})`));
+          const crash = o.injectCrash && o.injectCrash.arch === arch && o.injectCrash.concurrency === c
+            ? setTimeout(() => s.kill(), o.durationS * 500) : null;
+          let load: LoadResult | null = null;
+          let genError: string | null = null;
+          try {
+            load = await gen.run({ port: s.port, path: o.path, concurrency: c, durationS: o.durationS, threads: o.threads, timeoutS: o.timeoutS });
+          } catch (e) {
+            genError = e instanceof GeneratorError ? e.message : String(e);
+          }
+          if (crash) clearTimeout(crash);
+          const tw = load && load.errors.connect > 0 ? clientTimeWaitCount(s.port) : 0;
+          const peak = rss.stop();
+          const cpu1 = treeCpuSeconds(s.rootPid);
+          const rcpu1 = redis ? treeCpuSeconds(redis.pid) : null;
+          await sleep(50); // let an exit that raced with the end of the load be seen
+          if (!s.alive()) died ??= 'server died during the run';
+          cell = judgeCell(arch, c, load, {
+            serverDied: died, generatorError: genError,
+            serverCpuS: cpu0 && cpu1 ? round3(cpu1.user + cpu1.sys - cpu0.user - cpu0.sys) : null,
+            redisCpuS: rcpu0 && rcpu1 ? round3(rcpu1.user + rcpu1.sys - rcpu0.user - rcpu0.sys) : null,
+            peakRssKb: peak || null, threads: o.threads, timeWait: tw, portRangeSize,
+          });
+        }
+        results.cells.push(cell);
+        progress(progressLine(n, total, cell));
+      }
+      await stopServer();
+      const last = record.runs[record.runs.length - 1];
+      if (last?.stats) progress(`  ${arch} stopped: user time = ${last.stats.user.toFixed(2)} s, sys time = ${last.stats.sys.toFixed(2)} s`);
+      else if (last) progress(`  ${arch} stopped without a stats line (exit ${last.exit?.signal ?? last.exit?.code})`);
+    }
+  } finally {
+    await redis?.stop();
+  }
+  results.finishedAt = new Date().toISOString();
+  return results;
+}
+
+function progressLine(n: number, total: number, c: Cell): string {
+  const head = `[${n}/${total}] ${c.arch.padEnd(11)} c=${String(c.concurrency).padEnd(6)}`;
+  if (c.status === 'failed') return `${head} FAILED: ${c.problems.join('; ')}`;
+  const f = (v: number | null) => (v === null ? '?' : v.toFixed(1));
+  return `${head} ${Math.round(c.reqPerSec!).toLocaleString('en-US').padStart(7)} req/s  p50 ${f(c.latencyMs.p50)} ms  p99 ${f(c.latencyMs.p99)} ms  ` +
+    `cpu ${c.cpuPerRequestUs === null ? '?' : Math.round(c.cpuPerRequestUs)} µs/req  rss ${c.peakRssKb === null ? '?' : Math.round(c.peakRssKb / 1024)} MB  ` +
+    `gen ${c.generatorCpuPct === null ? '?' : c.generatorCpuPct.toFixed(0)} %${c.status === 'warn' ? `  ⚠ ${c.problems.join('; ')}` : ''}`;
+}
+
+export function writeReports(r: BenchResults, outDir: string, logScale: boolean): Record<'md' | 'json' | 'csv' | 'svg', string> {
+  fs.mkdirSync(outDir, { recursive: true });
+  const files = {
+    md: path.join(outDir, 'results.md'), json: path.join(outDir, 'results.json'), csv: path.join(outDir, 'results.csv'), svg: path.join(outDir, 'chart.svg'),
+  };
+  fs.writeFileSync(files.json, JSON.stringify(r, null, 2) + '\n');
+  fs.writeFileSync(files.csv, csvReport(r));
+  fs.writeFileSync(files.svg, svgReport(r, logScale));
+  fs.writeFileSync(files.md, markdownReport(r, 'chart.svg'));
+  return files;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: BenchOptions | 'help';
+  try {
+    o = parseBenchArgs(argv);
+  } catch (e) {
+    if (!(e instanceof BenchUsageError)) throw e;
+    process.stderr.write(`zerohttpd bench: ${e.message}\n\n${BENCH_USAGE}\n`);
+    return 2;
+  }
+  if (o === 'help') {
+    process.stdout.write(BENCH_USAGE + '\n');
+    return 0;
+  }
+  let results: BenchResults;
+  try {
+    results = await runBench(o, ['zerohttpd', 'bench', ...argv].join(' '));
+  } catch (e) {
+    process.stderr.write(`zerohttpd bench: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const files = writeReports(results, o.outDir, o.logScale);
+  process.stdout.write(markdownTables(results).split('\n\n').slice(0, 2).join('\n\n') + '\n\n');
+  process.stdout.write(`report: ${files.md}\n        ${files.json}\n        ${files.csv}\n        ${files.svg}\n`);
+  return 0;
+}

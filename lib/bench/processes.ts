@@ -1,0 +1,192 @@
+// The processes a benchmark starts: a private redis-server and the zerohttpd server under test.
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Everything we started, killed with its process group if the bench itself goes away. */
+const live = new Set<ChildProcess>();
+let hooked = false;
+function track(p: ChildProcess): void {
+  live.add(p);
+  p.once('exit', () => live.delete(p));
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => {
+    for (const c of live) {
+      try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ }
+    }
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let data = '';
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(500, () => done(false));
+    sock.once('error', () => done(false));
+    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      data += d.toString('latin1');
+      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
+    });
+  });
+}
+
+export function findExecutable(name: string, candidates: string[] = []): string | null {
+  for (const c of candidates) if (c && isExecutable(c)) return c;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
+  }
+  return null;
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export interface BenchRedis {
+  port: number;
+  pid: number;
+  version: string;
+  stop(): Promise<void>;
+}
+
+/** A throwaway redis-server on a free port (never 6379), no persistence, in its own process group. */
+export async function startRedis(binary: string): Promise<BenchRedis> {
+  let port = await freePort();
+  while (port === 6379) port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-bench-redis-'));
+  const p = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, '--maxclients', '10000'], {
+    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+  });
+  track(p);
+  let log = '';
+  p.stdout!.on('data', (d) => (log += d));
+  p.stderr!.on('data', (d) => (log += d));
+  let exited = false;
+  p.once('exit', () => (exited = true));
+  const stop = async () => {
+    if (p.exitCode === null && p.signalCode === null) {
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      await gone;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 10_000;
+  while (!(await ping(port))) {
+    if (exited || Date.now() > deadline) {
+      await stop();
+      throw new Error(`redis-server on port ${port} did not start: ${log.trim().split('\n').slice(-3).join(' | ')}`);
+    }
+    await sleep(25);
+  }
+  const version = /\bv=([\d.]+)/.exec(log)?.[1] ?? /Redis version=([\d.]+)/.exec(log)?.[1] ?? '?';
+  return { port, pid: p.pid!, version, stop };
+}
+
+export interface ServerExit { code: number | null; signal: string | null; stats: { user: number; sys: number } | null }
+
+export interface BenchServer {
+  arch: string;
+  port: number;
+  /** The process we spawned: the root of the tree whose CPU and memory we measure. */
+  rootPid: number;
+  alive(): boolean;
+  /** Resolves when the server exits, for whatever reason. */
+  exited: Promise<ServerExit>;
+  stderr(): string;
+  /** SIGINT, wait (SIGKILL to the group after timeoutMs), parse the stats line. */
+  stop(timeoutMs?: number): Promise<ServerExit>;
+  /** SIGKILL to the whole process group (fault injection). */
+  kill(): void;
+}
+
+export const STATS_RE = /user time = ([\d.]+) s, sys time = ([\d.]+) s/;
+
+/** `node dist/lib/cli.js <arch> --port 0 --quiet --redis ...`; waits for "listening on ...:PORT (pid N)". */
+export function startServer(cli: string, arch: string, args: string[], timeoutMs = 20_000): Promise<BenchServer> {
+  const proc = spawn(process.execPath, [cli, arch, '--port', '0', '--quiet', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group: kill() reaches forked children too
+  });
+  track(proc);
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d) => {
+    out += d;
+    if (out.length > 1 << 20) out = out.slice(-65536); // a chatty server must not grow us without bound
+  });
+  proc.stderr!.on('data', (d) => {
+    err += d;
+    if (err.length > 1 << 20) err = err.slice(-65536);
+  });
+  const exited = new Promise<ServerExit>((resolve) =>
+    proc.once('exit', (code, signal) => {
+      const m = STATS_RE.exec(out) ?? STATS_RE.exec(err);
+      resolve({ code, signal, stats: m ? { user: Number(m[1]), sys: Number(m[2]) } : null });
+    }),
+  );
+  const alive = () => proc.exitCode === null && proc.signalCode === null;
+  const kill = () => {
+    try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone */ }
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      kill();
+      reject(new Error(`did not print "listening on" within ${timeoutMs} ms: ${err.trim().slice(-300)}`));
+    }, timeoutMs);
+    const onData = () => {
+      const m = /listening on \S+:(\d+) \(pid (\d+)\)/.exec(err);
+      if (!m) return;
+      clearTimeout(timer);
+      proc.stderr!.off('data', onData);
+      resolve({
+        arch,
+        port: Number(m[1]),
+        rootPid: proc.pid!,
+        alive,
+        exited,
+        stderr: () => err,
+        kill,
+        async stop(stopTimeoutMs = 15_000) {
+          if (alive()) proc.kill('SIGINT');
+          const t = setTimeout(kill, stopTimeoutMs);
+          const r = await exited;
+          clearTimeout(t);
+          kill(); // anything left in the group (a stuck child) goes too
+          return r;
+        },
+      });
+    };
+    proc.stderr!.on('data', onData);
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`exited at start-up (code ${code}, signal ${signal}): ${err.trim().slice(-300)}`));
+    });
+  });
+}

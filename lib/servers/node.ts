@@ -1,0 +1,215 @@
+// The yardstick: the same site written the idiomatic Node.js way, with node:http, fs streams and
+// ioredis. It shares the pure modules (path rules, pages, guestbook) so its answers match the
+// raw-syscall servers byte for byte in their bodies; only the plumbing is Node's own.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import Redis from 'ioredis';
+import { native } from '../sys';
+import { ALLOW, errorResponse, SERVER } from '../http/response';
+import { contentType, sanitizePath } from '../http/static';
+import * as gb from '../guestbook/guestbook';
+import { LIMITS } from '../http/request';
+import { logRequest, notice } from '../log';
+import { Options } from '../options';
+
+export const childrenInStats = false;
+export const ownSignals = true;
+
+const HTML = 'text/html; charset=utf-8';
+const F_DUPFD_CLOEXEC = 1030; // fcntl(2) on Linux
+const REDIS_CONNECT_WAIT_MS = 2000;
+
+interface Site {
+  publicDir: string;
+  templates: gb.Templates;
+  redis: Redis;
+}
+
+function send(req: http.IncomingMessage, res: http.ServerResponse, status: number, html: string | Buffer, extra: Record<string, string> = {}): void {
+  const body = typeof html === 'string' ? Buffer.from(html, 'utf8') : html;
+  res.writeHead(status, { Server: SERVER, 'Content-Type': HTML, 'Content-Length': body.length, Connection: 'close', ...extra });
+  res.end(req.method === 'HEAD' ? undefined : body);
+  logRequest(status, req.method ?? '-', req.url ?? '-', req.method === 'HEAD' ? 0 : body.length);
+}
+
+/** The same error page as errorResponse(), without its HTTP/1.0 head (node:http writes its own). */
+function sendError(req: http.IncomingMessage, res: http.ServerResponse, status: number, message?: string, extra?: Record<string, string>): void {
+  const whole = errorResponse(status, { message, extra });
+  send(req, res, status, whole.subarray(whole.indexOf('\r\n\r\n') + 4), extra);
+}
+
+function pathOf(url: string): string {
+  const abs = /^https?:\/\/[^/?#]+/i.exec(url);
+  let p = abs ? url.slice(abs[0].length) || '/' : url;
+  const q = p.indexOf('?');
+  if (q >= 0) p = p.slice(0, q);
+  return p;
+}
+
+async function serveStatic(site: Site, req: http.IncomingMessage, res: http.ServerResponse, rawPath: string): Promise<void> {
+  const s = sanitizePath(rawPath);
+  if (!s.ok) return sendError(req, res, s.status);
+  const full = path.join(site.publicDir, s.rel);
+  let file: fs.promises.FileHandle;
+  try {
+    // sanitizePath refused '..' and hidden names; realpath refuses symlinks that leave public/.
+    const real = await fs.promises.realpath(full);
+    if (real !== site.publicDir && !real.startsWith(site.publicDir + path.sep)) return sendError(req, res, 403);
+    file = await fs.promises.open(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return sendError(req, res, code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' ? 404 : 403);
+  }
+  let st: fs.Stats;
+  try {
+    st = await file.stat();
+  } catch {
+    await file.close();
+    return sendError(req, res, 500);
+  }
+  if (st.isDirectory() && !s.dirIndex) {
+    await file.close();
+    const location = rawPath + '/';
+    return sendError(req, res, 301, `Moved to ${location}`, { Location: location });
+  }
+  if (!st.isFile()) {
+    await file.close();
+    return sendError(req, res, 404);
+  }
+  res.writeHead(200, { Server: SERVER, 'Content-Type': contentType(s.rel), 'Content-Length': st.size, Connection: 'close' });
+  logRequest(200, req.method!, req.url!, req.method === 'HEAD' ? 0 : st.size);
+  if (req.method === 'HEAD') {
+    await file.close();
+    res.end();
+    return;
+  }
+  const stream = file.createReadStream({ start: 0, end: Math.max(st.size - 1, 0), autoClose: true });
+  stream.on('error', () => res.destroy());
+  stream.pipe(res);
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > limit) {
+        resolve(null);
+        req.removeAllListeners('data');
+        req.resume();
+      } else chunks.push(d);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** GET: three round trips, as the article (and every other architecture) does. */
+async function guestbookGet(site: Site, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  let replies: unknown[];
+  try {
+    replies = [];
+    for (const [cmd, ...args] of gb.GET_COMMANDS) replies.push(await site.redis.call(cmd, ...args));
+  } catch {
+    return send(req, res, 503, gb.renderUnavailable());
+  }
+  let page: string;
+  try {
+    page = gb.renderGuestbook(site.templates, replies as never);
+  } catch {
+    return sendError(req, res, 502, 'unexpected reply from the database');
+  }
+  send(req, res, 200, page);
+}
+
+async function guestbookPost(site: Site, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const body = await readBody(req, LIMITS.body);
+  if (body === null) return sendError(req, res, 413, 'request body too large');
+  const form = gb.parseGuestbookForm(body);
+  if (!form.ok) return send(req, res, 400, gb.renderFormError(form.message));
+  try {
+    const [cmd, ...args] = gb.postCommands(form)[0];
+    const n = await site.redis.call(cmd, ...args);
+    if (typeof n !== 'number') return sendError(req, res, 502, 'the database refused the remark');
+  } catch {
+    return send(req, res, 503, gb.renderUnavailable());
+  }
+  send(req, res, 200, gb.renderThanks(site.templates, form));
+}
+
+async function handle(site: Site, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const method = req.method ?? '';
+  const isGet = method === 'GET' || method === 'HEAD';
+  if (!isGet && method !== 'POST') return sendError(req, res, 501, `${method} is not supported`, { Allow: ALLOW });
+  const p = pathOf(req.url ?? '/');
+  if (p === '/guestbook') return isGet ? guestbookGet(site, req, res) : guestbookPost(site, req, res);
+  if (!isGet) return sendError(req, res, 405, undefined, { Allow: 'GET, HEAD' });
+  return serveStatic(site, req, res, p);
+}
+
+function connectRedis(opts: Options): Promise<Redis> {
+  // No offline queue: while Redis is down, commands fail at once and /guestbook answers 503;
+  // ioredis keeps reconnecting in the background.
+  const redis = new Redis({
+    host: opts.redisHost,
+    port: opts.redisPort,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+  });
+  let reported = false;
+  redis.on('error', (e: Error) => {
+    if (!reported) notice(`zerohttpd: redis ${opts.redisHost}:${opts.redisPort} unreachable (${e.message}); /guestbook answers 503 until it is back`);
+    reported = true;
+  });
+  redis.on('ready', () => (reported = false));
+  // Accept only once the first attempt has succeeded or failed (connections wait in the backlog).
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      redis.off('ready', done);
+      redis.off('error', done);
+      resolve(redis);
+    };
+    const t = setTimeout(done, REDIS_CONNECT_WAIT_MS);
+    redis.once('ready', done);
+    redis.once('error', done);
+  });
+}
+
+export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
+  const site: Site = { publicDir: fs.realpathSync(opts.publicDir), templates: new gb.Templates(opts.templatesDir), redis: await connectRedis(opts) };
+  const server = http.createServer((req, res) => {
+    handle(site, req, res).catch(() => {
+      if (!res.headersSent) sendError(req, res, 500);
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 0;
+  server.requestTimeout = opts.timeoutMs;
+  server.headersTimeout = opts.timeoutMs;
+  server.maxHeadersCount = 100;
+  // node:http closes the socket it listens on; give it a duplicate and leave listenFd to run.ts.
+  const fd = native.fcntl(listenFd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw new Error(`fcntl(F_DUPFD_CLOEXEC): ${native.errname(fd)}`);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ fd, backlog: opts.backlog }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      server.close(() => resolve());
+      server.closeAllConnections();
+      site.redis.disconnect();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
