@@ -125,6 +125,7 @@ describe('prethreaded server', function () {
     await waitFor('the pool to start', () => threadsInAccept(srv!.pid) === 1);
     const sock = net.connect(srv.port, '127.0.0.1');
     sock.on('error', () => {});
+    sock.resume();
     const closed = new Promise((r) => sock.once('close', r));
     await new Promise((r) => sock.once('connect', r));
     sock.write('GET / HT'); // and nothing more: the Worker sits in recv() (timeout 10 s)
