@@ -19,6 +19,26 @@ export const ownSignals = true;
 const HTML = 'text/html; charset=utf-8';
 const F_DUPFD_CLOEXEC = 1030; // fcntl(2) on Linux
 const REDIS_CONNECT_WAIT_MS = 2000;
+const RETRY_MAX_MS = 500;
+
+/**
+ * While ioredis is reconnecting, wait for the outcome of its next attempt (bounded) instead of
+ * failing at once: a Redis that just came back serves the very next request.
+ */
+function whenSettled(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      redis.off('ready', done);
+      redis.off('error', done);
+      resolve();
+    };
+    const t = setTimeout(done, RETRY_MAX_MS + 100);
+    redis.once('ready', done);
+    redis.once('error', done);
+  });
+}
 
 interface Site {
   publicDir: string;
@@ -110,6 +130,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | nu
 async function guestbookGet(site: Site, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   let replies: unknown[];
   try {
+    await whenSettled(site.redis);
     replies = [];
     for (const [cmd, ...args] of gb.GET_COMMANDS) replies.push(await site.redis.call(cmd, ...args));
   } catch {
@@ -130,6 +151,7 @@ async function guestbookPost(site: Site, req: http.IncomingMessage, res: http.Se
   const form = gb.parseGuestbookForm(body);
   if (!form.ok) return send(req, res, 400, gb.renderFormError(form.message));
   try {
+    await whenSettled(site.redis);
     const [cmd, ...args] = gb.postCommands(form)[0];
     const n = await site.redis.call(cmd, ...args);
     if (typeof n !== 'number') return sendError(req, res, 502, 'the database refused the remark');
@@ -157,7 +179,7 @@ function connectRedis(opts: Options): Promise<Redis> {
     port: opts.redisPort,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(100 * times, 1000),
+    retryStrategy: (times) => Math.min(50 * times, RETRY_MAX_MS),
   });
   let reported = false;
   redis.on('error', (e: Error) => {

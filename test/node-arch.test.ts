@@ -1,0 +1,255 @@
+// The `node` architecture (node:http + ioredis) end to end: a real `zerohttpd node` process,
+// real sockets, a private redis-server. The same routes and pages as the raw-syscall servers:
+// its bodies are compared byte for byte with the iterative server's.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fdCount, processGroupMembers, RunningServer, startServer } from './helpers/server';
+import { freePort, withRedis } from './helpers/redis';
+import { get, post, rawRequest, RawResponse } from './helpers/http';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const PUBLIC = path.join(ROOT, 'public');
+const SECRET = 'TOP-SECRET-outside-the-public-root';
+
+const TRAVERSALS = [
+  '/../secret.txt',
+  '/../../../../../../etc/passwd',
+  '/sub/../../secret.txt',
+  '/%2e%2e/secret.txt',
+  '/.%2e/secret.txt',
+  '/..%2fsecret.txt',
+  '/%2e%2e%2fsecret.txt',
+  '/..%5csecret.txt',
+  '/..\\secret.txt',
+  '/%252e%252e/secret.txt',
+  '/secret.txt%00',
+  '//etc/passwd',
+  '/escape.txt',
+  '/abs-escape.txt',
+  '/up/secret.txt',
+  '/outdir/index.html',
+  'http://x/../secret.txt',
+];
+
+function makeTempPublic(): { root: string; pub: string } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-node-'));
+  const pub = path.join(root, 'public');
+  fs.cpSync(PUBLIC, pub, { recursive: true });
+  fs.writeFileSync(path.join(root, 'secret.txt'), SECRET + '\n');
+  fs.mkdirSync(path.join(root, 'outside-dir'));
+  fs.writeFileSync(path.join(root, 'outside-dir', 'index.html'), SECRET + '\n');
+  fs.symlinkSync('../secret.txt', path.join(pub, 'escape.txt'));
+  fs.symlinkSync(path.join(root, 'secret.txt'), path.join(pub, 'abs-escape.txt'));
+  fs.symlinkSync('..', path.join(pub, 'up'));
+  fs.symlinkSync('../outside-dir', path.join(pub, 'outdir'));
+  fs.mkdirSync(path.join(pub, 'sub'));
+  fs.writeFileSync(path.join(pub, 'sub', 'index.html'), '<p>sub index</p>\n');
+  return { root, pub };
+}
+
+const text = (r: RawResponse) => r.body.toString('utf8');
+
+function assertCommonHeaders(r: RawResponse): void {
+  assert.match(r.raw.toString('latin1'), /^HTTP\/1\.[01] \d{3} /);
+  assert.equal(r.headers.server, 'zerohttpd/0.1');
+  assert.equal(r.headers.connection, 'close');
+  assert.ok(r.headers['content-type'], 'Content-Type header');
+  assert.equal(r.headers['content-length'], String(r.body.length), 'Content-Length matches the body');
+}
+
+describe('node architecture (node:http + ioredis, end to end)', function () {
+  this.timeout(60_000);
+  const redis = withRedis();
+  let tmp: { root: string; pub: string };
+  let srv: RunningServer;
+  let iter: RunningServer;
+
+  before(async () => {
+    tmp = makeTempPublic();
+    const r = redis();
+    srv = await startServer(['node', '--public', tmp.pub, '--redis', `127.0.0.1:${r.port}`, '--quiet']);
+    iter = await startServer(['iterative', '--public', tmp.pub, '--redis', `127.0.0.1:${r.port}`, '--quiet']);
+  });
+  after(async () => {
+    const a = await srv?.stop();
+    const b = await iter?.stop();
+    fs.rmSync(tmp.root, { recursive: true, force: true });
+    assert.equal(a?.code, 0);
+    assert.equal(b?.code, 0);
+  });
+  beforeEach(async () => {
+    await redis().flush();
+  });
+
+  describe('static files', () => {
+    it('GET / serves public/index.html, with the headers of the other servers', async () => {
+      const r = await get(srv.port, '/');
+      assert.equal(r.status, 200);
+      assertCommonHeaders(r);
+      assert.equal(r.headers['content-type'], 'text/html; charset=utf-8');
+      assert.deepEqual(r.body, fs.readFileSync(path.join(PUBLIC, 'index.html')));
+    });
+
+    it('GET /logo.png is byte-identical, /style.css is text/css', async () => {
+      const png = await get(srv.port, '/logo.png');
+      assert.equal(png.status, 200);
+      assert.equal(png.headers['content-type'], 'image/png');
+      assert.deepEqual(png.body, fs.readFileSync(path.join(PUBLIC, 'logo.png')));
+      const css = await get(srv.port, '/style.css');
+      assert.match(css.headers['content-type'], /^text\/css/);
+    });
+
+    it('a missing file is 404; a directory without its slash is 301 to the slashed path', async () => {
+      const missing = await get(srv.port, '/nope.html');
+      assert.equal(missing.status, 404);
+      assertCommonHeaders(missing);
+      const dir = await get(srv.port, '/sub');
+      assert.equal(dir.status, 301);
+      assert.equal(dir.headers.location, '/sub/');
+      const idx = await get(srv.port, '/sub/');
+      assert.equal(idx.status, 200);
+      assert.equal(text(idx), '<p>sub index</p>\n');
+    });
+
+    it('refuses every traversal form with 400/403/404 and never returns what is outside', async () => {
+      for (const t of TRAVERSALS) {
+        const r = await rawRequest(srv.port, `GET ${t} HTTP/1.0\r\n\r\n`);
+        assert.ok([400, 403, 404].includes(r.status), `${t} -> ${r.status}`);
+        assert.ok(!r.raw.toString('latin1').includes(SECRET), `${t} leaked the secret`);
+      }
+      assert.equal((await get(srv.port, '/../secret.txt')).status, 403);
+    });
+
+    it('HEAD sends the headers of GET and no body', async () => {
+      const g = await get(srv.port, '/index.html');
+      const h = await rawRequest(srv.port, 'HEAD /index.html HTTP/1.0\r\n\r\n');
+      assert.equal(h.status, 200);
+      assert.equal(h.body.length, 0);
+      assert.equal(h.headers['content-length'], g.headers['content-length']);
+      assert.equal(h.headers['content-type'], g.headers['content-type']);
+    });
+
+    it('other methods are 501 with Allow; POST to a static path is 405', async () => {
+      for (const m of ['DELETE', 'PUT', 'OPTIONS']) {
+        const r = await rawRequest(srv.port, `${m} / HTTP/1.0\r\nContent-Length: 0\r\n\r\n`);
+        assert.equal(r.status, 501, m);
+        assert.equal(r.headers.allow, 'GET, HEAD, POST');
+      }
+      assert.equal((await post(srv.port, '/index.html', { a: 'b' })).status, 405);
+    });
+
+    it('answers with the same bodies as the iterative server', async () => {
+      for (const p of ['/', '/logo.png', '/style.css', '/nope', '/sub', '/sub/', '/../secret.txt', '/%2e%2e/x', '/about']) {
+        const a = await get(srv.port, p);
+        const b = await get(iter.port, p);
+        assert.equal(a.status, b.status, p);
+        assert.deepEqual(a.body, b.body, `body of ${p}`);
+        assert.equal(a.headers['content-type'], b.headers['content-type'], p);
+        assert.equal(a.headers.location, b.headers.location, p);
+      }
+    });
+  });
+
+  describe('guestbook', () => {
+    it('GET renders the remarks and counts visitors (same page as the iterative server)', async () => {
+      await redis().client().rpush('guestbook_remarks', 'First remark - Ann', 'Second & last - Bob');
+      await redis().client().set('visitor_count', '1233999');
+      const r = await get(srv.port, '/guestbook');
+      assert.equal(r.status, 200);
+      assertCommonHeaders(r);
+      const html = text(r);
+      assert.ok(html.includes('<li>First remark - Ann</li>'));
+      assert.ok(html.includes('<li>Second &amp; last - Bob</li>'));
+      assert.ok(html.includes('1,234,000'));
+      const other = await get(iter.port, '/guestbook');
+      assert.equal(text(other), html.replace('1,234,000', '1,234,001'));
+      assert.equal(await redis().client().get('visitor_count'), '1234001');
+    });
+
+    it('N GETs raise visitor_count by exactly N', async () => {
+      await redis().client().set('visitor_count', '41');
+      for (let i = 0; i < 7; i++) {
+        const r = await get(srv.port, '/guestbook');
+        assert.equal(r.status, 200);
+        assert.ok(text(r).includes(`visitor number ${42 + i}`));
+      }
+      assert.equal(await redis().client().get('visitor_count'), '48');
+    });
+
+    it('POST stores exactly the submitted text; HTML comes back escaped', async () => {
+      const evil = '<script>alert("x")</script> & ünïcödé';
+      const r = await post(srv.port, '/guestbook', { 'guest-name': '<b>Mallory</b>', 'guest-remarks': evil });
+      assert.equal(r.status, 200);
+      assert.match(text(r), /thank/i);
+      assert.ok(!text(r).includes('<script>'));
+      assert.deepEqual(await redis().client().lrange('guestbook_remarks', 0, -1), [`${evil} - <b>Mallory</b>`]);
+      const g = text(await get(srv.port, '/guestbook'));
+      assert.ok(!g.includes('<script>') && !g.includes('<b>Mallory'));
+      assert.ok(g.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; ünïcödé - &lt;b&gt;Mallory&lt;/b&gt;'));
+    });
+
+    it('empty or over-long fields give 400 and store nothing; a body over 16 KiB is 413', async () => {
+      const forms: Record<string, string>[] = [{ 'guest-name': '', 'guest-remarks': 'x' }, { 'guest-name': 'Ann' }, { 'guest-name': 'n'.repeat(101), 'guest-remarks': 'x' }];
+      for (const form of forms) {
+        assert.equal((await post(srv.port, '/guestbook', form)).status, 400);
+      }
+      assert.equal((await post(srv.port, '/guestbook', { 'guest-name': 'a', 'guest-remarks': 'r'.repeat(17_000) })).status, 413);
+      assert.equal(await redis().client().exists('guestbook_remarks'), 0);
+    });
+
+    it('Redis stopped: 503 and static still works; Redis back: the very next request works', async () => {
+      assert.equal((await get(srv.port, '/guestbook')).status, 200);
+      await redis().stop();
+      try {
+        const g = await get(srv.port, '/guestbook');
+        assert.equal(g.status, 503);
+        assert.ok(text(g).includes("the guestbook's database is unreachable"));
+        assert.equal((await post(srv.port, '/guestbook', { 'guest-name': 'a', 'guest-remarks': 'b' })).status, 503);
+        assert.equal((await get(srv.port, '/')).status, 200);
+      } finally {
+        await redis().start();
+      }
+      assert.equal((await get(srv.port, '/guestbook')).status, 200);
+      assert.equal((await post(srv.port, '/guestbook', { 'guest-name': 'Back', 'guest-remarks': 'again' })).status, 200);
+      assert.deepEqual(await redis().client().lrange('guestbook_remarks', 0, -1), ['again - Back']);
+    });
+
+    it('a server started while Redis is down serves static files and answers 503 for /guestbook', async () => {
+      const down = await startServer(['node', '--redis', `127.0.0.1:${await freePort()}`, '--quiet']);
+      try {
+        assert.equal((await get(down.port, '/')).status, 200);
+        assert.equal((await get(down.port, '/guestbook')).status, 503);
+        assert.match(down.stderr(), /redis 127\.0\.0\.1:\d+ unreachable/);
+      } finally {
+        assert.equal((await down.stop()).code, 0);
+      }
+    });
+  });
+
+  it('serves 200 concurrent requests without leaking fds, and SIGINT prints the stats line and exits 0', async () => {
+    const s = await startServer(['node', '--redis', `127.0.0.1:${redis().port}`, '--quiet']);
+    await get(s.port, '/');
+    const fds0 = fdCount(s.pid);
+    const rs = await Promise.all(Array.from({ length: 200 }, (_, i) => get(s.port, i % 2 ? '/guestbook' : '/logo.png')));
+    assert.ok(rs.every((r) => r.status === 200), JSON.stringify(rs.map((r) => r.status)));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(fdCount(s.pid) <= fds0 + 2, `fds ${fds0} -> ${fdCount(s.pid)}`);
+    const stop = await s.stop('SIGINT');
+    assert.equal(stop.code, 0);
+    assert.match(s.stdout(), /user time = \d+\.\d+ s, sys time = \d+\.\d+ s/);
+    assert.deepEqual(processGroupMembers(s.proc.pid!), []);
+  });
+
+  it('logs one line per request without --quiet, and SIGTERM also stops it cleanly', async () => {
+    const s = await startServer(['node', '--redis', `127.0.0.1:${redis().port}`]);
+    await get(s.port, '/index.html');
+    await get(s.port, '/nope');
+    const stop = await s.stop('SIGTERM');
+    assert.equal(stop.code, 0);
+    assert.match(s.stdout(), /^200 GET \/index\.html \d+ bytes$/m);
+    assert.match(s.stdout(), /^404 GET \/nope \d+ bytes$/m);
+    assert.match(s.stdout(), /user time = /);
+  });
+});
