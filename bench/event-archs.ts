@@ -1,0 +1,167 @@
+// Benchmark of the event-driven servers against nginx (1 worker) and a plain node:http static
+// server, all in one run on this machine: `GET /` with wrk, one connection per request.
+//   npx tsc -p tsconfig.json && node dist/bench/event-archs.js [--duration 4]
+// Prints req/s per server and the ratios the issue asks for. wrk shares the cores with the
+// server (-t1): compare within one run, not across machines.
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { raiseNofile, ROOT } from '../lib/sys';
+
+const WRK = process.env.WRK ?? '/usr/bin/wrk';
+const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
+const PUBLIC = path.join(ROOT, 'public');
+const argDuration = process.argv.indexOf('--duration');
+const DURATION = argDuration > 0 ? Number(process.argv[argDuration + 1]) : 4;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function waitListening(port: number, proc: ChildProcess): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listening on ${port}`);
+}
+
+interface Result { reqPerSec: number; errors: string }
+
+function wrk(port: number, connections: number): Result {
+  const r = spawnSync(WRK, ['-t1', `-c${connections}`, `-d${DURATION}s`, '-H', 'Connection: close', `http://127.0.0.1:${port}/`], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  const errs = /Socket errors: (.*)/.exec(r.stdout);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout);
+  return { reqPerSec: rps ? Number(rps[1]) : 0, errors: [errs?.[1], non2xx ? `non-2xx ${non2xx[1]}` : ''].filter(Boolean).join('; ') };
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const done = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGINT');
+  const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(t);
+}
+
+/** Start a server, run wrk at each concurrency, stop it. */
+async function measure(name: string, start: (port: number) => ChildProcess, concurrencies: number[]): Promise<Map<number, Result>> {
+  const port = await freePort();
+  const proc = start(port);
+  let stderr = '';
+  proc.stderr?.on('data', (d) => (stderr += d));
+  const out = new Map<number, Result>();
+  try {
+    await waitListening(port, proc);
+    wrk(port, 10); // warm-up (JIT, page cache)
+    for (const c of concurrencies) {
+      const r = wrk(port, c);
+      out.set(c, r);
+      console.log(`${name.padEnd(34)} c=${String(c).padEnd(6)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s${r.errors ? `  (${r.errors})` : ''}`);
+      await sleep(500); // let TIME_WAIT and the backlog settle a little
+    }
+  } catch (e) {
+    console.log(`${name}: ${(e as Error).message} ${stderr}`);
+  } finally {
+    await stop(proc);
+  }
+  return out;
+}
+
+const NODE_HTTP = `
+const http = require('node:http'), fs = require('node:fs'), path = require('node:path');
+const root = process.argv[1];
+http.createServer((req, res) => {
+  const file = path.join(root, req.url === '/' ? 'index.html' : path.normalize(req.url));
+  fs.stat(file, (err, st) => {
+    if (err || !st.isFile()) { res.writeHead(404, { Connection: 'close' }); return res.end(); }
+    res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Length': st.size, Connection: 'close' });
+    fs.createReadStream(file).pipe(res);
+  });
+}).listen(Number(process.argv[2]), '127.0.0.1');
+`;
+
+function nginxConfig(dir: string, port: number): string {
+  return `worker_processes 1;
+daemon off;
+master_process on;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 19000; }
+worker_rlimit_nofile 20000;
+http {
+  access_log off;
+  sendfile on;
+  keepalive_timeout 0;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  types { text/html html; }
+  server { listen 127.0.0.1:${port} backlog=4096; root ${PUBLIC}; index index.html; }
+}
+`;
+}
+
+async function main(): Promise<void> {
+  raiseNofile(30_000); // inherited by wrk and the servers
+  console.log(`GET / (index.html), wrk -t1 -d${DURATION}s, Connection: close, ${os.cpus().length} CPUs shared by wrk and the server\n`);
+  const zh = (args: string[]) => (port: number) =>
+    spawn(process.execPath, [CLI, ...args, '--port', String(port), '--host', '127.0.0.1', '--quiet', '--backlog', '4096'], { stdio: ['ignore', 'ignore', 'pipe'] });
+
+  const epoll = await measure('epoll --reader buffered', zh(['epoll', '--reader', 'buffered']), [50, 100, 10_000]);
+  const edge = await measure('epoll --edge --reader buffered', zh(['epoll', '--edge', '--reader', 'buffered']), [50]);
+  const poll = await measure('poll --reader buffered', zh(['poll', '--reader', 'buffered']), [50]);
+  const byte = await measure('epoll --reader byte', zh(['epoll', '--reader', 'byte']), [50]);
+  const nodeHttp = await measure('node:http + createReadStream', (port) => spawn(process.execPath, ['-e', NODE_HTTP, PUBLIC, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] }), [50]);
+
+  let nginx: Map<number, Result> | undefined;
+  const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
+  if (nginxBin) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-nginx-'));
+    try {
+      nginx = await measure('nginx (1 worker, sendfile)', (port) => {
+        fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port));
+        return spawn(nginxBin, ['-c', path.join(dir, 'nginx.conf'), '-p', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+      }, [50]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  } else console.log('nginx: not installed (apt-get install -y nginx-light); skipped');
+
+  const e50 = epoll.get(50)?.reqPerSec ?? 0;
+  const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) : 'n/a');
+  console.log('\nratios (one run):');
+  console.log(`  epoll buffered / nginx 1 worker       = ${ratio(e50, nginx?.get(50)?.reqPerSec)}  (goal >= 0.8)`);
+  console.log(`  epoll buffered / node:http            = ${ratio(e50, nodeHttp.get(50)?.reqPerSec)}  (goal >= 2.5)`);
+  console.log(`  epoll c=10000 / epoll c=100           = ${ratio(epoll.get(10_000)?.reqPerSec ?? 0, epoll.get(100)?.reqPerSec)}  (goal >= 0.8)`);
+  console.log(`  epoll --edge / epoll (c=50)           = ${ratio(edge.get(50)?.reqPerSec ?? 0, e50)}`);
+  console.log(`  poll / epoll (c=50)                   = ${ratio(poll.get(50)?.reqPerSec ?? 0, e50)}`);
+  console.log(`  byte reader / buffered reader (epoll) = ${ratio(byte.get(50)?.reqPerSec ?? 0, e50)}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
