@@ -1,0 +1,137 @@
+// Regenerates docs/strace.md: runs each architecture under `strace -f`, makes one request,
+// and keeps the part of the trace that served it. `npm run strace-doc [-- arch ...]`.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ARCHITECTURES } from '../lib/servers/index';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
+const TRACED = 'accept4,accept,recvfrom,sendto,sendfile,close,clone,clone3,fork,vfork,wait4,futex,poll,epoll_wait,epoll_ctl,openat2,fstat,newfstatat,shutdown,connect,fcntl,setsockopt';
+
+/** What to look for in each architecture's excerpt. */
+const NOTES: Record<string, string> = {
+  iterative: 'One thread does everything: `accept4()` returns the client fd, then one `recvfrom(fd, …, 1, 0)` per byte of the request (the article\'s `get_line()`), with a `MSG_PEEK` look-ahead after each `\\r`, then `openat2()` of the file beneath the public root, `sendto()` of the headers, `sendfile()` of the body and `close()`. No other thread takes part: the TypeScript loop, not libuv, serves the request.',
+  forking: 'The parent\'s `accept4()` is followed by a `clone()` (that is `fork()`: glibc implements it with clone without CLONE_VM); the child (another pid) reads and answers the request and exits, the parent closes its copy of the client fd and reaps the child with `wait4()`.',
+  preforked: 'The children were forked at start-up; each one sits in its own `accept4()` on the shared listening socket. The request is served entirely by one child pid; the parent does nothing per request.',
+  threaded: 'The main thread accepts; a new thread (a Worker, started with `clone()` with CLONE_VM|CLONE_THREAD) serves the client fd and ends. Starting a Worker is expensive: look at how many syscalls happen between `accept4()` and the first `recvfrom()`.',
+  prethreaded: 'Worker threads wait for their turn on the accept mutex (`futex()` calls when it is contended), then block in `accept4()`; the thread that gets the connection serves it start to finish.',
+  poll: 'One thread, never blocking on a client: `poll()` returns the ready descriptors, the listener is accepted until `EAGAIN`, and each byte of the request is a `recvfrom()` that ends with `EAGAIN` when the client has sent nothing more.',
+  epoll: 'Like poll, but the kernel keeps the interest list: `epoll_ctl()` registers each connection once, and `epoll_wait()` returns only the ready ones, in batches under load.',
+  node: 'Node\'s own stack for comparison: libuv\'s `epoll_wait()`, `accept4()` from the event loop, large `read()` calls instead of one-byte `recvfrom()`, and `writev()` for the response.',
+};
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function request(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.end('GET / HTTP/1.0\r\nHost: localhost\r\n\r\n'));
+    sock.on('data', () => {});
+    sock.on('close', () => resolve());
+    sock.on('error', reject);
+  });
+}
+
+async function waitListening(file: () => string, ms: number): Promise<void> {
+  const t0 = Date.now();
+  while (!/listening on/.test(file())) {
+    if (Date.now() - t0 > ms) throw new Error('server did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The lines from the accept that returned the client fd to its close, plus process/thread lines around it. */
+export function excerpt(trace: string, maxLines = 40): string {
+  const lines = trace.split('\n').filter((l) => l && !/resumed>|unfinished|exited with|\+\+\+|---/.test(l) || /clone|accept4/.test(l));
+  const acc = lines.findIndex((l) => /accept4?\(.*\)\s+=\s+\d+/.test(l));
+  if (acc < 0) return lines.slice(-maxLines).join('\n');
+  const fd = /=\s+(\d+)\s*$/.exec(lines[acc])![1];
+  let end = lines.findIndex((l, i) => i > acc && new RegExp(`close\\(${fd}\\)`).test(l));
+  if (end < 0) end = Math.min(lines.length - 1, acc + maxLines);
+  let chosen = lines.slice(acc, end + 1);
+  // Collapse runs of one-byte reads so the excerpt stays short.
+  const out: string[] = [];
+  for (let i = 0; i < chosen.length; i++) {
+    const m = /recvfrom\((\d+), "(.*)", 1, 0/.exec(chosen[i]);
+    if (!m) { out.push(chosen[i]); continue; }
+    let j = i;
+    while (j + 1 < chosen.length && /recvfrom\(\d+, ".*", 1, 0/.test(chosen[j + 1])) j++;
+    if (j - i >= 6) {
+      out.push(...chosen.slice(i, i + 3), `  … ${j - i - 4} more one-byte recvfrom() calls …`, ...chosen.slice(j - 1, j + 1));
+      i = j;
+    } else out.push(chosen[i]);
+  }
+  chosen = out;
+  if (chosen.length > maxLines) chosen = [...chosen.slice(0, maxLines - 6), '  …', ...chosen.slice(-5)];
+  return chosen.join('\n');
+}
+
+async function traceOne(arch: string, redisPort: number): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zh-strace-'));
+  const out = path.join(dir, 'trace.txt');
+  const extra = arch === 'preforked' ? ['--workers', '2'] : arch === 'prethreaded' ? ['--threads', '2'] : [];
+  const args = ['-f', '-qq', '-s', '40', '-e', `trace=${TRACED}`, '-o', out, process.execPath, CLI, arch, '--port', '0', '--quiet', '--redis', `127.0.0.1:${redisPort}`, ...extra];
+  const proc = spawn('strace', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  let serverPid = 0;
+  proc.stderr!.on('data', (d) => (err += d));
+  try {
+    await waitListening(() => err, 20000);
+    const [, port, pid] = /listening on \S+:(\d+) \(pid (\d+)\)/.exec(err)!.map(Number);
+    serverPid = pid;
+    await request(port);
+    await new Promise((r) => setTimeout(r, 300)); // let the children/threads finish writing the trace
+  } finally {
+    // Stop the traced server itself; strace exits with it (SIGINT to strace would only detach).
+    if (serverPid) process.kill(serverPid, 'SIGINT');
+    else proc.kill('SIGKILL');
+    await new Promise((r) => proc.on('exit', r));
+  }
+  const text = fs.readFileSync(out, 'utf8');
+  fs.rmSync(dir, { recursive: true, force: true });
+  return excerpt(text);
+}
+
+async function main(): Promise<void> {
+  if (spawnSync('strace', ['-V']).status !== 0) throw new Error('strace is not installed (apt-get install strace)');
+  const wanted = process.argv.slice(2);
+  const archs = [...Object.keys(ARCHITECTURES)].filter((a) => !wanted.length || wanted.includes(a));
+  const redisPort = await freePort();
+  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 300));
+  const sections: string[] = [];
+  try {
+    for (const arch of archs) {
+      process.stderr.write(`tracing ${arch}…\n`);
+      const ex = await traceOne(arch, redisPort);
+      sections.push(`## ${arch}\n\n\`\`\`sh\nstrace -f -e trace=${TRACED} \\\n  npx zerohttpd ${arch} 8000\n# then, from another terminal: curl http://localhost:8000/\n\`\`\`\n\n${NOTES[arch] ?? ''}\n\n\`\`\`\n${ex}\n\`\`\`\n`);
+    }
+  } finally {
+    redis.kill();
+  }
+  const doc = `# Watching the servers with strace
+
+Each excerpt below is real: \`npm run strace-doc\` (scripts/strace-walkthrough.ts) started
+the architecture under \`strace -f\`, made one \`GET /\` and kept the lines from the
+\`accept4()\` that returned the client's fd to the \`close()\` of that fd. Run it again to
+regenerate this file on your machine. Long runs of one-byte \`recvfrom()\` calls are shortened.
+
+Inside containers where ptrace is not allowed, \`--trace\` prints the same kind of lines from
+inside the server (only the syscalls our TypeScript makes through the addon), and
+\`--syscall-stats\` counts them, like \`strace -c\`.
+
+${sections.join('\n')}`;
+  fs.writeFileSync(path.join(ROOT, 'docs', 'strace.md'), doc);
+  process.stderr.write(`wrote docs/strace.md (${archs.join(', ')})\n`);
+}
+
+if (require.main === module) main().catch((e) => { process.stderr.write(`${e.stack ?? e}\n`); process.exit(1); });
