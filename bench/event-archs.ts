@@ -44,8 +44,8 @@ async function waitListening(port: number, proc: ChildProcess): Promise<void> {
 
 interface Result { reqPerSec: number; errors: string }
 
-function wrk(port: number, connections: number): Result {
-  const r = spawnSync(WRK, ['-t1', `-c${connections}`, `-d${DURATION}s`, '-H', 'Connection: close', `http://127.0.0.1:${port}/`], {
+function wrk(port: number, connections: number, urlPath = '/'): Result {
+  const r = spawnSync(WRK, ['-t1', `-c${connections}`, `-d${DURATION}s`, '-H', 'Connection: close', `http://127.0.0.1:${port}${urlPath}`], {
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
@@ -65,7 +65,7 @@ async function stop(proc: ChildProcess): Promise<void> {
 }
 
 /** Start a server, run wrk at each concurrency, stop it. */
-async function measure(name: string, start: (port: number) => ChildProcess, concurrencies: number[]): Promise<Map<number, Result>> {
+async function measure(name: string, start: (port: number) => ChildProcess, concurrencies: number[], urlPath = '/'): Promise<Map<number, Result>> {
   const port = await freePort();
   const proc = start(port);
   let stderr = '';
@@ -73,9 +73,9 @@ async function measure(name: string, start: (port: number) => ChildProcess, conc
   const out = new Map<number, Result>();
   try {
     await waitListening(port, proc);
-    wrk(port, 10); // warm-up (JIT, page cache)
+    wrk(port, 10, urlPath); // warm-up (JIT, page cache)
     for (const c of concurrencies) {
-      const r = wrk(port, c);
+      const r = wrk(port, c, urlPath);
       out.set(c, r);
       console.log(`${name.padEnd(34)} c=${String(c).padEnd(6)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s${r.errors ? `  (${r.errors})` : ''}`);
       await sleep(500); // let TIME_WAIT and the backlog settle a little
@@ -147,6 +147,25 @@ async function main(): Promise<void> {
     }
   } else console.log('nginx: not installed (apt-get install -y nginx-light); skipped');
 
+  // The guestbook (3 Redis round trips per request) against a private redis-server:
+  // a connection per request (the article) vs a pool of 8 (requests queue for a free one).
+  let gb0: Map<number, Result> | undefined, gb8: Map<number, Result> | undefined;
+  const redisPort = await freePort();
+  const redisDir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-bench-redis-'));
+  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], { stdio: 'ignore' });
+  redis.on('error', () => console.log('guestbook: redis-server not found; skipped'));
+  try {
+    await waitListening(redisPort, redis);
+    const r = ['--redis', `127.0.0.1:${redisPort}`];
+    gb0 = await measure('epoll buffered /guestbook, no pool', zh(['epoll', '--reader', 'buffered', ...r]), [50], '/guestbook');
+    gb8 = await measure('epoll buffered /guestbook, pool 8', zh(['epoll', '--reader', 'buffered', '--redis-pool', '8', ...r]), [50], '/guestbook');
+  } catch (e) {
+    console.log(`guestbook: ${(e as Error).message}`);
+  } finally {
+    await stop(redis);
+    fs.rmSync(redisDir, { recursive: true, force: true });
+  }
+
   const e50 = epoll.get(50)?.reqPerSec ?? 0;
   const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) : 'n/a');
   console.log('\nratios (one run):');
@@ -156,6 +175,7 @@ async function main(): Promise<void> {
   console.log(`  epoll --edge / epoll (c=50)           = ${ratio(edge.get(50)?.reqPerSec ?? 0, e50)}`);
   console.log(`  poll / epoll (c=50)                   = ${ratio(poll.get(50)?.reqPerSec ?? 0, e50)}`);
   console.log(`  byte reader / buffered reader (epoll) = ${ratio(byte.get(50)?.reqPerSec ?? 0, e50)}`);
+  console.log(`  guestbook pool 8 / per request        = ${ratio(gb8?.get(50)?.reqPerSec ?? 0, gb0?.get(50)?.reqPerSec)}`);
 }
 
 main().then(
