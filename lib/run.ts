@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import { C, native } from './sys';
 import { boundPort, PortInUseError, setupListeningSocket } from './listen';
-import { notice, setQuiet } from './log';
+import { notice, out, setQuiet } from './log';
+import { finishSyscallReport } from './syscall-report';
 import { printStats } from './stats';
 import { Options } from './options';
 import { ARCHITECTURES } from './servers/index';
@@ -14,6 +15,7 @@ export async function run(opts: Options): Promise<number> {
     notice(`zerohttpd: public directory '${opts.publicDir}' does not exist or is not a directory`);
     return 1;
   }
+  native.setSyscallStats(opts.syscallStats, opts.trace);
   let listenFd: number;
   try {
     listenFd = setupListeningSocket(opts.host, opts.port, opts.backlog, { nonBlocking: arch.nonBlockingListen });
@@ -21,13 +23,14 @@ export async function run(opts: Options): Promise<number> {
     notice(`zerohttpd: ${(e as Error).message}`);
     return 1;
   }
-  native.setSyscallStats(opts.syscallStats, opts.trace);
   if (!arch.ownSignals) native.installStopHandler();
   const where = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   notice(`zerohttpd ${opts.arch} listening on ${where}:${boundPort(listenFd)} (pid ${process.pid})`);
   await arch.enterServerLoop(listenFd, opts);
   native.close(listenFd);
+  const report: string | null = opts.syscallStats ? finishSyscallReport(opts.syscallStats === 2) : null;
+  native.setSyscallStats(0, false);
   printStats(arch.childrenInStats);
-  if (opts.syscallStats) require('./syscall-report').printSyscallReport(opts.syscallStats === 2);
+  if (report) out(report);
   return 0;
 }

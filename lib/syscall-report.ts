@@ -27,8 +27,11 @@ export function acceptedConnections(): number {
   return a ? a.calls - a.errors : 0;
 }
 
-export function printSyscallReport(withTime: boolean): void {
+/** Snapshot the counters and stop counting and tracing, so the report covers the server's work exactly. */
+export function finishSyscallReport(withTime: boolean): string {
   const requests = acceptedConnections();
-  out(`\nsyscalls made through the addon (${requests} connections accepted):`);
-  out(syscallReport(withTime, requests || undefined));
+  const text = `\nsyscalls made through the addon (${requests} connections accepted):\n${syscallReport(withTime, requests || undefined)}`;
+  native.setSyscallStats(0, false);
+  return text;
 }
+

@@ -1,0 +1,84 @@
+// --syscall-stats and --trace: the counters in the native layer against strace's own count,
+// and the trace lines against the counters.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fdNum, startTraced, STRACE } from './helpers/strace';
+import { startServer } from './helpers/server';
+import { get } from './helpers/http';
+import { freePort } from './helpers/redis';
+
+// Syscalls that, in the iterative server, only our TypeScript makes (Node's own start-up and
+// threads never call them), so strace's totals for them are ours alone.
+const OURS_ONLY = ['socket', 'setsockopt', 'getsockopt', 'bind', 'listen', 'accept4', 'recvfrom', 'sendto', 'sendfile', 'openat2', 'connect', 'getsockname', 'shutdown'];
+
+/** Parse the table printed by --syscall-stats: name -> {calls, errors, perReq}. */
+export function parseReport(out: string): Map<string, { calls: number; errors: number; perReq: number }> {
+  const m = new Map<string, { calls: number; errors: number; perReq: number }>();
+  const start = out.indexOf('syscalls made through the addon');
+  assert.ok(start >= 0, `no syscall report in: ${out}`);
+  for (const line of out.slice(start).split('\n').slice(3)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || !/^\d+$/.test(f[1])) continue;
+    m.set(f[0], { calls: Number(f[1]), perReq: Number(f[2]), errors: Number(f[3]) });
+  }
+  return m;
+}
+
+/** Lines printed by --trace: `[pid/tid] name(args) = result`. */
+function traceCounts(stderr: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of stderr.split('\n')) {
+    const t = /^\[\d+\/\d+\] (\w+)\(/.exec(line);
+    if (t) m.set(t[1], (m.get(t[1]) ?? 0) + 1);
+  }
+  return m;
+}
+
+describe('syscall counters and trace', function () {
+  this.timeout(90_000);
+  let dir: string;
+  before(() => {
+    if (!fs.existsSync(STRACE)) throw new Error(`${STRACE} is required`);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-sysstats-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('counts for one GET / (iterative, --reader byte) equal strace -f and the --trace lines', async () => {
+    const srv = await startTraced(OURS_ONLY.join(','), ['iterative', '--reader', 'byte', '--redis', `127.0.0.1:${await freePort()}`, '--quiet', '--syscall-stats', '--trace'], dir);
+    const r = await get(srv.port, '/');
+    assert.equal(r.status, 200);
+    const { code, lines } = await srv.stop();
+    assert.equal(code, 0);
+    const report = parseReport(srv.stdout());
+    const straced = new Map<string, number>();
+    for (const l of lines) {
+      const m = /^\d+\s+(\w+)\(([^,)]*)/.exec(l);
+      // libuv itself probes the stdio sockets (getsockopt SO_TYPE on fds 0-2): not ours.
+      if (m && !(m[1] !== 'socket' && fdNum(m[2]) <= 2)) straced.set(m[1], (straced.get(m[1]) ?? 0) + 1);
+    }
+    assert.equal(report.get('accept4')!.calls - report.get('accept4')!.errors, 1, 'one connection accepted');
+    for (const name of OURS_ONLY) {
+      assert.equal(report.get(name)?.calls ?? 0, straced.get(name) ?? 0, `${name}: counters vs strace`);
+    }
+    // The request itself: one recvfrom per byte of 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' plus a
+    // MSG_PEEK after each '\r' (3 of them), and one sendfile.
+    const req = 'GET / HTTP/1.0\r\nHost: x\r\n\r\n';
+    assert.equal(report.get('recvfrom')!.calls, req.length + 3);
+    assert.equal(report.get('sendfile')!.calls, 1);
+    // --trace prints one line per counted call, for every syscall in the table.
+    const traced = traceCounts(srv.stderr());
+    for (const [name, row] of report) if (name !== 'total') assert.equal(traced.get(name) ?? 0, row.calls, `${name}: trace lines vs counters`);
+    assert.equal([...traced.values()].reduce((a, b) => a + b, 0), report.get('total')!.calls);
+  });
+
+  it('counts nothing and prints nothing extra when both options are off', async () => {
+    const srv = await startServer(['iterative', '--redis', `127.0.0.1:${await freePort()}`, '--quiet']);
+    await get(srv.port, '/');
+    const { code } = await srv.stop();
+    assert.equal(code, 0);
+    assert.doesNotMatch(srv.stdout(), /syscalls made/);
+    assert.doesNotMatch(srv.stderr(), /^\[\d+\/\d+\]/m);
+  });
+});
