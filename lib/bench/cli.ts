@@ -252,7 +252,9 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
         n++;
         let startError: string | null = null;
         if (server && !(server as BenchServer).alive()) await stopServer();
-        if (!server) {
+        if (!server && record.startFailed) {
+          startError = `server did not start (see c=${o.levels[0]})`;
+        } else if (!server) {
           try {
             server = await startServer(cli, arch, serverArgs);
             record.runs.push({ pid: server.rootPid, exit: null, stats: null });
@@ -265,6 +267,8 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
           } catch (e) {
             startError = `server did not start: ${(e as Error).message}`;
             server = null;
+            // A server that cannot start will not start at the next level either: do not wait again.
+            if (record.runs.length === 0) record.startFailed = true;
           }
         }
         let cell: Cell;

@@ -31,6 +31,8 @@ export interface ServerRecord {
   /** One entry per server process started for this architecture (a crashed one is restarted). */
   runs: { pid: number; exit: { code: number | null; signal: string | null } | null; stats: { user: number; sys: number } | null }[];
   notes: string[];
+  /** The first start failed: later levels are not tried again. */
+  startFailed?: boolean;
 }
 
 export interface BenchResults {
@@ -59,8 +61,19 @@ export function cellAt(r: BenchResults, arch: string, c: number): Cell | undefin
 /** The req/s cell: "2,345", "2,345 ⚠" (see notes), "✗ server died". */
 export function rateCell(c: Cell | undefined): string {
   if (!c) return '';
-  if (c.status === 'failed') return `✗ ${c.problems[0] ?? 'failed'}`.replace(/\|/g, '/');
+  if (c.status === 'failed') return `✗ ${shortFailure(c)}`;
   return int(c.reqPerSec!) + (c.status === 'warn' ? ' ⚠' : '');
+}
+
+/** A few words for a table cell; the whole story is in the notes. */
+export function shortFailure(c: Cell): string {
+  const p = c.problems[0] ?? 'failed';
+  const died = /^server died during the run(?: \((.*)\))?/.exec(p);
+  if (died) return died[1] ? `died (${died[1].replace(/^signal /, '')})` : 'died';
+  if (p.startsWith('server did not start')) return 'did not start';
+  if (p.startsWith('load generator failed')) return 'generator failed';
+  if (p.startsWith('no response') || p.startsWith('no successful')) return 'no successful response';
+  return 'errors';
 }
 
 function table(r: BenchResults, title: string, cell: (c: Cell | undefined) => string): string {
