@@ -68,6 +68,7 @@ export function staticFile(app: App, rawPath: string, head: boolean): Plan {
   const fd = native.openat2(app.publicFd, s.rel || '.', OPEN_FLAGS, RESOLVE);
   if (fd < 0) {
     const code = native.errname(fd);
+    if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM') return errorPlan(503, { head, message: 'the server is out of resources, try again' });
     return errorPlan(code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' ? 404 : 403, { head });
   }
   if (native.fstat(fd, statBuf) < 0) {
