@@ -14,6 +14,15 @@
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags_cc": ["-std=gnu++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti", "-std=gnu++1y", "-std=gnu++14"]
+    },
+    {
+      "target_name": "forksafe",
+      "type": "loadable_module",
+      "product_prefix": "",
+      "target_conditions": [["_type=='loadable_module'", {"product_extension": "so"}]],
+      "sources": ["native/forksafe.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-fPIC"],
+      "ldflags": ["-ldl"]
     }
   ]
 }

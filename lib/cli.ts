@@ -150,6 +150,13 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (parsed.kind === 'bench') return require('./bench/cli').main(parsed.argv);
+  if (ARCHITECTURES[parsed.opts.arch].load().forks) {
+    const forksafe: typeof import('./forksafe') = require('./forksafe');
+    if (!forksafe.isForkSafe()) {
+      process.stderr.write(`zerohttpd: cannot start ${parsed.opts.arch} fork-safe: ${forksafe.reexecForkSafe(__filename, argv)}\n`);
+      return 1;
+    }
+  }
   return require('./run').run(parsed.opts);
 }
 

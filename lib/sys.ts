@@ -48,6 +48,14 @@ export interface Native {
   getrusage(who: number): Rusage | number;
   getrlimit(resource: number): { soft: number; hard: number } | number;
   setrlimit(resource: number, soft: number, hard: number): number;
+  /** Replaces the process image; returns only on failure (-errno). */
+  execve(path: string, argv: string[], env: string[]): number;
+  /** A robust, process-shared pthread mutex in a MAP_SHARED mapping: handle | -errno. */
+  shmMutexCreate(): number;
+  /** 0, or -EOWNERDEAD (locked; the previous owner died holding it: call shmMutexConsistent), or -errno. */
+  shmMutexLock(handle: number): number;
+  shmMutexUnlock(handle: number): number;
+  shmMutexConsistent(handle: number): number;
   installStopHandler(): number;
   stopRequested(): number;
   clearStop(): void;

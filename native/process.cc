@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <dlfcn.h>
 #include <sys/mman.h>
 
 namespace zh {
@@ -70,11 +72,134 @@ static void allowForkOfAllMappings() {
   fclose(f);
 }
 
+// forksafe.so (LD_PRELOADed by the CLI, see docs/fork-safety.md) defines this symbol; with it
+// MADV_DONTFORK is never set and the scan above is not needed.
+static bool forksafePreloaded() {
+  static int v = -1;
+  if (v < 0) v = dlsym(RTLD_DEFAULT, "zh_forksafe_active") != nullptr;
+  return v;
+}
+
 static napi_value Fork(napi_env env, napi_callback_info) {
-  allowForkOfAllMappings();
+  if (!forksafePreloaded()) allowForkOfAllMappings();
   long r = ZH_CALL(fork, fork());
   if (r == 0) g_stopThread = pthread_self();
   ZH_TRACE(fork, r, "fork()");
+  return num(env, r);
+}
+
+// execve(path, argv: string[], env: string[]): replaces the process; returns only -errno.
+static bool argStrings(napi_env env, const Args& a, size_t i, char*** out, const char* name) {
+  bool isArr = false;
+  if (i < a.argc) napi_is_array(env, a.argv[i], &isArr);
+  if (!isArr) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "argument '%s' must be an array of strings", name);
+    return typeError(env, msg);
+  }
+  uint32_t n;
+  napi_get_array_length(env, a.argv[i], &n);
+  char** v = (char**)calloc(n + 1, sizeof(char*));
+  for (uint32_t k = 0; k < n; k++) {
+    napi_value e;
+    size_t len;
+    napi_get_element(env, a.argv[i], k, &e);
+    if (napi_get_value_string_utf8(env, e, nullptr, 0, &len) != napi_ok) {
+      for (uint32_t j = 0; j < k; j++) free(v[j]);
+      free(v);
+      char msg[96];
+      snprintf(msg, sizeof msg, "argument '%s' must be an array of strings", name);
+      return typeError(env, msg);
+    }
+    v[k] = (char*)malloc(len + 1);
+    napi_get_value_string_utf8(env, e, v[k], len + 1, &len);
+  }
+  *out = v;
+  return true;
+}
+
+static void freeStrings(char** v) {
+  for (char** p = v; p && *p; p++) free(*p);
+  free(v);
+}
+
+static napi_value Execve(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  char path[4096];
+  size_t pl;
+  if (a.argc < 1 || napi_get_value_string_utf8(env, a.argv[0], path, sizeof path, &pl) != napi_ok)
+    return typeError(env, "argument 'path' must be a string"), nullptr;
+  char **argv = nullptr, **envp = nullptr;
+  if (!argStrings(env, a, 1, &argv, "argv")) return nullptr;
+  if (!argStrings(env, a, 2, &envp, "env")) return freeStrings(argv), nullptr;
+  ZH_TRACE(execve, 0, "execve(\"%s\", [...], [...])", path);
+  long r = ZH_CALL(execve, execve(path, argv, envp));
+  freeStrings(argv);
+  freeStrings(envp);
+  return num(env, r);
+}
+
+// ---- process-shared, robust mutexes in MAP_SHARED memory (an accept lock across fork) ----
+// shmMutexCreate() -> handle; shmMutexLock(h) -> 0 | -EOWNERDEAD (locked, the previous owner
+// died holding it: call shmMutexConsistent) | -errno; shmMutexUnlock(h); shmMutexConsistent(h).
+static constexpr int kMaxShmMutexes = 64;
+static pthread_mutex_t* g_shmMutex[kMaxShmMutexes];
+static int g_shmMutexCount;
+
+static napi_value ShmMutexCreate(napi_env env, napi_callback_info) {
+  if (g_shmMutexCount == kMaxShmMutexes) return num(env, -ENOSPC);
+  long r = ZH_CALL(mmap, (long)mmap(nullptr, sizeof(pthread_mutex_t), PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ZH_TRACE(mmap, r, "mmap(NULL, %zu, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0)", sizeof(pthread_mutex_t));
+  if (r < 0) return num(env, r);
+  auto* m = (pthread_mutex_t*)r;
+  pthread_mutexattr_t at;
+  pthread_mutexattr_init(&at);
+  pthread_mutexattr_setpshared(&at, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST);
+  int e = pthread_mutex_init(m, &at);
+  pthread_mutexattr_destroy(&at);
+  if (e) {
+    munmap(m, sizeof *m);
+    return num(env, -e);
+  }
+  g_shmMutex[g_shmMutexCount] = m;
+  return num(env, g_shmMutexCount++);
+}
+
+static pthread_mutex_t* argMutex(napi_env env, const Args& a) {
+  int32_t h;
+  if (!argInt(env, a, 0, &h, "handle")) return nullptr;
+  if (h < 0 || h >= g_shmMutexCount) return rangeError(env, "no such shared mutex"), nullptr;
+  return g_shmMutex[h];
+}
+
+// pthread_* return the error number; ZH_CALL wants -1/errno.
+#define ZH_PTHREAD(call) ((errno = (call)) ? -1 : 0)
+
+static napi_value ShmMutexLock(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  pthread_mutex_t* m = argMutex(env, a);
+  if (!m) return nullptr;
+  long r = ZH_CALL(futex, ZH_PTHREAD(pthread_mutex_lock(m)));
+  ZH_TRACE(futex, r, "pthread_mutex_lock(%p)", (void*)m);
+  return num(env, r);
+}
+
+static napi_value ShmMutexUnlock(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  pthread_mutex_t* m = argMutex(env, a);
+  if (!m) return nullptr;
+  long r = ZH_CALL(futex, ZH_PTHREAD(pthread_mutex_unlock(m)));
+  ZH_TRACE(futex, r, "pthread_mutex_unlock(%p)", (void*)m);
+  return num(env, r);
+}
+
+static napi_value ShmMutexConsistent(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  pthread_mutex_t* m = argMutex(env, a);
+  if (!m) return nullptr;
+  long r = ZH_CALL(futex, ZH_PTHREAD(pthread_mutex_consistent(m)));
   return num(env, r);
 }
 
@@ -210,6 +335,12 @@ void registerProcess(napi_env env, napi_value exports, napi_value c) {
   exportFn(env, exports, "getrusage", Getrusage);
   exportFn(env, exports, "getrlimit", Getrlimit);
   exportFn(env, exports, "setrlimit", Setrlimit);
+  exportFn(env, exports, "execve", Execve);
+  exportFn(env, exports, "shmMutexCreate", ShmMutexCreate);
+  exportFn(env, exports, "shmMutexLock", ShmMutexLock);
+  exportFn(env, exports, "shmMutexUnlock", ShmMutexUnlock);
+  exportFn(env, exports, "shmMutexConsistent", ShmMutexConsistent);
+  exportConst(env, c, "FORKSAFE_PRELOADED", forksafePreloaded() ? 1 : 0);
 #define C(n) exportConst(env, c, #n, n)
   C(WNOHANG); C(WUNTRACED); C(RUSAGE_SELF); C(RUSAGE_CHILDREN); C(RUSAGE_THREAD);
   C(RLIMIT_NOFILE); C(RLIMIT_NPROC); C(RLIMIT_AS);

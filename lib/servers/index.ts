@@ -16,6 +16,8 @@ export interface Architecture {
 
 export const ARCHITECTURES: Record<string, { summary: string; load: () => Architecture }> = {
   iterative: { summary: 'one client at a time, in one process', load: () => require('./iterative') },
+  forking: { summary: 'a new process (fork) per connection', load: () => require('./forking') },
+  preforked: { summary: '--workers processes forked up front, each blocking in accept()', load: () => require('./preforked') },
   threaded: { summary: 'a new thread (Worker) per connection, at most --max-threads alive', load: () => require('./threaded') },
   prethreaded: { summary: 'a pool of --threads Workers, each accept()ing under an accept mutex', load: () => require('./prethreaded') },
   poll: { summary: 'one process, poll() over non-blocking sockets', load: () => require('./poll') },

@@ -1,0 +1,60 @@
+// Part II: the forking server. The parent accepts; per connection it fork()s, and the child
+// connects to Redis, serves that one client with handleClient(), and _exit()s. The parent
+// closes its copy of the client fd, reaps whatever children have finished, and accepts again.
+import { C, native, sendAll, sleepMs } from '../sys';
+import { createApp } from '../app';
+import { errorResponse } from '../http/response';
+import { handleClient, lingeringClose, ServeContext } from '../serve';
+import { BlockingRedis } from '../redis/blocking';
+import { notice } from '../log';
+import { Options } from '../options';
+import { reapChildren, stopChildren } from './children';
+
+export const childrenInStats = true;
+export const forks = true;
+
+/** accept() gives up after this long so finished children are reaped even when no client comes. */
+const REAP_INTERVAL_MS = 200;
+
+export function enterServerLoop(listenFd: number, opts: Options): void {
+  const app = createApp(opts); // opened once: every child inherits the fds and templates
+  const children = new Set<number>();
+  native.setsockopt(listenFd, C.SOL_SOCKET, C.SO_RCVTIMEO, REAP_INTERVAL_MS);
+  while (!native.stopRequested()) {
+    const client = native.accept4(listenFd, C.SOCK_CLOEXEC);
+    reapChildren(children);
+    if (client < 0) {
+      if (-client === C.EMFILE || -client === C.ENFILE) {
+        notice(`zerohttpd: accept: ${native.errname(client)}; pausing accept for 100 ms`);
+        sleepMs(100);
+      }
+      continue; // EAGAIN (reap tick), EINTR (stop), ECONNABORTED: the loop condition decides
+    }
+    const pid = native.fork();
+    if (pid === 0) serveInChild(listenFd, client, app, opts);
+    if (pid < 0) {
+      notice(`zerohttpd: fork: ${native.errname(pid)}; answering 503`);
+      native.setsockopt(client, C.SOL_SOCKET, C.SO_SNDTIMEO, 1000);
+      sendAll(client, errorResponse(503, { message: 'The server cannot start a process for this request; try again later.' }));
+      lingeringClose(client);
+      continue;
+    }
+    children.add(pid);
+    native.close(client);
+  }
+  stopChildren(children, { graceMs: 1000 });
+}
+
+function serveInChild(listenFd: number, client: number, app: ServeContext['app'], opts: Options): never {
+  native.close(listenFd);
+  let code = 0;
+  try {
+    const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
+    handleClient(client, { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs });
+    redis.close();
+  } catch (e) {
+    notice(`zerohttpd: child ${native.getpid()}: ${(e as Error).stack ?? e}`);
+    code = 1;
+  }
+  return native._exit(code); // never back into node's event loop (docs/fork-safety.md)
+}

@@ -1,0 +1,108 @@
+// Part III: the preforked server. The parent fork()s --workers children up front; each
+// connects to Redis once and loops on a blocking accept() on the shared listening socket,
+// optionally serialized by an accept lock (Stevens, UNP ch. 30). The parent only waits:
+// a worker that dies is replaced; on Ctrl-C every worker is stopped and reaped.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { C, native, sleepMs } from '../sys';
+import { App, createApp } from '../app';
+import { handleClient } from '../serve';
+import { BlockingRedis } from '../redis/blocking';
+import { notice } from '../log';
+import { AcceptLock, Options } from '../options';
+import { describe, stopChildren } from './children';
+
+export const childrenInStats = true;
+export const forks = true;
+
+/** acquire() is false when a stop signal interrupted the wait. */
+interface Lock { acquire(): boolean; release(): void }
+
+function makeAcceptLock(kind: AcceptLock): Lock {
+  if (kind === 'fcntl') {
+    // A record lock on an unlinked temp file. POSIX locks belong to the process, so the
+    // workers contend although they share one open file description.
+    const file = path.join(os.tmpdir(), `zerohttpd-accept-lock-${process.pid}-${Date.now()}`);
+    const fd = native.open(file, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_CLOEXEC, 0o600);
+    if (fd < 0) throw new Error(`cannot create accept lock file ${file}: ${native.errname(fd)}`);
+    fs.unlinkSync(file);
+    return {
+      acquire: () => native.fcntlLock(fd, C.F_SETLKW, C.F_WRLCK) === 0,
+      release: () => void native.fcntlLock(fd, C.F_SETLK, C.F_UNLCK),
+    };
+  }
+  if (kind === 'mutex') {
+    const h = native.shmMutexCreate();
+    if (h < 0) throw new Error(`cannot create the shared accept mutex: ${native.errname(h)}`);
+    return {
+      acquire: () => {
+        const r = native.shmMutexLock(h);
+        if (-r === C.EOWNERDEAD) {
+          notice(`zerohttpd: worker ${native.getpid()}: the accept mutex's owner died holding it; recovered`);
+          native.shmMutexConsistent(h);
+          return true;
+        }
+        return r === 0;
+      },
+      release: () => void native.shmMutexUnlock(h),
+    };
+  }
+  return { acquire: () => true, release: () => {} };
+}
+
+function workerLoop(listenFd: number, app: App, lock: Lock, opts: Options): never {
+  let code = 0;
+  try {
+    const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
+    redis.connect(); // once; reconnects lazily if Redis goes away
+    const ctx = { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs };
+    while (!native.stopRequested()) {
+      if (!lock.acquire()) continue;
+      const client = native.stopRequested() ? -C.EINTR : native.accept4(listenFd, C.SOCK_CLOEXEC);
+      lock.release();
+      if (client < 0) {
+        if (-client === C.EMFILE || -client === C.ENFILE) sleepMs(100);
+        continue; // EINTR (stop), ECONNABORTED: the loop condition decides
+      }
+      handleClient(client, ctx);
+    }
+    redis.close();
+  } catch (e) {
+    notice(`zerohttpd: worker ${native.getpid()}: ${(e as Error).stack ?? e}`);
+    code = 1;
+  }
+  return native._exit(code); // never back into node's event loop (docs/fork-safety.md)
+}
+
+export function enterServerLoop(listenFd: number, opts: Options): void {
+  const app = createApp(opts); // opened once: every worker inherits the fds and templates
+  const lock = makeAcceptLock(opts.acceptLock ?? 'none');
+  const probe = new BlockingRedis(opts.redisHost, opts.redisPort);
+  if (!probe.connect()) notice(`zerohttpd: redis ${opts.redisHost}:${opts.redisPort} unreachable (${probe.lastError}); /guestbook answers 503 until it is back`);
+  probe.close();
+
+  const workers = new Set<number>();
+  const status = new Int32Array(1);
+  while (!native.stopRequested()) {
+    while (workers.size < opts.workers && !native.stopRequested()) {
+      const pid = native.fork();
+      if (pid === 0) workerLoop(listenFd, app, lock, opts);
+      if (pid < 0) {
+        notice(`zerohttpd: fork: ${native.errname(pid)} with ${workers.size} of ${opts.workers} workers; retrying`);
+        break;
+      }
+      workers.add(pid);
+    }
+    // Block until a worker dies (or a stop signal: EINTR); poll while we are short of workers.
+    const short = workers.size < opts.workers;
+    const pid = native.waitpid(-1, short ? C.WNOHANG : 0, status);
+    if (pid <= 0) {
+      if (short) sleepMs(200);
+      continue;
+    }
+    workers.delete(pid);
+    if (!native.stopRequested()) notice(`zerohttpd: worker ${pid} ${describe(native.waitStatus(status[0]))}; starting a replacement`);
+  }
+  stopChildren(workers, { graceMs: 0 });
+}

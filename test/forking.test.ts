@@ -1,0 +1,93 @@
+// The forking server end to end: real processes, a private Redis, real sockets.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { withRedis } from './helpers/redis';
+import { processGroupMembers, RunningServer, startServer } from './helpers/server';
+import { get, load, formRequest } from './helpers/http';
+import { childrenOf, waitFor } from './helpers/procs';
+
+describe('forking server', function () {
+  this.timeout(120_000);
+  const redis = withRedis();
+  let server: RunningServer | undefined;
+
+  afterEach(async () => {
+    await server?.stop('SIGKILL');
+    server = undefined;
+  });
+
+  it('runs fork-safe: the same pid re-executed with --single-threaded and forksafe.so preloaded', async () => {
+    server = await startServer(['forking', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    assert.equal(server.pid, server.proc.pid, 'the CLI replaced itself (execve), it did not spawn a second process');
+    assert.match(fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8'), /--single-threaded/);
+    assert.match(fs.readFileSync(`/proc/${server.pid}/maps`, 'utf8'), /forksafe\.so/);
+  });
+
+  it('serves 3,000 mixed requests at concurrency 20, reaps every child, counts every guestbook visit', async () => {
+    server = await startServer(['forking', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    const r = redis().client();
+    const before = Number((await r.get('visitor_count')) ?? 0);
+    const paths = ['/', '/guestbook', '/index.html', '/guestbook', '/nope.html'];
+    let guestbookGets = 0;
+    for (let i = 0; i < 3000; i++) if (paths[i % paths.length] === '/guestbook') guestbookGets++;
+    const res = await load(server.port, 3000, 20, (i) => `GET ${paths[i % paths.length]} HTTP/1.0\r\nHost: x\r\n\r\n`);
+    assert.deepEqual(res.errors, []);
+    assert.deepEqual(res.byStatus, { 200: 2400, 404: 600 });
+    assert.equal(Number(await r.get('visitor_count')) - before, guestbookGets);
+    // No zombie and no stuck child remains (the parent reaps at least every 200 ms).
+    await waitFor('every child reaped', 5000, () => childrenOf(server!.pid).length === 0);
+    const posted = await load(server.port, 1, 1, () => formRequest('/guestbook', { 'guest-name': 'Ann', 'guest-remarks': 'hi' }));
+    assert.deepEqual(posted.errors, []);
+    assert.equal(await r.lindex('guestbook_remarks', -1), 'hi - Ann');
+  });
+
+  it('Ctrl-C: prints stats including children, exits 0 within 2 s, leaves no process behind', async () => {
+    server = await startServer(['forking', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    for (let i = 0; i < 20; i++) assert.equal((await get(server.port, '/guestbook')).status, 200);
+    const s = server;
+    const { code, signal, ms } = await s.stop('SIGINT');
+    server = undefined;
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    assert.ok(ms < 2000, `exit took ${ms} ms`);
+    const m = /user time = ([\d.]+) s, sys time = ([\d.]+) s/.exec(s.stdout());
+    assert.ok(m, `stats missing: ${s.stdout()}`);
+    assert.equal(s.stdout().match(/user time/g)!.length, 1, 'stats printed once');
+    assert.deepEqual(processGroupMembers(s.pid), []);
+  });
+
+  it('a failed fork() answers 503 and the server lives on (a pids cgroup limit)', async function () {
+    // Root ignores RLIMIT_NPROC, and lowering it from outside needs CAP_SYS_RESOURCE, which this
+    // machine's root lacks. A pids cgroup is enforced for everyone: move the server into a fresh
+    // one, set pids.max to the tasks it already has, and fork() fails with EAGAIN.
+    const root = '/sys/fs/cgroup/pids';
+    const dir = path.join(root, `zerohttpd-forktest-${process.pid}`);
+    try {
+      fs.mkdirSync(dir);
+    } catch {
+      this.skip(); // no writable cgroup-v1 pids hierarchy here
+    }
+    try {
+      server = await startServer(['forking', '--quiet']);
+      assert.equal((await get(server.port, '/')).status, 200);
+      fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(server.pid));
+      fs.writeFileSync(path.join(dir, 'pids.max'), fs.readFileSync(path.join(dir, 'pids.current'), 'utf8').trim());
+      const refused = await get(server.port, '/');
+      assert.equal(refused.status, 503);
+      assert.match(server.stderr(), /fork: EAGAIN; answering 503/);
+      fs.writeFileSync(path.join(dir, 'pids.max'), 'max');
+      assert.equal((await get(server.port, '/')).status, 200);
+      const s = server;
+      server = undefined;
+      const { code } = await s.stop('SIGINT');
+      assert.equal(code, 0);
+      assert.match(s.stdout(), /user time = /);
+      assert.deepEqual(processGroupMembers(s.pid), []);
+    } finally {
+      await server?.stop('SIGKILL');
+      server = undefined;
+      fs.rmdirSync(dir);
+    }
+  });
+});

@@ -1,0 +1,38 @@
+// /proc views of a server's children, for the forking and preforked tests.
+import * as fs from 'node:fs';
+
+export interface ProcInfo { pid: number; state: string; ppid: number }
+
+function stat(pid: number): ProcInfo | undefined {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { pid, state: f[0], ppid: Number(f[1]) };
+  } catch {
+    return undefined; // raced with exit
+  }
+}
+
+/** Direct children of `ppid` (zombies included): a scan of /proc/<pid>/stat. */
+export function childrenOf(ppid: number): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const s = stat(Number(d));
+    if (s && s.ppid === ppid) out.push(s);
+  }
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` until true or `ms` elapsed (a generous upper bound, not a timing assumption). */
+export async function waitFor<T>(what: string, ms: number, cond: () => T | undefined | false): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = cond();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(25);
+  }
+}
