@@ -1,0 +1,115 @@
+// The preforked server end to end: real worker processes, a private Redis, real sockets.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import { withRedis } from './helpers/redis';
+import { processGroupMembers, RunningServer, startServer } from './helpers/server';
+import { get, load } from './helpers/http';
+import { childrenOf, waitFor } from './helpers/procs';
+
+const wchan = (pid: number): string => {
+  try { return fs.readFileSync(`/proc/${pid}/wchan`, 'utf8'); } catch { return ''; }
+};
+const workersOf = (s: RunningServer) => childrenOf(s.pid).filter((p) => p.state !== 'Z').map((p) => p.pid).sort();
+const paths = ['/', '/guestbook', '/index.html', '/nope.html'];
+const mixed = (i: number) => `GET ${paths[i % paths.length]} HTTP/1.0\r\nHost: x\r\n\r\n`;
+const expected = (n: number) => ({ 200: n - Math.floor((n + 0) / 4), 404: Math.floor(n / 4) });
+
+describe('preforked server', function () {
+  this.timeout(120_000);
+  const redis = withRedis();
+  let server: RunningServer | undefined;
+
+  afterEach(async () => {
+    await server?.stop('SIGKILL');
+    server = undefined;
+  });
+
+  async function start(args: string[], nodeArgs?: string[]): Promise<RunningServer> {
+    server = await startServer(['preforked', '--quiet', '--redis', `127.0.0.1:${redis().port}`, ...args], { nodeArgs });
+    const workers = Number(args[args.indexOf('--workers') + 1]);
+    await waitFor(`${workers} workers`, 20_000, () => workersOf(server!).length === workers);
+    return server;
+  }
+
+  /** Every worker alive and idle in accept() (or, with a lock, waiting for it): none stuck elsewhere. */
+  async function allIdle(s: RunningServer, lock: 'none' | 'fcntl' | 'mutex'): Promise<void> {
+    const idle = lock === 'none' ? /^inet_csk_accept$/ : /^(inet_csk_accept|futex.*|.*lock.*|fcntl.*)$/;
+    await waitFor('every worker idle', 10_000, () => workersOf(s).every((p) => idle.test(wchan(p))));
+  }
+
+  it('8 workers with a tiny heap serve 20,000 requests through many GCs: none stuck, none crashed', async () => {
+    // Small young and old generations: each worker runs dozens of scavenges and several
+    // mark-compacts during the run (measured with --trace-gc, see docs/fork-safety.md).
+    const s = await start(['--workers', '8'], ['--max-semi-space-size=1', '--max-old-space-size=48']);
+    assert.match(fs.readFileSync(`/proc/${s.pid}/cmdline`, 'utf8'), /--max-semi-space-size=1\0/, 'node flags survive the re-exec');
+    const before = workersOf(s);
+    const r = redis().client();
+    const count0 = Number((await r.get('visitor_count')) ?? 0);
+    const n = Number(process.env.ZH_PREFORK_REQUESTS ?? 20_000);
+    const res = await load(s.port, n, 20, mixed);
+    assert.deepEqual(res.errors, []);
+    assert.deepEqual(res.byStatus, expected(n));
+    assert.equal(Number(await r.get('visitor_count')) - count0, n / 4);
+    assert.deepEqual(workersOf(s), before, 'no worker died and was replaced');
+    assert.doesNotMatch(s.stderr(), /worker \d+ (killed|exited)/);
+    await allIdle(s, 'none');
+  });
+
+  it('a worker killed with SIGKILL is replaced, logged, and service continues', async () => {
+    const s = await start(['--workers', '4']);
+    const before = workersOf(s);
+    process.kill(before[0], 'SIGKILL');
+    await waitFor('a replacement worker', 10_000, () => {
+      const now = workersOf(s);
+      return now.length === 4 && !now.includes(before[0]);
+    });
+    assert.match(s.stderr(), new RegExp(`worker ${before[0]} killed by signal 9; starting a replacement`));
+    const res = await load(s.port, 200, 10, mixed);
+    assert.deepEqual(res.errors, []);
+    assert.deepEqual(res.byStatus, expected(200));
+  });
+
+  for (const lock of ['none', 'fcntl', 'mutex'] as const) {
+    it(`--accept-lock ${lock} serves correctly, also after the worker in accept() is killed`, async () => {
+      const s = await start(['--workers', '4', '--accept-lock', lock]);
+      let res = await load(s.port, 400, 10, mixed);
+      assert.deepEqual(res.errors, []);
+      assert.deepEqual(res.byStatus, expected(400));
+      // With a lock only one worker is in accept(): it holds the lock. Kill it there.
+      const inAccept = await waitFor('a worker in accept()', 10_000, () => workersOf(s).find((p) => wchan(p) === 'inet_csk_accept'));
+      process.kill(inAccept, 'SIGKILL');
+      await waitFor('a replacement worker', 10_000, () => workersOf(s).length === 4 && !workersOf(s).includes(inAccept));
+      res = await load(s.port, 200, 10, mixed);
+      assert.deepEqual(res.errors, []);
+      assert.deepEqual(res.byStatus, expected(200));
+      if (lock === 'mutex') assert.match(s.stderr(), /owner died holding it; recovered/);
+    });
+  }
+
+  it('Ctrl-C: stops and reaps every worker, prints stats including them, exits 0 within 2 s', async () => {
+    const s = await start(['--workers', '16', '--accept-lock', 'mutex']);
+    const res = await load(s.port, 200, 10, mixed);
+    assert.deepEqual(res.errors, []);
+    server = undefined;
+    const { code, signal, ms } = await s.stop('SIGINT');
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    assert.ok(ms < 2000, `exit took ${ms} ms`);
+    assert.equal(s.stdout().match(/user time = [\d.]+ s, sys time = [\d.]+ s/g)?.length, 1, `stats once: ${s.stdout()}`);
+    assert.deepEqual(processGroupMembers(s.pid), []);
+  });
+
+  it('Ctrl-C on the whole process group (a terminal) also stops cleanly, stats printed once', async () => {
+    const s = await start(['--workers', '8']);
+    assert.equal((await get(s.port, '/guestbook')).status, 200);
+    server = undefined;
+    const t0 = Date.now();
+    process.kill(-s.pid, 'SIGINT');
+    const { code, signal } = await s.stop('SIGINT');
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    assert.ok(Date.now() - t0 < 2000);
+    assert.equal(s.stdout().match(/user time/g)?.length, 1, `stats once: ${s.stdout()}`);
+    assert.deepEqual(processGroupMembers(s.pid), []);
+  });
+});
