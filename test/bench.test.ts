@@ -211,7 +211,6 @@ describe('zerohttpd bench', function () {
     const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
     assert.match(md, /^\| 4 \| ✗ died \(SIGKILL\) \| [\d,]+( ⚠)? \|$/m);
     assert.match(md, /iterative c=4 \(failed\): server died during the run \(signal SIGKILL\)/);
-    assert.match(md, /iterative c=4 \(failed\): server died during the run \(signal SIGKILL\)/);
     const svg = fs.readFileSync(path.join(out, 'chart.svg'), 'utf8');
     assert.match(svg, /data-x-scale="log"/);
     assertWellFormedXml(svg);

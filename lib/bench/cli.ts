@@ -38,7 +38,7 @@ options:
   --warmup S            seconds of warm-up after each server start (default 1; 0 = none)
   --path P              request path (default /guestbook, as the article; / for the static page)
   --reader byte|buffered  passed to the servers (default: theirs, byte)
-  --server-args "..."   more arguments for every server (e.g. "--workers 50")
+  --server-args="..."   more arguments for every server (e.g. --server-args="--workers 50")
   --generator wrk|autocannon  (default wrk if installed)
   --threads N           wrk threads (default 1, so the server keeps a core)
   --timeout S           a response slower than this is a timeout error (default 5)
