@@ -167,9 +167,15 @@ describe('native layer (lib/sys.ts + addon)', function () {
       assert.equal(native.recv(client, b, 0, b.length), 0); // the client sees EOF...
       closeFd(client); // ...and closes: server side FIN_WAIT_2 -> TIME_WAIT
 
-      const states = fs.readFileSync('/proc/net/tcp', 'utf8');
+      // the client's FIN is processed asynchronously: wait (bounded) for TIME_WAIT (06)
       const hexPort = l.port.toString(16).toUpperCase().padStart(4, '0');
-      assert.match(states, new RegExp(`0100007F:${hexPort} \\S+ 06 `), 'server side should be in TIME_WAIT (06)');
+      const timeWait = new RegExp(`0100007F:${hexPort} \\S+ 06 `);
+      const nap = new Int32Array(new SharedArrayBuffer(4));
+      const until = Date.now() + 5000;
+      while (!timeWait.test(fs.readFileSync('/proc/net/tcp', 'utf8'))) {
+        assert.ok(Date.now() < until, 'server side never reached TIME_WAIT');
+        Atomics.wait(nap, 0, 0, 5);
+      }
 
       const again = tcpSocket();
       const r = native.bind(again, '127.0.0.1', l.port);
