@@ -42,6 +42,19 @@ bool argInt(napi_env env, const Args& a, size_t i, int32_t* out, const char* nam
   return true;
 }
 
+bool argOptInt(napi_env env, const Args& a, size_t i, int32_t* out, const char* name) {
+  if (i >= a.argc) return true;
+  double d;
+  // Fast path: one N-API call when the argument is a number (the common case on hot paths).
+  if (napi_get_value_double(env, a.argv[i], &d) == napi_ok) {
+    if (!isInteger(d)) return argInt(env, a, i, out, name);
+    if (d < INT32_MIN || d > INT32_MAX) return argInt(env, a, i, out, name);
+    *out = (int32_t)d;
+    return true;
+  }
+  return isNullish(env, a, i) ? true : argInt(env, a, i, out, name);
+}
+
 bool argBool(napi_env env, const Args& a, size_t i, bool* out) {
   *out = false;
   if (i >= a.argc) return true;

@@ -78,6 +78,8 @@ bool typeError(napi_env env, const char* msg);
 bool rangeError(napi_env env, const char* msg);
 bool argInt(napi_env env, const Args& a, size_t i, int32_t* out, const char* name);
 bool argInt64(napi_env env, const Args& a, size_t i, int64_t* out, const char* name);
+// Like argInt, but undefined/null (or a missing argument) leaves *out unchanged.
+bool argOptInt(napi_env env, const Args& a, size_t i, int32_t* out, const char* name);
 bool argBool(napi_env env, const Args& a, size_t i, bool* out);
 bool isNullish(napi_env env, const Args& a, size_t i);
 // A typed array (any element type), as bytes.

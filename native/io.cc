@@ -48,7 +48,7 @@ static napi_value Fcntl(napi_env env, napi_callback_info info) {
   Args a(env, info);
   int32_t fd, cmd, arg = 0;
   if (!argInt(env, a, 0, &fd, "fd") || !argInt(env, a, 1, &cmd, "cmd")) return nullptr;
-  if (!isNullish(env, a, 2) && !argInt(env, a, 2, &arg, "arg")) return nullptr;
+  if (!argOptInt(env, a, 2, &arg, "arg")) return nullptr;
   if (cmd == F_GETLK || cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_GETLK ||
       cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW)
     return rangeError(env, "use fcntlLock() for record locks"), nullptr;
@@ -107,7 +107,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   char path[4096];
   int32_t flags, mode = 0;
   if (!argPath(env, a, 0, path, sizeof path) || !argInt(env, a, 1, &flags, "flags")) return nullptr;
-  if (!isNullish(env, a, 2) && !argInt(env, a, 2, &mode, "mode")) return nullptr;
+  if (!argOptInt(env, a, 2, &mode, "mode")) return nullptr;
   long r = ZH_CALL(openat, open(path, flags, mode));
   ZH_TRACE(openat, r, "openat(AT_FDCWD, \"%s\", %#x)", path, flags);
   return num(env, r);

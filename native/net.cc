@@ -15,7 +15,7 @@ static napi_value Socket(napi_env env, napi_callback_info info) {
   Args a(env, info);
   int32_t domain, type, proto = 0;
   if (!argInt(env, a, 0, &domain, "domain") || !argInt(env, a, 1, &type, "type")) return nullptr;
-  if (!isNullish(env, a, 2) && !argInt(env, a, 2, &proto, "protocol")) return nullptr;
+  if (!argOptInt(env, a, 2, &proto, "protocol")) return nullptr;
   long r = ZH_CALL(socket, socket(domain, type, proto));
   ZH_TRACE(socket, r, "socket(%d, %#x, %d)", domain, type, proto);
   return num(env, r);
@@ -129,7 +129,7 @@ static napi_value Accept4(napi_env env, napi_callback_info info) {
   int32_t fd, flags = 0;
   bool wantPeer;
   if (!argInt(env, a, 0, &fd, "fd")) return nullptr;
-  if (!isNullish(env, a, 1) && !argInt(env, a, 1, &flags, "flags")) return nullptr;
+  if (!argOptInt(env, a, 1, &flags, "flags")) return nullptr;
   if (!argBool(env, a, 2, &wantPeer)) return nullptr;
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
@@ -170,7 +170,7 @@ static napi_value Recv(napi_env env, napi_callback_info info) {
   uint8_t* p;
   size_t len;
   if (!argInt(env, a, 0, &fd, "fd") || !argWindow(env, a, 1, &p, &len)) return nullptr;
-  if (!isNullish(env, a, 4) && !argInt(env, a, 4, &flags, "flags")) return nullptr;
+  if (!argOptInt(env, a, 4, &flags, "flags")) return nullptr;
   long r = ZH_CALL(recvfrom, recv(fd, p, len, flags));
   ZH_TRACE(recvfrom, r, "recvfrom(%d, %zu byte%s, %s)", fd, len, len == 1 ? "" : "s", msgFlags(flags));
   return num(env, r);
@@ -183,7 +183,7 @@ static napi_value Send(napi_env env, napi_callback_info info) {
   uint8_t* p;
   size_t len;
   if (!argInt(env, a, 0, &fd, "fd") || !argWindow(env, a, 1, &p, &len)) return nullptr;
-  if (!isNullish(env, a, 4) && !argInt(env, a, 4, &flags, "flags")) return nullptr;
+  if (!argOptInt(env, a, 4, &flags, "flags")) return nullptr;
   long r = ZH_CALL(sendto, send(fd, p, len, flags));
   ZH_TRACE(sendto, r, "sendto(%d, %zu byte%s, %s)", fd, len, len == 1 ? "" : "s", msgFlags(flags));
   return num(env, r);

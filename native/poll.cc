@@ -29,7 +29,7 @@ static napi_value Poll(napi_env env, napi_callback_info info) {
 static napi_value EpollCreate1(napi_env env, napi_callback_info info) {
   Args a(env, info);
   int32_t flags = 0;
-  if (!isNullish(env, a, 0) && !argInt(env, a, 0, &flags, "flags")) return nullptr;
+  if (!argOptInt(env, a, 0, &flags, "flags")) return nullptr;
   long r = ZH_CALL(epoll_create1, epoll_create1(flags));
   ZH_TRACE(epoll_create1, r, "epoll_create1(%#x)", flags);
   return num(env, r);
@@ -42,9 +42,9 @@ static napi_value EpollCtl(napi_env env, napi_callback_info info) {
   if (!argInt(env, a, 0, &epfd, "epfd") || !argInt(env, a, 1, &op, "op") ||
       !argInt(env, a, 2, &fd, "fd"))
     return nullptr;
-  if (!isNullish(env, a, 3) && !argInt(env, a, 3, &events, "events")) return nullptr;
+  if (!argOptInt(env, a, 3, &events, "events")) return nullptr;
   data = fd;
-  if (!isNullish(env, a, 4) && !argInt(env, a, 4, &data, "data")) return nullptr;
+  if (!argOptInt(env, a, 4, &data, "data")) return nullptr;
   struct epoll_event ev;
   ev.events = (uint32_t)events;
   ev.data.u64 = (uint32_t)data;

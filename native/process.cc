@@ -208,7 +208,7 @@ static napi_value Waitpid(napi_env env, napi_callback_info info) {
   Args a(env, info);
   int32_t pid, options = 0;
   if (!argInt(env, a, 0, &pid, "pid")) return nullptr;
-  if (!isNullish(env, a, 1) && !argInt(env, a, 1, &options, "options")) return nullptr;
+  if (!argOptInt(env, a, 1, &options, "options")) return nullptr;
   int32_t* out = nullptr;
   if (!isNullish(env, a, 2)) {
     uint8_t* p;
