@@ -73,6 +73,31 @@ describe('syscall counters and trace', function () {
     assert.equal([...traced.values()].reduce((a, b) => a + b, 0), report.get('total')!.calls);
   });
 
+  // Children (forking, preforked) add into the parent's table through shared memory, Workers
+  // (threaded, prethreaded) share the process's: the parent's report covers the whole server.
+  const whole: [string, string[]][] = [
+    ['forking', []], ['preforked', ['--workers', '4']], ['threaded', ['--max-threads', '4']], ['prethreaded', ['--threads', '4']],
+  ];
+  for (const [arch, extra] of whole) {
+    it(`${arch}: N requests -> N accepted connections and exactly N x the per-request reads, across ${arch.includes('fork') ? 'children' : 'Workers'}`, async () => {
+      const srv = await startServer([arch, ...extra, '--reader', 'byte', '--redis', `127.0.0.1:${await freePort()}`, '--quiet', '--syscall-stats']);
+      const N = 40;
+      for (let i = 0; i < N; i += 8) {
+        const rs = await Promise.all(Array.from({ length: 8 }, () => get(srv.port, '/')));
+        for (const r of rs) assert.equal(r.status, 200);
+      }
+      const { code } = await srv.stop();
+      assert.equal(code, 0);
+      const report = parseReport(srv.stdout());
+      const acc = report.get('accept4')!;
+      assert.equal(acc.calls - acc.errors, N, 'accepted connections');
+      assert.match(srv.stdout(), new RegExp(`\\(${N} connections accepted\\)`));
+      const perRequest = 'GET / HTTP/1.0\r\nHost: x\r\n\r\n'.length + 3; // one byte per recv + a MSG_PEEK per '\r'
+      assert.equal(report.get('recvfrom')!.calls, N * perRequest);
+      assert.equal(report.get('sendfile')!.calls, N);
+    });
+  }
+
   it('counts nothing and prints nothing extra when both options are off', async () => {
     const srv = await startServer(['iterative', '--redis', `127.0.0.1:${await freePort()}`, '--quiet']);
     await get(srv.port, '/');
