@@ -6,10 +6,11 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ARCHITECTURES } from '../lib/servers/index';
+import { joinUnfinished } from './strace-parse';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
-const TRACED = 'accept4,accept,recvfrom,sendto,sendfile,close,clone,clone3,fork,vfork,wait4,futex,poll,epoll_wait,epoll_ctl,openat2,fstat,newfstatat,shutdown,connect,fcntl,setsockopt';
+const TRACED = 'accept4,accept,recvfrom,sendto,sendfile,close,clone,clone3,fork,vfork,wait4,futex,poll,epoll_wait,epoll_ctl,openat2,fstat,newfstatat,shutdown,connect,fcntl,setsockopt,read,write,writev';
 
 /** What to look for in each architecture's excerpt. */
 const NOTES: Record<string, string> = {
@@ -34,7 +35,7 @@ function freePort(): Promise<number> {
 
 function request(port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1', () => sock.end('GET / HTTP/1.0\r\nHost: localhost\r\n\r\n'));
+    const sock = net.connect(port, '127.0.0.1', () => sock.write('GET / HTTP/1.0\r\nHost: localhost\r\n\r\n'));
     sock.on('data', () => {});
     sock.on('close', () => resolve());
     sock.on('error', reject);
@@ -49,30 +50,36 @@ async function waitListening(file: () => string, ms: number): Promise<void> {
   }
 }
 
-/** The lines from the accept that returned the client fd to its close, plus process/thread lines around it. */
-export function excerpt(trace: string, maxLines = 40): string {
-  const lines = trace.split('\n').filter((l) => l && !/resumed>|unfinished|exited with|\+\+\+|---/.test(l) || /clone|accept4/.test(l));
-  const acc = lines.findIndex((l) => /accept4?\(.*\)\s+=\s+\d+/.test(l));
+/**
+ * The request's part of a trace: from the accept4() that returned the client fd N to the last
+ * close(N), keeping only the accepting thread, the threads/processes that read fd N, and
+ * clone()/wait4() lines (other threads' noise is dropped). Long runs of one-byte reads are shortened.
+ */
+export function excerpt(raw: string, maxLines = 40): string {
+  const lines = joinUnfinished(raw.split('\n')).filter((l) => !/\+\+\+|---/.test(l));
+  const acc = lines.findIndex((l) => /accept4?\(.*\)\s+=\s+\d+$/.test(l));
   if (acc < 0) return lines.slice(-maxLines).join('\n');
-  const fd = /=\s+(\d+)\s*$/.exec(lines[acc])![1];
-  let end = lines.findIndex((l, i) => i > acc && new RegExp(`close\\(${fd}\\)`).test(l));
-  if (end < 0) end = Math.min(lines.length - 1, acc + maxLines);
-  let chosen = lines.slice(acc, end + 1);
-  // Collapse runs of one-byte reads so the excerpt stays short.
+  const fd = /=\s+(\d+)$/.exec(lines[acc])![1];
+  const nextAcc = lines.findIndex((l, i) => i > acc && /accept4?\(.*\)\s+=\s+\d+$/.test(l));
+  const window = lines.slice(acc, nextAcc < 0 ? lines.length : nextAcc);
+  const closeRe = new RegExp(`close\\(${fd}\\)`);
+  let end = -1;
+  window.forEach((l, i) => { if (closeRe.test(l)) end = i; });
+  const pidOf = (l: string) => l.split(/\s+/)[0];
+  const pids = new Set([pidOf(lines[acc])]);
+  for (const l of window) if (new RegExp(`(recvfrom|read|sendfile|sendto|write|writev)\\(${fd},`).test(l)) pids.add(pidOf(l));
+  const kept = window.slice(0, end + 1).filter((l) => pids.has(pidOf(l)) || /clone|wait4/.test(l));
   const out: string[] = [];
-  for (let i = 0; i < chosen.length; i++) {
-    const m = /recvfrom\((\d+), "(.*)", 1, 0/.exec(chosen[i]);
-    if (!m) { out.push(chosen[i]); continue; }
+  for (let i = 0; i < kept.length; i++) {
+    if (!/recvfrom\(\d+, ".*", 1, 0/.test(kept[i])) { out.push(kept[i]); continue; }
     let j = i;
-    while (j + 1 < chosen.length && /recvfrom\(\d+, ".*", 1, 0/.test(chosen[j + 1])) j++;
+    while (j + 1 < kept.length && /recvfrom\(\d+, ".*", 1, 0/.test(kept[j + 1])) j++;
     if (j - i >= 6) {
-      out.push(...chosen.slice(i, i + 3), `  … ${j - i - 4} more one-byte recvfrom() calls …`, ...chosen.slice(j - 1, j + 1));
+      out.push(...kept.slice(i, i + 3), `  … ${j - i - 4} more one-byte recvfrom() calls …`, ...kept.slice(j - 1, j + 1));
       i = j;
-    } else out.push(chosen[i]);
+    } else out.push(kept[i]);
   }
-  chosen = out;
-  if (chosen.length > maxLines) chosen = [...chosen.slice(0, maxLines - 6), '  …', ...chosen.slice(-5)];
-  return chosen.join('\n');
+  return (out.length > maxLines ? [...out.slice(0, maxLines - 8), '  …', ...out.slice(-7)] : out).join('\n');
 }
 
 async function traceOne(arch: string, redisPort: number): Promise<string> {
@@ -103,7 +110,10 @@ async function traceOne(arch: string, redisPort: number): Promise<string> {
 
 async function main(): Promise<void> {
   if (spawnSync('strace', ['-V']).status !== 0) throw new Error('strace is not installed (apt-get install strace)');
-  const wanted = process.argv.slice(2);
+  const argv = process.argv.slice(2);
+  const outAt = argv.indexOf('--out');
+  const outFile = outAt >= 0 ? path.resolve(argv.splice(outAt, 2)[1]) : path.join(ROOT, 'docs', 'strace.md');
+  const wanted = argv;
   const archs = [...Object.keys(ARCHITECTURES)].filter((a) => !wanted.length || wanted.includes(a));
   const redisPort = await freePort();
   const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
@@ -130,8 +140,8 @@ inside the server (only the syscalls our TypeScript makes through the addon), an
 \`--syscall-stats\` counts them, like \`strace -c\`.
 
 ${sections.join('\n')}`;
-  fs.writeFileSync(path.join(ROOT, 'docs', 'strace.md'), doc);
-  process.stderr.write(`wrote docs/strace.md (${archs.join(', ')})\n`);
+  fs.writeFileSync(outFile, doc);
+  process.stderr.write(`wrote ${path.relative(process.cwd(), outFile)} (${archs.join(', ')})\n`);
 }
 
 if (require.main === module) main().catch((e) => { process.stderr.write(`${e.stack ?? e}\n`); process.exit(1); });

@@ -107,3 +107,28 @@ describe('syscall counters and trace', function () {
     assert.doesNotMatch(srv.stderr(), /^\[\d+\/\d+\]/m);
   });
 });
+
+describe('docs/strace.md generator', function () {
+  this.timeout(120_000);
+  it('regenerates real excerpts: accept4 -> one-byte recvfrom -> sendfile -> close, and clone() when forking', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-stracedoc-'));
+    try {
+      const out = path.join(dir, 'strace.md');
+      const script = path.resolve(__dirname, '..', 'scripts', 'strace-walkthrough.js');
+      const r = spawnSync(process.execPath, [script, '--out', out, 'iterative', 'forking'], { encoding: 'utf8', timeout: 100_000 });
+      assert.equal(r.status, 0, r.stderr);
+      const doc = fs.readFileSync(out, 'utf8');
+      const iterative = doc.slice(doc.indexOf('## iterative'), doc.indexOf('## forking'));
+      const forking = doc.slice(doc.indexOf('## forking'));
+      const fd = /accept4\([^)]*\)\s+=\s+(\d+)/.exec(iterative)![1];
+      assert.match(iterative, new RegExp(`recvfrom\\(${fd}, "G", 1, 0`));
+      assert.match(iterative, new RegExp(`recvfrom\\(${fd}, "\\\\n", 1, MSG_PEEK`));
+      assert.match(iterative, new RegExp(`sendfile\\(${fd}, \\d+, \\[0\\] => \\[\\d+\\]`));
+      assert.match(iterative, new RegExp(`close\\(${fd}\\)`));
+      assert.match(forking, /clone\(.*SIGCHLD.*\) = \d+/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -3,6 +3,9 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLI } from './server';
+import { joinUnfinished } from '../../scripts/strace-parse';
+
+export { joinUnfinished };
 
 export const STRACE = '/usr/bin/strace';
 
@@ -56,20 +59,6 @@ export async function startTraced(trace: string, args: string[], dir: string): P
       return { code, lines: joinUnfinished(fs.readFileSync(traceFile, 'utf8').split('\n')) };
     },
   };
-}
-
-/** Merge strace's `foo(... <unfinished ...>` / `<... foo resumed>...) = r` pairs into one line per call. */
-export function joinUnfinished(raw: string[]): string[] {
-  const pending = new Map<string, string>();
-  const out: string[] = [];
-  for (const line of raw) {
-    const u = /^(\d+)\s+(.*) <unfinished \.\.\.>$/.exec(line);
-    if (u) { pending.set(u[1], `${u[1]} ${u[2]}`); continue; }
-    const r = /^(\d+)\s+<\.\.\. \w+ resumed>(.*)$/.exec(line);
-    if (r && pending.has(r[1])) { out.push(pending.get(r[1]) + r[2]); pending.delete(r[1]); continue; }
-    if (line) out.push(line);
-  }
-  return out;
 }
 
 /** Calls made by thread `tid`: {name, args, result}. */
