@@ -1,5 +1,6 @@
 // setupListeningSocket(): socket, SO_REUSEADDR, bind, listen — the article's start-up.
-import { C, native, SyscallError } from './sys';
+import { C, native, sleepMs, SyscallError } from './sys';
+import { notice } from './log';
 
 export class PortInUseError extends Error {}
 
@@ -27,4 +28,17 @@ export function setupListeningSocket(host: string, port: number, backlog: number
 export function boundPort(fd: number): number {
   const a = native.getsockname(fd);
   return typeof a === 'number' ? 0 : a.port;
+}
+
+const FD_PAUSE_MS = 100;
+
+/**
+ * After a failed accept() on a blocking listener: out of fds (EMFILE/ENFILE) the pending
+ * connection stays queued and accept() would fail again at once, so wait a moment instead of
+ * spinning. Call it after releasing any accept lock. Other errors (EINTR, ECONNABORTED) need nothing.
+ */
+export function pauseIfOutOfFds(acceptResult: number, who = ''): void {
+  if (-acceptResult !== C.EMFILE && -acceptResult !== C.ENFILE) return;
+  notice(`zerohttpd: accept: ${native.errname(acceptResult)}${who ? `; ${who}` : ''}; pausing accept for ${FD_PAUSE_MS} ms`);
+  sleepMs(FD_PAUSE_MS);
 }

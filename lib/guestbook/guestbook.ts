@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RespError, RespValue } from '../redis/resp';
+import { escapeHtml } from '../http/response';
 
 export const REMARKS_KEY = 'guestbook_remarks', COUNT_KEY = 'visitor_count';
 
@@ -21,11 +22,7 @@ export function formatCount(n: number | string): string {
   return m[1] + m[2].replace(/\B(?=(\d{3})+$)/g, ',');
 }
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ESCAPES[c]);
-}
+export { escapeHtml };
 
 /** Replaces {{name}} placeholders in one pass; values are inserted verbatim (escape them first). */
 export function fill(template: string, values: Record<string, string>): string {

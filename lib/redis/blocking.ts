@@ -2,6 +2,11 @@
 // one command, one round trip. Used by the five blocking architectures.
 import { C, native, sendAll, setNonBlocking } from '../sys';
 import { encodeCommand, RespDecoder, RespValue } from './resp';
+import { notice } from '../log';
+
+export function warnRedisUnreachable(host: string, port: number, why: string): void {
+  notice(`zerohttpd: redis ${host}:${port} unreachable (${why}); /guestbook answers 503 until it is back`);
+}
 
 const CONNECT_TIMEOUT_MS = 2000;
 const IO_TIMEOUT_MS = 5000;
@@ -44,6 +49,11 @@ export class BlockingRedis {
     this.fd = fd;
     this.decoder = new RespDecoder();
     return true;
+  }
+
+  /** Connect at start-up; if Redis is not there, say so once (the server still starts). */
+  connectOrWarn(): void {
+    if (!this.connect()) warnRedisUnreachable(this.host, this.port, this.lastError);
   }
 
   /** One command, one round trip. Returns the reply, or undefined if Redis is unreachable. */

@@ -1,13 +1,14 @@
 // Part II: the forking server. The parent accepts; per connection it fork()s, and the child
 // connects to Redis, serves that one client with handleClient(), and _exit()s. The parent
 // closes its copy of the client fd, reaps whatever children have finished, and accepts again.
-import { C, native, sendAll, sleepMs } from '../sys';
+import { C, native, sendAll } from '../sys';
 import { createApp } from '../app';
 import { errorResponse } from '../http/response';
 import { handleClient, lingeringClose, ServeContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { notice } from '../log';
 import { Options } from '../options';
+import { pauseIfOutOfFds } from '../listen';
 import { reapChildren, stopChildren } from './children';
 
 export const childrenInStats = true;
@@ -24,10 +25,7 @@ export function enterServerLoop(listenFd: number, opts: Options): void {
     const client = native.accept4(listenFd, C.SOCK_CLOEXEC);
     reapChildren(children);
     if (client < 0) {
-      if (-client === C.EMFILE || -client === C.ENFILE) {
-        notice(`zerohttpd: accept: ${native.errname(client)}; pausing accept for 100 ms`);
-        sleepMs(100);
-      }
+      pauseIfOutOfFds(client);
       continue; // EAGAIN (reap tick), EINTR (stop), ECONNABORTED: the loop condition decides
     }
     const pid = native.fork();

@@ -1,6 +1,7 @@
 // The yardstick: the same site written the idiomatic Node.js way, with node:http, fs streams and
 // ioredis. It shares the pure modules (path rules, pages, guestbook) so its answers match the
 // raw-syscall servers byte for byte in their bodies; only the plumbing is Node's own.
+import { warnRedisUnreachable } from '../redis/blocking';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -183,7 +184,7 @@ function connectRedis(opts: Options): Promise<Redis> {
   });
   let reported = false;
   redis.on('error', (e: Error) => {
-    if (!reported) notice(`zerohttpd: redis ${opts.redisHost}:${opts.redisPort} unreachable (${e.message}); /guestbook answers 503 until it is back`);
+    if (!reported) warnRedisUnreachable(opts.redisHost, opts.redisPort, e.message);
     reported = true;
   });
   redis.on('ready', () => (reported = false));

@@ -2,6 +2,7 @@
 // connects to Redis once and loops on a blocking accept() on the shared listening socket,
 // optionally serialized by an accept lock (Stevens, UNP ch. 30). The parent only waits:
 // a worker that dies is replaced; on Ctrl-C every worker is stopped and reaped.
+import { pauseIfOutOfFds } from '../listen';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -62,7 +63,7 @@ function workerLoop(listenFd: number, app: App, lock: Lock, opts: Options): neve
       const client = native.stopRequested() ? -C.EINTR : native.accept4(listenFd, C.SOCK_CLOEXEC);
       lock.release();
       if (client < 0) {
-        if (-client === C.EMFILE || -client === C.ENFILE) sleepMs(100);
+        pauseIfOutOfFds(client, `worker ${native.getpid()}`);
         continue; // EINTR (stop), ECONNABORTED: the loop condition decides
       }
       handleClient(client, ctx);
@@ -79,7 +80,7 @@ export function enterServerLoop(listenFd: number, opts: Options): void {
   const app = createApp(opts); // opened once: every worker inherits the fds and templates
   const lock = makeAcceptLock(opts.acceptLock ?? 'none');
   const probe = new BlockingRedis(opts.redisHost, opts.redisPort);
-  if (!probe.connect()) notice(`zerohttpd: redis ${opts.redisHost}:${opts.redisPort} unreachable (${probe.lastError}); /guestbook answers 503 until it is back`);
+  probe.connectOrWarn();
   probe.close();
 
   const workers = new Set<number>();

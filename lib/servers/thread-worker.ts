@@ -1,8 +1,9 @@
 // The body of one thread (a Worker) of the threaded and prethreaded servers. The fds belong
 // to the whole process, so the Worker serves the client fd it was given (threaded) or the
 // ones it accepts on the shared listening fd (prethreaded) with the same handleClient().
+import { pauseIfOutOfFds } from '../listen';
 import { workerData } from 'node:worker_threads';
-import { C, native, sleepMs } from '../sys';
+import { C, native } from '../sys';
 import { closeApp, createApp } from '../app';
 import { handleClient, ServeContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
@@ -52,7 +53,8 @@ function threadMain(): void {
 function poolThreadMain(): void {
   const mutex = d.mutex ? new SharedMutex(d.mutex) : null;
   const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
-  if (!redis.connect() && d.id === 1) notice(`zerohttpd: redis ${opts.redisHost}:${opts.redisPort} unreachable (${redis.lastError}); /guestbook answers 503 until it is back`);
+  if (d.id === 1) redis.connectOrWarn();
+  else redis.connect();
   const app = createApp(opts);
   const ctx: ServeContext = { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, beforeClose: () => slot.release() };
   let served = 0;
@@ -63,10 +65,7 @@ function poolThreadMain(): void {
       mutex?.unlock(d.id);
       if (client < 0) {
         if (-client === C.EINVAL) break; // the listening socket was shut down: stopping
-        if (-client === C.EMFILE || -client === C.ENFILE) {
-          notice(`zerohttpd: accept: ${native.errname(client)}; thread ${d.id} pauses accept for 100 ms`);
-          sleepMs(100);
-        }
+        pauseIfOutOfFds(client, `thread ${d.id}`);
         continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
       }
       slot.assign(client);

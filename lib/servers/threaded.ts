@@ -9,10 +9,11 @@
 // them; at the limit it waits in the event loop for an 'exit' (checking the stop flag every
 // 50 ms, since a signal cannot wake the event loop). Ctrl-C interrupts the blocking accept().
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { C, native, sendAll, sleepMs } from '../sys';
+import { C, native, sendAll } from '../sys';
 import { errorResponse } from '../http/response';
 import { notice, out } from '../log';
 import { Options } from '../options';
+import { pauseIfOutOfFds } from '../listen';
 import { ClientSlot, startThread, stopThreads, Thread } from './threads';
 
 export const childrenInStats = false;
@@ -32,10 +33,7 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
     if (native.stopRequested()) break;
     const client = native.accept4(listenFd, C.SOCK_CLOEXEC);
     if (client < 0) {
-      if (-client === C.EMFILE || -client === C.ENFILE) {
-        notice(`zerohttpd: accept: ${native.errname(client)}; pausing accept for 100 ms`);
-        sleepMs(100);
-      }
+      pauseIfOutOfFds(client);
       continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
     }
     const slot = new ClientSlot();
