@@ -8,8 +8,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI } from './helpers/server';
 import { parseWrkOutput, parseBashTimes } from '../lib/bench/load';
-import { judgeCell, parseBenchArgs } from '../lib/bench/cli';
+import { benchSeries, judgeCell, parseBenchArgs } from '../lib/bench/cli';
+import { parseSyscallReport } from '../lib/bench/processes';
 import type { BenchResults } from '../lib/bench/report';
+import { finishSyscallReport } from '../lib/syscall-report';
+import { C, native } from '../lib/sys';
 
 function runBench(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -79,8 +82,9 @@ function assertChartMatches(svg: string, r: BenchResults): void {
     const a = attrs(m[0]);
     return [a['data-series'], a.points.trim().split(/\s+/).map((p) => p.split(',').map(Number))];
   }));
-  for (const arch of r.settings.architectures) {
-    const ok = r.settings.concurrency.map((c) => r.cells.find((x) => x.arch === arch && x.concurrency === c)!).filter((c) => c.status !== 'failed');
+  const names = r.settings.series.map((s) => s.name);
+  for (const arch of names) {
+    const ok = r.settings.concurrency.map((c) => r.cells.find((x) => x.series === arch && x.concurrency === c)!).filter((c) => c.status !== 'failed');
     assert.ok(yMax >= Math.max(...ok.map((c) => c.reqPerSec!)), 'the y axis covers every value');
     if (ok.length === 0) {
       assert.ok(!lines.has(arch));
@@ -95,7 +99,8 @@ function assertChartMatches(svg: string, r: BenchResults): void {
     });
   }
   assert.equal((svg.match(/<path class="failed"/g) ?? []).length, r.cells.filter((c) => c.status === 'failed').length);
-  for (const arch of r.settings.architectures) assert.ok(svg.includes(`>${arch}</text>`), `legend names ${arch}`);
+  for (const arch of names) assert.ok(svg.includes(`>${arch}</text>`), `legend names ${arch}`);
+  assert.equal(lines.size, names.filter((n) => r.cells.some((c) => c.series === n && c.status !== 'failed')).length, 'one line per series');
 }
 
 function portClosed(port: number): Promise<boolean> {
@@ -125,6 +130,38 @@ async function assertCleanedUp(r: BenchResults): Promise<void> {
   for (const s of r.servers) for (const run of s.runs) assert.ok(pidGone(run.pid), `${s.arch} server ${run.pid} is gone`);
 }
 
+/** The series' syscall summary agrees with the servers' own reports, and covers every request the generator got. */
+function assertSyscallSummary(r: BenchResults, series: string): NonNullable<BenchResults['servers'][0]['syscalls']> {
+  const sv = r.servers.find((s) => s.series === series)!;
+  const s = sv.syscalls!;
+  assert.ok(s, `${series} has a syscall summary`);
+  const counted = sv.runs.filter((x) => x.syscalls);
+  assert.equal(s.runsCounted, counted.length);
+  assert.equal(s.accepted, counted.reduce((a, x) => a + x.syscalls!.accepted, 0));
+  assert.equal(s.total, counted.reduce((a, x) => a + x.syscalls!.total, 0));
+  for (const x of counted) {
+    assert.equal(x.syscalls!.total, x.syscalls!.rows.reduce((a, row) => a + row.calls, 0), 'the total row is the sum of the rows');
+    const acc = x.syscalls!.rows.find((row) => row.name === 'accept4');
+    if (x.syscalls!.accepted > 0) assert.equal(x.syscalls!.accepted, acc!.calls - acc!.errors, 'connections accepted = successful accept4 calls');
+  }
+  if (s.accepted > 0) {
+    assert.equal(s.perRequest, s.total / s.accepted);
+    // Every response the generator counted came over a connection the server accepted (plus the warm-up and the preflight GET).
+    const done = r.cells.filter((c) => c.series === series).reduce((a, c) => a + c.requests, 0);
+    if (s.runsCounted === s.runs) assert.ok(s.accepted >= done, `${series}: accepted ${s.accepted} >= requests ${done}`);
+    assert.ok(s.top.length > 0 && s.top.every((t, k) => k === 0 || t.calls <= s.top[k - 1].calls), 'top syscalls, most frequent first');
+  }
+  return s;
+}
+
+/** The Markdown syscall table row of a series: [syscalls/req, recvfrom/req, accepted, syscalls, top]. */
+function syscallRow(md: string, series: string): string[] {
+  const esc = series.replace(/[()]/g, '\\$&');
+  const m = new RegExp(`^\\| ${esc} \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\|$`, 'm').exec(md.slice(md.indexOf('**Syscalls per request**')));
+  assert.ok(m, `a syscall row for ${series}`);
+  return m!.slice(1).map((x) => x.trim());
+}
+
 describe('zerohttpd bench', function () {
   this.timeout(90_000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-bench-test-'));
@@ -139,6 +176,8 @@ describe('zerohttpd bench', function () {
     const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
     assert.equal(json.format, 'zerohttpd-bench/1');
     assert.deepEqual(json.settings.architectures, ['iterative', 'node']);
+    assert.deepEqual(json.settings.series.map((s) => s.name), ['iterative', 'node'], 'one reader: the columns are the architectures');
+    assert.equal(json.settings.syscallStats, true, 'servers count their syscalls by default');
     assert.deepEqual(json.settings.concurrency, [2, 8]);
     assert.equal(json.settings.path, '/guestbook');
     assert.equal(json.cells.length, 4);
@@ -158,6 +197,15 @@ describe('zerohttpd bench', function () {
       const cellCpu = json.cells.filter((c) => c.arch === s.arch).reduce((a, c) => a + c.serverCpuS!, 0);
       assert.ok(s.runs[0].stats!.user + s.runs[0].stats!.sys >= cellCpu - 0.05, 'the stats line covers the levels');
     }
+    // Syscalls per request: a number for iterative, n/a for node (node:http makes no addon syscalls).
+    const it = assertSyscallSummary(json, 'iterative');
+    assert.ok(it.perRequest! > 0 && it.accepted > 0);
+    assert.ok(it.recvfromPerRequest! >= 40, 'the default byte reader: a recvfrom per byte of the request head');
+    const nd = assertSyscallSummary(json, 'node');
+    assert.equal(nd.accepted, 0);
+    assert.equal(nd.perRequest, null);
+    assert.match(r.stderr, /iterative stopped: .*, [\d.]+ syscalls\/request \(recvfrom [\d.]+/);
+    assert.match(r.stderr, /node stopped: .*, syscalls per request n\/a/);
     // Markdown: the req/s table holds the JSON's numbers.
     const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
     assert.ok(md.includes('| concurrency | iterative | node |'));
@@ -169,6 +217,14 @@ describe('zerohttpd bench', function () {
       });
     }
     assert.match(md, new RegExp(`wrk|autocannon`));
+    assert.match(md, /\*\*Syscalls per request\*\* \(per architecture and reader, not per cell/);
+    const itRow = syscallRow(md, 'iterative');
+    assert.equal(itRow[0], it.perRequest!.toFixed(1));
+    assert.equal(itRow[1], it.recvfromPerRequest!.toFixed(1));
+    assert.equal(itRow[2], it.accepted.toLocaleString('en-US'));
+    assert.match(itRow[4], /^recvfrom [\d.]+, /);
+    assert.deepEqual(syscallRow(md, 'node').slice(0, 2), ['n/a', 'n/a']);
+    assert.ok(r.stdout.includes('**Syscalls per request**'), 'printed with the req/s table');
     assert.ok(md.includes(json.settings.generator.settings), 'the report names the generator and its settings');
     // CSV: one row per cell, same numbers.
     const csv = fs.readFileSync(path.join(out, 'results.csv'), 'utf8').trim().split('\n');
@@ -179,6 +235,9 @@ describe('zerohttpd bench', function () {
       const cell = json.cells.find((x) => x.arch === f.arch && x.concurrency === Number(f.concurrency))!;
       assert.equal(Number(f.req_per_s), Number(cell.reqPerSec!.toFixed(1)));
       assert.equal(Number(f.requests), cell.requests);
+      assert.equal(f.series, f.arch);
+      const sys = json.servers.find((s) => s.series === f.series)!.syscalls!;
+      assert.equal(f.run_syscalls_per_request, sys.perRequest === null ? '' : sys.perRequest.toFixed(2));
     }
     // SVG: well-formed, and its lines are the JSON's numbers.
     const svg = fs.readFileSync(path.join(out, 'chart.svg'), 'utf8');
@@ -208,7 +267,13 @@ describe('zerohttpd bench', function () {
     assert.equal(it.runs[0].stats, null);
     assert.equal(it.runs[1].exit?.code, 0);
     assert.ok(it.notes.some((n) => /restarted before c=8/.test(n)));
+    // The killed server printed no syscall report: the summary says it counts one run of two.
+    assert.equal(it.runs[0].syscalls, null);
+    const sys = assertSyscallSummary(json, 'iterative');
+    assert.deepEqual([sys.runsCounted, sys.runs], [1, 2]);
+    assert.ok(sys.perRequest! > 0);
     const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
+    assert.match(syscallRow(md, 'iterative')[4], /\(1 of 2 server runs\)$/);
     assert.match(md, /^\| 4 \| ✗ died \(SIGKILL\) \| [\d,]+( ⚠)? \|$/m);
     assert.match(md, /iterative c=4 \(failed\): server died during the run \(signal SIGKILL\)/);
     const svg = fs.readFileSync(path.join(out, 'chart.svg'), 'utf8');
@@ -220,12 +285,76 @@ describe('zerohttpd bench', function () {
 
   it('falls back to autocannon (the npm dependency) with the same report', async () => {
     const out = path.join(tmp, 'run3');
-    const r = await runBench(['--arch', 'node', '--concurrency', '4', '--duration', '1', '--warmup', '0', '--path', '/', '--generator', 'autocannon', '--out', out]);
+    const r = await runBench(['--arch', 'node', '--concurrency', '4', '--duration', '1', '--warmup', '0', '--path', '/', '--generator', 'autocannon', '--no-syscall-stats', '--out', out]);
     assert.equal(r.code, 0, r.stderr);
     const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
     assert.equal(json.settings.generator.name, 'autocannon');
     assert.notEqual(json.cells[0].status, 'failed', json.cells[0].problems.join('; '));
     assert.ok(json.cells[0].reqPerSec! > 0 && json.cells[0].generatorCpuPct! > 0);
+    // --no-syscall-stats: the server was not asked to count, so no summary and no table.
+    assert.equal(json.settings.syscallStats, false);
+    assert.equal(json.servers[0].syscalls, undefined);
+    assert.equal(json.servers[0].runs[0].syscalls, undefined);
+    assert.ok(!fs.readFileSync(path.join(out, 'results.md'), 'utf8').includes('Syscalls per request'));
+    await assertCleanedUp(json);
+  });
+
+  it('--reader byte,buffered runs each architecture once per reader (node once) and shows what one-byte reads cost', async () => {
+    const out = path.join(tmp, 'run4');
+    const r = await runBench(['--arch', 'iterative,node', '--reader', 'byte,buffered', '--concurrency', '2,8', '--duration', '1', '--warmup', '0', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /\[1\/6\] iterative\s+c=2 /);
+    assert.match(r.stderr, /\[3\/6\] iterative \(buffered\) c=2 /);
+    assert.match(r.stderr, /\[6\/6\] node\s+c=8 /);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
+    assert.deepEqual(json.settings.readers, ['byte', 'buffered']);
+    assert.equal(json.settings.reader, null);
+    assert.deepEqual(json.settings.series, [
+      { name: 'iterative', arch: 'iterative', reader: 'byte' },
+      { name: 'iterative (buffered)', arch: 'iterative', reader: 'buffered' },
+      { name: 'node', arch: 'node', reader: null },
+    ]);
+    assert.deepEqual(json.servers.map((s) => [s.series, s.runs.length]), [['iterative', 1], ['iterative (buffered)', 1], ['node', 1]]);
+    assert.equal(json.cells.length, 6);
+    for (const c of json.cells) {
+      assert.notEqual(c.status, 'failed', `${c.series} c=${c.concurrency}: ${c.problems.join('; ')}`);
+      assert.equal(c.non2xx, 0);
+    }
+    const byte = assertSyscallSummary(json, 'iterative');
+    const buffered = assertSyscallSummary(json, 'iterative (buffered)');
+    const nd = assertSyscallSummary(json, 'node');
+    assert.ok(byte.perRequest! > 0 && buffered.perRequest! > 0);
+    assert.ok(byte.recvfromPerRequest! > buffered.recvfromPerRequest!, `recvfrom/request: byte ${byte.recvfromPerRequest} > buffered ${buffered.recvfromPerRequest}`);
+    assert.ok(byte.perRequest! > buffered.perRequest!);
+    assert.equal(nd.perRequest, null);
+    // Markdown: a column per series in every table, and the syscall table.
+    const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
+    assert.ok(md.includes('| concurrency | iterative | iterative (buffered) | node |'));
+    for (const c of [2, 8]) {
+      const row = new RegExp(`^\\| ${c} \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\|$`, 'm').exec(md)!;
+      json.settings.series.forEach((s, k) => {
+        const cell = json.cells.find((x) => x.series === s.name && x.concurrency === c)!;
+        assert.equal(row[k + 1].trim().replace(' ⚠', ''), Math.round(cell.reqPerSec!).toLocaleString('en-US'));
+      });
+    }
+    assert.equal(syscallRow(md, 'iterative')[1], byte.recvfromPerRequest!.toFixed(1));
+    assert.equal(syscallRow(md, 'iterative (buffered)')[1], buffered.recvfromPerRequest!.toFixed(1));
+    assert.deepEqual(syscallRow(md, 'node').slice(0, 2), ['n/a', 'n/a']);
+    assert.match(md, /server reader byte and buffered, one server run each/);
+    // CSV: series and reader per row, the run's figures repeated on its rows.
+    const csv = fs.readFileSync(path.join(out, 'results.csv'), 'utf8').trim().split('\n');
+    const head = csv[0].split(',');
+    assert.equal(csv.length, 7);
+    const rows = csv.slice(1).map((line) => Object.fromEntries(line.split(',').map((v, k) => [head[k], v])));
+    assert.deepEqual(rows.map((f) => `${f.series}/${f.reader}`), ['iterative/byte', 'iterative/byte', 'iterative (buffered)/buffered', 'iterative (buffered)/buffered', 'node/', 'node/']);
+    assert.equal(rows[0].run_recvfrom_per_request, byte.recvfromPerRequest!.toFixed(2));
+    assert.equal(rows[2].run_recvfrom_per_request, buffered.recvfromPerRequest!.toFixed(2));
+    assert.equal(rows[4].run_syscalls_per_request, '');
+    // SVG: a line per series.
+    const svg = fs.readFileSync(path.join(out, 'chart.svg'), 'utf8');
+    assertWellFormedXml(svg);
+    assertChartMatches(svg, json);
+    assert.ok(svg.includes('>iterative (buffered)</text>'));
     await assertCleanedUp(json);
   });
 
@@ -236,6 +365,34 @@ describe('zerohttpd bench', function () {
     assert.equal((await runBench(['--concurrency', '10,x'])).code, 2);
     assert.equal((await runBench(['--inject-crash', 'iterative'])).code, 2);
     assert.deepEqual((parseBenchArgs(['--article']) as { levels: number[] }).levels.slice(-1), [15000]);
+    assert.match((await runBench(['--reader', 'byte,bytes'])).stderr, /--reader must be byte, buffered or byte,buffered/);
+    const o = parseBenchArgs(['--arch', 'epoll,node,poll', '--reader', 'byte,buffered,byte', '--no-syscall-stats']) as Exclude<ReturnType<typeof parseBenchArgs>, 'help'>;
+    assert.deepEqual(o.readers, ['byte', 'buffered']);
+    assert.equal(o.syscallStats, false);
+    assert.deepEqual(benchSeries(o).map((s) => s.name), ['epoll', 'epoll (buffered)', 'node', 'poll', 'poll (buffered)']);
+    assert.deepEqual(benchSeries({ archs: ['epoll', 'node'], readers: ['buffered'] }).map((s) => [s.name, s.reader]), [['epoll', 'buffered'], ['node', null]]);
+    assert.equal((parseBenchArgs([]) as { syscallStats: boolean }).syscallStats, true);
+  });
+
+  it('parses the syscall table a server prints (here: this process, counting with =time)', () => {
+    native.resetSyscallStats();
+    native.setSyscallStats(2, false);
+    const fd = native.socket(C.AF_INET, C.SOCK_STREAM, 0);
+    native.close(fd);
+    native.close(-1); // EBADF
+    native.close(-1);
+    const text = finishSyscallReport(true); // stops counting
+    const rows = native.syscallStats();
+    native.resetSyscallStats();
+    const r = parseSyscallReport(`user time = 0.1 s, sys time = 0.2 s\n${text}\n`)!;
+    assert.ok(r, text);
+    assert.equal(r.accepted, 0);
+    assert.equal(r.total, rows.reduce((a, x) => a + x.calls, 0));
+    assert.equal(r.errors, rows.reduce((a, x) => a + x.errors, 0));
+    assert.deepEqual(new Map(r.rows.map((x) => [x.name, [x.calls, x.errors]])), new Map(rows.map((x) => [x.name, [x.calls, x.errors]])));
+    assert.deepEqual(r.rows.find((x) => x.name === 'close'), { name: 'close', calls: 3, errors: 2 });
+    assert.equal(parseSyscallReport('user time = 0.1 s, sys time = 0.2 s\n'), null);
+    assert.equal(parseSyscallReport(text.replace(/^total .*$/m, '')), null, 'a truncated table is not half-counted');
   });
 
   describe('judging a cell', () => {

@@ -10,7 +10,7 @@ import { ARCHITECTURES, architectureNames } from '../servers/index';
 import { autocannonGenerator, Generator, GeneratorError, LoadResult, wrkGenerator } from './load';
 import { BenchRedis, BenchServer, findExecutable, startRedis, startServer } from './processes';
 import { clientTimeWaitCount, ephemeralPortRange, readSysctl, rssSampler, treeCpuSeconds } from './proc';
-import { BenchResults, Cell, csvReport, markdownReport, markdownTables, ServerRecord, svgReport } from './report';
+import { BenchResults, Cell, csvReport, markdownReport, markdownTables, seriesName, ServerRecord, summarizeSyscalls, svgReport, syscallTable } from './report';
 
 export const QUICK_LEVELS = [20, 100, 500];
 /** The article's concurrency levels (see docs: ~20, 50, 100, 200 ... 1000, 1500 ... 3000, 5000, 8000, 10000 ... 15000). */
@@ -37,7 +37,12 @@ options:
   --duration S          seconds of load per level (default 3)
   --warmup S            seconds of warm-up after each server start (default 1; 0 = none)
   --path P              request path (default /guestbook, as the article; / for the static page)
-  --reader byte|buffered  passed to the servers (default: theirs, byte)
+  --reader R[,R]        byte and/or buffered, passed to the servers (default: theirs, byte);
+                        with both, each architecture runs once per reader, as separate
+                        columns/lines: \`epoll\` (byte) and \`epoll (buffered)\` (node runs once)
+  --no-syscall-stats    do not start the servers with --syscall-stats (by default they count
+                        their syscalls, a relaxed atomic increment per call, and the report
+                        gives syscalls per request for each architecture and reader)
   --server-args="..."   more arguments for every server (e.g. --server-args="--workers 50")
   --generator wrk|autocannon  (default wrk if installed)
   --threads N           wrk threads (default 1, so the server keeps a core)
@@ -56,7 +61,9 @@ export interface BenchOptions {
   durationS: number;
   warmupS: number;
   path: string;
-  reader: string | null;
+  /** --reader values, in order, no repeats; empty = the servers' default. */
+  readers: string[];
+  syscallStats: boolean;
   serverArgs: string[];
   generator: 'wrk' | 'autocannon' | null;
   threads: number;
@@ -82,7 +89,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
         arch: { type: 'string' }, concurrency: { type: 'string' }, article: { type: 'boolean' }, duration: { type: 'string' },
         warmup: { type: 'string' }, path: { type: 'string' }, reader: { type: 'string' }, 'server-args': { type: 'string' },
         generator: { type: 'string' }, threads: { type: 'string' }, timeout: { type: 'string' }, out: { type: 'string' },
-        'log-scale': { type: 'boolean' }, 'inject-crash': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        'log-scale': { type: 'boolean' }, 'no-syscall-stats': { type: 'boolean' }, 'inject-crash': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     }).values;
   } catch (e) {
@@ -96,7 +103,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
   const levels = v.article ? ARTICLE_LEVELS : v.concurrency ? v.concurrency.split(',').map((c) => posInt('concurrency', c.trim(), 1, 100_000)) : QUICK_LEVELS;
   const p = v.path ?? '/guestbook';
   if (!p.startsWith('/') || /\s/.test(p)) throw new BenchUsageError(`--path must start with / and contain no spaces, not '${p}'`);
-  if (v.reader !== undefined && v.reader !== 'byte' && v.reader !== 'buffered') throw new BenchUsageError(`--reader must be byte or buffered, not '${v.reader}'`);
+  const readers = v.reader === undefined ? [] : [...new Set(v.reader.split(',').map((r) => r.trim()))];
+  for (const r of readers) if (r !== 'byte' && r !== 'buffered') throw new BenchUsageError(`--reader must be byte, buffered or byte,buffered, not '${v.reader}'`);
   if (v.generator !== undefined && v.generator !== 'wrk' && v.generator !== 'autocannon') throw new BenchUsageError(`--generator must be wrk or autocannon, not '${v.generator}'`);
   let injectCrash: BenchOptions['injectCrash'] = null;
   if (v['inject-crash'] !== undefined) {
@@ -110,7 +118,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     durationS: v.duration ? posInt('duration', v.duration, 1, 3600) : 3,
     warmupS: v.warmup ? posInt('warmup', v.warmup, 0, 600) : 1,
     path: p,
-    reader: v.reader ?? null,
+    readers,
+    syscallStats: !v['no-syscall-stats'],
     serverArgs: v['server-args'] ? v['server-args'].trim().split(/\s+/).filter(Boolean) : [],
     generator: (v.generator as BenchOptions['generator']) ?? null,
     threads: v.threads ? posInt('threads', v.threads, 1, 64) : 1,
@@ -151,7 +160,7 @@ export function judgeCell(arch: string, concurrency: number, r: LoadResult | nul
 }): Cell {
   const problems: string[] = [];
   const cell: Cell = {
-    arch, concurrency, status: 'ok', reqPerSec: null, requests: 0, non2xx: 0, durationS: 0,
+    arch, series: arch, reader: null, concurrency, status: 'ok', reqPerSec: null, requests: 0, non2xx: 0, durationS: 0,
     errors: { connect: 0, read: 0, write: 0, timeout: 0 }, errorCodes: {}, latencyMs: { p50: null, p90: null, p99: null },
     serverCpuS: m.serverCpuS, cpuPerRequestUs: null, redisCpuS: m.redisCpuS, peakRssKb: m.peakRssKb, generatorCpuPct: null, problems,
   };
@@ -212,12 +221,13 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
   const results: BenchResults = {
     format: 'zerohttpd-bench/1', startedAt: new Date().toISOString(), finishedAt: '', command, machine: machineInfo(),
     settings: {
-      path: o.path, durationS: o.durationS, warmupS: o.warmupS, reader: o.reader, serverArgs: o.serverArgs, concurrency: o.levels,
-      architectures: o.archs, generator: { name: gen.name, version: gen.version, settings: genSettings }, redis: null,
+      path: o.path, durationS: o.durationS, warmupS: o.warmupS, reader: o.readers.length === 1 ? o.readers[0] : null, readers: o.readers,
+      serverArgs: o.serverArgs, concurrency: o.levels, architectures: o.archs, series: benchSeries(o), syscallStats: o.syscallStats, generator: { name: gen.name, version: gen.version, settings: genSettings }, redis: null,
     },
     cells: [], servers: [],
   };
-  progress(`zerohttpd bench: ${o.archs.join(', ')} at c=${o.levels.join(',')}, GET ${o.path}, ${o.durationS} s each`);
+  const series = results.settings.series;
+  progress(`zerohttpd bench: ${series.map((s) => s.name).join(', ')} at c=${o.levels.join(',')}, GET ${o.path}, ${o.durationS} s each`);
   progress(`  generator: ${genSettings}`);
 
   let redis: BenchRedis | null = null;
@@ -231,12 +241,14 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
   }
   // With no Redis, point the servers at a port nobody listens on: the static pages do not care.
   const redisArg = ['--redis', `127.0.0.1:${redis ? redis.port : 1}`];
-  const serverArgs = [...redisArg, ...(o.reader ? ['--reader', o.reader] : []), ...o.serverArgs];
-  const total = o.archs.length * o.levels.length;
+  // Counting is on unless turned off, or the user already chose a mode (--syscall-stats=time).
+  const statsArg = o.syscallStats && !o.serverArgs.some((a) => a.startsWith('--syscall-stats')) ? ['--syscall-stats'] : [];
+  const total = series.length * o.levels.length;
   let n = 0;
   try {
-    for (const arch of o.archs) {
-      const record: ServerRecord = { arch, runs: [], notes: [] };
+    for (const { name, arch, reader } of series) {
+      const serverArgs = [...redisArg, ...(reader ? ['--reader', reader] : []), ...statsArg, ...o.serverArgs];
+      const record: ServerRecord = { arch, series: name, reader, runs: [], notes: [] };
       results.servers.push(record);
       let server: BenchServer | null = null;
       const stopServer = async () => {
@@ -247,6 +259,7 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
         const run = record.runs.find((x) => x.pid === s.rootPid)!;
         run.exit = { code: exit.code, signal: exit.signal };
         run.stats = exit.stats;
+        if (o.syscallStats) run.syscalls = exit.syscalls;
       };
       for (const c of o.levels) {
         n++;
@@ -304,13 +317,19 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
             peakRssKb: peak || null, threads: o.threads, timeWait: tw, portRangeSize,
           });
         }
+        cell.series = name;
+        cell.reader = reader;
         results.cells.push(cell);
         progress(progressLine(n, total, cell));
       }
       await stopServer();
+      if (o.syscallStats) record.syscalls = summarizeSyscalls(record.runs);
       const last = record.runs[record.runs.length - 1];
-      if (last?.stats) progress(`  ${arch} stopped: user time = ${last.stats.user.toFixed(2)} s, sys time = ${last.stats.sys.toFixed(2)} s`);
-      else if (last) progress(`  ${arch} stopped without a stats line (exit ${last.exit?.signal ?? last.exit?.code})`);
+      const sys = record.syscalls;
+      const sysText = !sys ? '' : sys.perRequest === null ? ', syscalls per request n/a' :
+        `, ${sys.perRequest.toFixed(1)} syscalls/request (${sys.top.slice(0, 3).map((t) => `${t.name} ${t.perRequest.toFixed(1)}`).join(', ')})`;
+      if (last?.stats) progress(`  ${name} stopped: user time = ${last.stats.user.toFixed(2)} s, sys time = ${last.stats.sys.toFixed(2)} s${sysText}`);
+      else if (last) progress(`  ${name} stopped without a stats line (exit ${last.exit?.signal ?? last.exit?.code})${sysText}`);
     }
   } finally {
     await redis?.stop();
@@ -319,8 +338,17 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
   return results;
 }
 
+/** One series per architecture and reader; node ignores --reader and runs once. */
+export function benchSeries(o: Pick<BenchOptions, 'archs' | 'readers'>): BenchResults['settings']['series'] {
+  const several = o.readers.length > 1;
+  return o.archs.flatMap((arch) => {
+    const readers: (string | null)[] = arch === 'node' ? [null] : o.readers.length ? o.readers : [null];
+    return readers.map((reader) => ({ name: seriesName(arch, reader, several), arch, reader }));
+  });
+}
+
 function progressLine(n: number, total: number, c: Cell): string {
-  const head = `[${n}/${total}] ${c.arch.padEnd(11)} c=${String(c.concurrency).padEnd(6)}`;
+  const head = `[${n}/${total}] ${c.series.padEnd(11)} c=${String(c.concurrency).padEnd(6)}`;
   if (c.status === 'failed') return `${head} FAILED: ${c.problems.join('; ')}`;
   const f = (v: number | null) => (v === null ? '?' : v.toFixed(1));
   return `${head} ${Math.round(c.reqPerSec!).toLocaleString('en-US').padStart(7)} req/s  p50 ${f(c.latencyMs.p50)} ms  p99 ${f(c.latencyMs.p99)} ms  ` +
@@ -361,7 +389,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const files = writeReports(results, o.outDir, o.logScale);
-  process.stdout.write(markdownTables(results).split('\n\n').slice(0, 2).join('\n\n') + '\n\n');
+  process.stdout.write(markdownTables(results).split('\n\n').slice(0, syscallTable(results) ? 4 : 2).join('\n\n') + '\n\n');
   process.stdout.write(`report: ${files.md}\n        ${files.json}\n        ${files.csv}\n        ${files.svg}\n`);
   return 0;
 }

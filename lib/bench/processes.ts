@@ -109,7 +109,26 @@ export async function startRedis(binary: string): Promise<BenchRedis> {
   return { port, pid: p.pid!, version, stop };
 }
 
-export interface ServerExit { code: number | null; signal: string | null; stats: { user: number; sys: number } | null }
+/** One row of a server's --syscall-stats table. */
+export interface SyscallRow { name: string; calls: number; errors: number }
+
+/** A server's --syscall-stats report: every process, thread and child of the run counted. */
+export interface SyscallReport {
+  /** Successful accept4() calls: one connection, one request (HTTP/1.0, Connection: close). */
+  accepted: number;
+  /** Calls and errors over all syscalls (the table's `total` row). */
+  total: number;
+  errors: number;
+  rows: SyscallRow[];
+}
+
+export interface ServerExit {
+  code: number | null;
+  signal: string | null;
+  stats: { user: number; sys: number } | null;
+  /** Parsed from the `syscalls made through the addon` block; null without --syscall-stats or when the server was killed. */
+  syscalls: SyscallReport | null;
+}
 
 export interface BenchServer {
   arch: string;
@@ -127,6 +146,42 @@ export interface BenchServer {
 }
 
 export const STATS_RE = /user time = ([\d.]+) s, sys time = ([\d.]+) s/;
+const SYSCALLS_RE = /^syscalls made through the addon \((\d+) connections accepted\):\n(.*)\n-[- ]*\n((?:.*\S.*(?:\n|$))*)/m;
+
+/**
+ * The block lib/syscall-report.ts prints at SIGINT after the stats line:
+ *   syscalls made through the addon (N connections accepted):
+ *   syscall   calls  per req  errors  [total ms  mean ns]  errors by code
+ *   -------   -----  ...
+ *   recvfrom    252    84.00       0
+ *   ...
+ *   total       294    98.00       2
+ * Columns are separated by at least two spaces (a header may hold one, `per req`; so may the
+ * codes, `EINTR=1 EAGAIN=3`), so the header names the columns. Null if the block is missing or
+ * malformed (the counts would then be wrong, so none are better).
+ */
+export function parseSyscallReport(text: string): SyscallReport | null {
+  const m = SYSCALLS_RE.exec(text);
+  if (!m) return null;
+  const head = m[2].trim().split(/\s{2,}/);
+  const callsAt = head.indexOf('calls'), errorsAt = head.indexOf('errors');
+  if (head[0] !== 'syscall' || callsAt < 0 || errorsAt < 0) return null;
+  const rows: SyscallRow[] = [];
+  let total: SyscallRow | null = null;
+  for (const line of m[3].split('\n')) {
+    if (!line.trim()) break;
+    const f = line.trim().split(/\s{2,}/);
+    const calls = Number(f[callsAt]), errors = Number(f[errorsAt]);
+    if (!/^\w+$/.test(f[0]) || !Number.isInteger(calls) || !Number.isInteger(errors)) return null;
+    if (f[0] === 'total') {
+      total = { name: 'total', calls, errors };
+      break;
+    }
+    rows.push({ name: f[0], calls, errors });
+  }
+  if (!total || rows.reduce((a, r) => a + r.calls, 0) !== total.calls) return null;
+  return { accepted: Number(m[1]), total: total.calls, errors: total.errors, rows };
+}
 
 /** `node dist/lib/cli.js <arch> --port 0 --quiet --redis ...`; waits for "listening on ...:PORT (pid N)". */
 export function startServer(cli: string, arch: string, args: string[], timeoutMs = 20_000): Promise<BenchServer> {
@@ -145,10 +200,16 @@ export function startServer(cli: string, arch: string, args: string[], timeoutMs
     err += d;
     if (err.length > 1 << 20) err = err.slice(-65536);
   });
+  // 'exit' can come before the last of stdout has been read: wait for the pipes to close too,
+  // but not for ever (a forked child that outlived the parent may hold them; stop() kills it).
+  const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
   const exited = new Promise<ServerExit>((resolve) =>
-    proc.once('exit', (code, signal) => {
+    proc.once('exit', async (code, signal) => {
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((r) => (t = setTimeout(r, 2000)))]);
+      clearTimeout(t);
       const m = STATS_RE.exec(out) ?? STATS_RE.exec(err);
-      resolve({ code, signal, stats: m ? { user: Number(m[1]), sys: Number(m[2]) } : null });
+      resolve({ code, signal, stats: m ? { user: Number(m[1]), sys: Number(m[2]) } : null, syscalls: parseSyscallReport(out) });
     }),
   );
   const alive = () => proc.exitCode === null && proc.signalCode === null;

@@ -1,10 +1,15 @@
 // The benchmark's results as data, and their Markdown, CSV and SVG renderings.
 import { lineChart, Series } from './svg';
+import type { SyscallReport } from './processes';
 
 export type CellStatus = 'ok' | 'warn' | 'failed';
 
 export interface Cell {
   arch: string;
+  /** The column/line this cell belongs to: the architecture, `arch (buffered)` when several readers ran. */
+  series: string;
+  /** The --reader the server ran with (null: the server's default, byte; and always for node). */
+  reader: string | null;
   concurrency: number;
   status: CellStatus;
   /** Successful (2xx/3xx) responses per second; null when the cell failed. */
@@ -26,10 +31,34 @@ export interface Cell {
   problems: string[];
 }
 
+/** Syscalls per request over one architecture+reader's server runs (all levels and the warm-up). */
+export interface SyscallSummary {
+  /** Server runs whose report was read, of all runs (a killed server prints none). */
+  runsCounted: number;
+  runs: number;
+  accepted: number;
+  total: number;
+  errors: number;
+  /** total / accepted; null (n/a) when no report or no connection went through the addon (node). */
+  perRequest: number | null;
+  /** recvfrom() calls per request: one per byte of the request with the byte reader. */
+  recvfromPerRequest: number | null;
+  /** The most frequent syscalls, calls per accepted connection. */
+  top: { name: string; calls: number; perRequest: number }[];
+}
+
 export interface ServerRecord {
   arch: string;
-  /** One entry per server process started for this architecture (a crashed one is restarted). */
-  runs: { pid: number; exit: { code: number | null; signal: string | null } | null; stats: { user: number; sys: number } | null }[];
+  series: string;
+  reader: string | null;
+  /** One entry per server process started for this series (a crashed one is restarted). */
+  runs: {
+    pid: number; exit: { code: number | null; signal: string | null } | null; stats: { user: number; sys: number } | null;
+    /** The server's whole --syscall-stats table (null: not asked for, or the server was killed). */
+    syscalls?: SyscallReport | null;
+  }[];
+  /** Absent with --no-syscall-stats. */
+  syscalls?: SyscallSummary;
   notes: string[];
   /** The first start failed: later levels are not tried again. */
   startFailed?: boolean;
@@ -42,8 +71,17 @@ export interface BenchResults {
   command: string;
   machine: { cpus: number; cpuModel: string; kernel: string; node: string; memoryMB: number; somaxconn: string | null; portRange: string | null; nofileHard: number | null };
   settings: {
-    path: string; durationS: number; warmupS: number; reader: string | null; serverArgs: string[];
+    path: string; durationS: number; warmupS: number;
+    /** The one --reader given (null: the servers' default, byte, or several: see readers). */
+    reader: string | null;
+    /** Every --reader given, in order (empty: the servers' default). */
+    readers: string[];
+    serverArgs: string[];
     concurrency: number[]; architectures: string[];
+    /** The table columns and chart lines, in order: one per architecture and reader (node: one). */
+    series: { name: string; arch: string; reader: string | null }[];
+    /** Whether the servers were started with --syscall-stats. */
+    syscallStats: boolean;
     generator: { name: string; version: string; settings: string };
     redis: string | null;
   };
@@ -54,9 +92,39 @@ export interface BenchResults {
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number | null) => (n === null ? '?' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : int(n));
 
-export function cellAt(r: BenchResults, arch: string, c: number): Cell | undefined {
-  return r.cells.find((x) => x.arch === arch && x.concurrency === c);
+/** The series label: the architecture, with the reader in parentheses for all but byte when several readers ran. */
+export function seriesName(arch: string, reader: string | null, severalReaders: boolean): string {
+  return severalReaders && reader && reader !== 'byte' ? `${arch} (${reader})` : arch;
 }
+
+/** Column names (results written before there were series have one per architecture). */
+export function seriesNames(r: BenchResults): string[] {
+  return r.settings.series ? r.settings.series.map((s) => s.name) : r.settings.architectures;
+}
+
+export function cellAt(r: BenchResults, series: string, c: number): Cell | undefined {
+  return r.cells.find((x) => (x.series ?? x.arch) === series && x.concurrency === c);
+}
+
+/** Add up a series' server runs: total syscalls / accepted connections, and the top few per request. */
+export function summarizeSyscalls(runs: ServerRecord['runs'], topN = 5): SyscallSummary {
+  const counted = runs.filter((x) => x.syscalls);
+  const accepted = counted.reduce((a, x) => a + x.syscalls!.accepted, 0);
+  const total = counted.reduce((a, x) => a + x.syscalls!.total, 0);
+  const byName = new Map<string, number>();
+  for (const x of counted) for (const row of x.syscalls!.rows) byName.set(row.name, (byName.get(row.name) ?? 0) + row.calls);
+  const top = accepted > 0
+    ? [...byName].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, topN).map(([name, calls]) => ({ name, calls, perRequest: calls / accepted }))
+    : [];
+  return {
+    runsCounted: counted.length, runs: runs.length, accepted, total,
+    errors: counted.reduce((a, x) => a + x.syscalls!.errors, 0),
+    perRequest: accepted > 0 ? total / accepted : null,
+    recvfromPerRequest: accepted > 0 ? (byName.get('recvfrom') ?? 0) / accepted : null, top,
+  };
+}
+
+const perReq = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 
 /** The req/s cell: "2,345", "2,345 ⚠" (see notes), "✗ server died". */
 export function rateCell(c: Cell | undefined): string {
@@ -77,7 +145,7 @@ export function shortFailure(c: Cell): string {
 }
 
 function table(r: BenchResults, title: string, cell: (c: Cell | undefined) => string): string {
-  const archs = r.settings.architectures;
+  const archs = seriesNames(r);
   const lines = [`| ${title} | ${archs.join(' | ')} |`, `|---:|${archs.map(() => '---:').join('|')}|`];
   for (const c of r.settings.concurrency) lines.push(`| ${c} | ${archs.map((a) => cell(cellAt(r, a, c))).join(' | ')} |`);
   return lines.join('\n');
@@ -85,9 +153,40 @@ function table(r: BenchResults, title: string, cell: (c: Cell | undefined) => st
 
 const measured = (c: Cell | undefined, f: (c: Cell) => string) => (!c ? '' : c.status === 'failed' && c.requests === 0 ? '-' : f(c));
 
+/**
+ * Syscalls per request, one row per series: counted by the server over its whole run (warm-up,
+ * the preflight GET and every level), so one number per architecture+reader, not per cell.
+ */
+export function syscallTable(r: BenchResults): string | null {
+  const servers = r.servers.filter((s) => s.syscalls);
+  if (!r.settings.syscallStats || servers.length === 0) return null;
+  const lines = [
+    '| series | syscalls / request | recvfrom / request | connections accepted | syscalls | top syscalls per request |',
+    '|---|---:|---:|---:|---:|---|',
+  ];
+  for (const sv of servers) {
+    const s = sv.syscalls!;
+    const partial = s.runsCounted < s.runs ? ` (${s.runsCounted} of ${s.runs} server runs)` : '';
+    if (s.perRequest === null) {
+      const why = s.runs === 0 ? 'the server did not start' : s.runsCounted === 0 ? 'no report (the server was killed)' : sv.arch === 'node' ? 'node:http and ioredis: no addon syscalls' : 'no connection accepted through the addon';
+      lines.push(`| ${sv.series} | n/a | n/a | ${s.runsCounted ? int(s.accepted) : '-'} | ${s.runsCounted ? int(s.total) : '-'} | ${why}${partial} |`);
+      continue;
+    }
+    lines.push(`| ${sv.series} | ${perReq(s.perRequest)}${partial ? ' ⚠' : ''} | ${perReq(s.recvfromPerRequest!)} | ${int(s.accepted)} | ${int(s.total)} | ` +
+      `${s.top.map((t) => `${t.name} ${perReq(t.perRequest)}`).join(', ')}${partial} |`);
+  }
+  return lines.join('\n');
+}
+
 export function markdownTables(r: BenchResults): string {
+  const sys = syscallTable(r);
   return [
     `**Requests per second** (successful responses/s; ✗ = failed cell, ⚠ = see notes)\n\n` + table(r, 'concurrency', rateCell),
+    ...(sys ? [
+      `**Syscalls per request** (per architecture and reader, not per cell: the servers' \`--syscall-stats\` counts over their whole run, ` +
+        `warm-up and every level, divided by the connections they accepted; one request per connection. Only calls through the addon: ` +
+        `node:http makes none, hence n/a)\n\n` + sys,
+    ] : []),
     `**Latency p50 / p99** (ms, as measured by ${r.settings.generator.name})\n\n` +
       table(r, 'concurrency', (c) => measured(c, (x) => `${ms(x.latencyMs.p50)} / ${ms(x.latencyMs.p99)}`)),
     `**Errors**: socket errors (connect/read/write/timeout) + non-2xx/3xx responses\n\n` +
@@ -105,21 +204,29 @@ export function markdownTables(r: BenchResults): string {
   ].join('\n\n');
 }
 
+function readerText(s: BenchResults['settings']): string {
+  const readers = s.readers ?? (s.reader ? [s.reader] : []);
+  if (readers.length <= 1) return readers[0] ?? 'default (byte)';
+  const named = readers.filter((x) => x !== 'byte').map((x) => `\`arch (${x})\``);
+  return `${readers.join(' and ')}, one server run each (${readers.includes('byte') ? 'a plain architecture name is the byte reader, ' : ''}${named.join(', ')} the other; node ignores the reader and ran once)`;
+}
+
 export function markdownReport(r: BenchResults, chartFile = 'chart.svg'): string {
   const m = r.machine, s = r.settings;
   const notes: string[] = [];
-  for (const c of r.cells) if (c.problems.length) notes.push(`- ${c.arch} c=${c.concurrency} (${c.status}): ${c.problems.join('; ')}`);
-  for (const sv of r.servers) for (const n of sv.notes) notes.push(`- ${sv.arch}: ${n}`);
+  for (const c of r.cells) if (c.problems.length) notes.push(`- ${c.series ?? c.arch} c=${c.concurrency} (${c.status}): ${c.problems.join('; ')}`);
+  for (const sv of r.servers) for (const n of sv.notes) notes.push(`- ${sv.series ?? sv.arch}: ${n}`);
   const totals = r.servers.map((sv) => {
+    const name = sv.series ?? sv.arch;
     const parts = sv.runs.map((run) => (run.stats ? `user ${run.stats.user.toFixed(2)} s, sys ${run.stats.sys.toFixed(2)} s` : `no stats line (exit ${run.exit?.signal ?? run.exit?.code ?? '?'})`));
-    return `| ${sv.arch} | ${parts.join('; ')} |`;
+    return `| ${name} | ${parts.join('; ')} |`;
   });
   return `# zerohttpd benchmark
 
 ${r.startedAt} — \`${r.command}\`
 
 - Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryMB} MB, Linux ${m.kernel}, Node ${m.node}; somaxconn ${m.somaxconn ?? '?'}, ephemeral ports ${m.portRange ?? '?'}, open-files hard limit ${m.nofileHard ?? '?'}
-- Workload: \`GET ${s.path}\`, one connection per request (\`Connection: close\`), ${s.durationS} s per level after a ${s.warmupS} s warm-up per server start; server reader ${s.reader ?? 'default (byte)'}${s.serverArgs.length ? `; server args \`${s.serverArgs.join(' ')}\`` : ''}
+- Workload: \`GET ${s.path}\`, one connection per request (\`Connection: close\`), ${s.durationS} s per level after a ${s.warmupS} s warm-up per server start; server reader ${readerText(s)}${s.serverArgs.length ? `; server args \`${s.serverArgs.join(' ')}\`` : ''}
 - Load generator: ${s.generator.settings}
 - Redis: ${s.redis ?? 'none'} (private instance on a free port, no persistence)
 - Generator, servers and Redis share the machine's cores; compare architectures within one run.
@@ -140,6 +247,9 @@ ${notes.length ? `**Notes**\n\n${notes.join('\n')}\n` : ''}`;
 const CSV_COLUMNS = [
   'arch', 'concurrency', 'status', 'req_per_s', 'requests', 'non2xx', 'duration_s', 'err_connect', 'err_read', 'err_write', 'err_timeout',
   'p50_ms', 'p90_ms', 'p99_ms', 'server_cpu_s', 'cpu_per_request_us', 'redis_cpu_s', 'peak_rss_kb', 'generator_cpu_pct', 'problems',
+  // Appended, so older readers of the file keep their columns. The syscall figures are per
+  // series (the server's whole run), repeated on each of its rows; empty = n/a.
+  'series', 'reader', 'run_syscalls_per_request', 'run_recvfrom_per_request',
 ] as const;
 
 function csvField(v: unknown): string {
@@ -148,17 +258,22 @@ function csvField(v: unknown): string {
 }
 
 export function csvReport(r: BenchResults): string {
+  const sysOf = (series: string) => r.servers.find((s) => (s.series ?? s.arch) === series)?.syscalls;
   const rows = r.cells.map((c) => [
     c.arch, c.concurrency, c.status, c.reqPerSec === null ? '' : c.reqPerSec.toFixed(1), c.requests, c.non2xx, c.durationS,
     c.errors.connect, c.errors.read, c.errors.write, c.errors.timeout, c.latencyMs.p50, c.latencyMs.p90, c.latencyMs.p99,
     c.serverCpuS, c.cpuPerRequestUs === null ? '' : c.cpuPerRequestUs.toFixed(1), c.redisCpuS, c.peakRssKb,
     c.generatorCpuPct === null ? '' : c.generatorCpuPct.toFixed(1), c.problems.join('; '),
+    c.series ?? c.arch, c.reader ?? '', ...((s) => {
+      if (!s || s.perRequest === null) return ['', ''];
+      return [s.perRequest.toFixed(2), s.recvfromPerRequest!.toFixed(2)];
+    })(sysOf(c.series ?? c.arch)),
   ].map(csvField).join(','));
   return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
 }
 
 export function chartSeries(r: BenchResults): Series[] {
-  return r.settings.architectures.map((a) => ({
+  return seriesNames(r).map((a) => ({
     name: a,
     points: r.settings.concurrency
       .map((c) => cellAt(r, a, c))
