@@ -7,7 +7,9 @@
 // threads alive. Those events need the event loop, and the main thread is blocked in accept()
 // most of the time, so after every accept() the loop yields once (setImmediate) to collect
 // them; at the limit it waits in the event loop for an 'exit' (checking the stop flag every
-// 50 ms, since a signal cannot wake the event loop). Ctrl-C interrupts the blocking accept().
+// 50 ms, since a signal cannot wake the event loop). Ctrl-C interrupts the blocking accept(),
+// which also gives up every 200 ms (SO_RCVTIMEO) so that exits are collected while no client comes.
+import * as fs from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { C, native, sendAll } from '../sys';
 import { errorResponse } from '../http/response';
@@ -18,10 +20,31 @@ import { ClientSlot, startThread, stopThreads, Thread } from './threads';
 
 export const childrenInStats = false;
 
+/** accept() gives up after this long, so Workers' exits (and their 503s) are collected when no client comes. */
+const COLLECT_INTERVAL_MS = 200;
+/**
+ * A Worker opens a dozen fds as it starts (its event loop's epoll and eventfd, the modules it
+ * reads). Out of fds, node fails it with ERR_WORKER_INIT_FAILED and leaks the fds it had
+ * opened (an eventpoll each time), so that a burst at the fd limit would leave the server
+ * permanently out of fds. Below this many free fds the client gets a 503 at once instead.
+ */
+const WORKER_FD_RESERVE = 16;
+
+function fdsLeft(): number {
+  const lim = native.getrlimit(C.RLIMIT_NOFILE);
+  if (typeof lim === 'number' || lim.soft < 0) return Infinity;
+  try {
+    return lim.soft - fs.readdirSync('/proc/self/fd').length;
+  } catch {
+    return 0; // could not even open /proc/self/fd: out of fds
+  }
+}
+
 export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   const live = new Set<Thread>();
   let peak = 0, started = 0, nextId = 1;
   let anyExit: () => void = () => {};
+  native.setsockopt(listenFd, C.SOL_SOCKET, C.SO_RCVTIMEO, COLLECT_INTERVAL_MS);
 
   while (!native.stopRequested()) {
     while (opts.maxThreads > 0 && live.size >= opts.maxThreads && !native.stopRequested()) {
@@ -34,12 +57,14 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
     const client = native.accept4(listenFd, C.SOCK_CLOEXEC);
     if (client < 0) {
       pauseIfOutOfFds(client);
+      await yieldToEventLoop(); // EAGAIN every COLLECT_INTERVAL_MS: collect exited Workers
       continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
     }
     const slot = new ClientSlot();
     slot.assign(client);
     let t: Thread;
     try {
+      if (fdsLeft() < WORKER_FD_RESERVE) throw new Error('too few file descriptors left (EMFILE)');
       t = startThread({ kind: 'threaded', id: nextId++, opts, listenFd, mutex: null }, slot);
     } catch (e) {
       notice(`zerohttpd: cannot start a thread: ${(e as Error).message}; answering 503`);
