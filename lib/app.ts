@@ -62,6 +62,18 @@ const statBuf = new Float64Array(3);
  * root in the kernel, before anything outside is opened; sanitizePath() has already refused
  * every encoded form. O_NONBLOCK keeps a FIFO in public/ from blocking the open.
  */
+/** A failed open of a public file: missing -> 404; out of fds or memory -> 503 (it is us, and it passes); else 403. */
+export function openErrorStatus(code: string): 404 | 403 | 503 {
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return 404;
+  if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM') return 503;
+  return 403;
+}
+
+/** Redis answered, but with a transient error (restarting and loading its data, busy): unavailable, not broken. */
+function transientRedisError(replies: RespValue[]): boolean {
+  return replies.some((r) => r instanceof RespError && /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN)\b/.test(r.message));
+}
+
 export function staticFile(app: App, rawPath: string, head: boolean): Plan {
   const s = sanitizePath(rawPath);
   if (!s.ok) return errorPlan(s.status, { head });
@@ -69,7 +81,7 @@ export function staticFile(app: App, rawPath: string, head: boolean): Plan {
   if (fd < 0) {
     const code = native.errname(fd);
     if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM') return errorPlan(503, { head, message: 'the server is out of resources, try again' });
-    return errorPlan(code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' ? 404 : 403, { head });
+    return errorPlan(openErrorStatus(code), { head });
   }
   if (native.fstat(fd, statBuf) < 0) {
     native.close(fd);
@@ -95,6 +107,7 @@ function guestbookGet(app: App, head: boolean): Plan {
     kind: 'redis',
     commands: gb.GET_COMMANDS,
     respond: (replies) => {
+      if (transientRedisError(replies)) return html(503, gb.renderUnavailable(), head);
       try {
         return html(200, gb.renderGuestbook(app.templates, replies), head);
       } catch {
@@ -112,7 +125,8 @@ function guestbookPost(app: App, req: Request): Plan {
     kind: 'redis',
     commands: gb.postCommands(form),
     respond: (replies) =>
-      replies[0] instanceof RespError || typeof replies[0] !== 'number'
+      transientRedisError(replies) ? html(503, gb.renderUnavailable(), false)
+      : replies[0] instanceof RespError || typeof replies[0] !== 'number'
         ? errorPlan(502, { message: 'the database refused the remark' })
         : html(200, gb.renderThanks(app.templates, form), false),
     unavailable: () => html(503, gb.renderUnavailable(), false),

@@ -5,8 +5,10 @@ import { warnRedisUnreachable } from '../redis/blocking';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { pipeline } from 'node:stream';
 import Redis from 'ioredis';
 import { native } from '../sys';
+import { openErrorStatus } from '../app';
 import { ALLOW, errorResponse, SERVER } from '../http/response';
 import { contentType, sanitizePath } from '../http/static';
 import * as gb from '../guestbook/guestbook';
@@ -80,7 +82,7 @@ async function serveStatic(site: Site, req: http.IncomingMessage, res: http.Serv
     file = await fs.promises.open(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return sendError(req, res, code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' ? 404 : 403);
+    return sendError(req, res, openErrorStatus(code ?? ''));
   }
   let st: fs.Stats;
   try {
@@ -106,8 +108,9 @@ async function serveStatic(site: Site, req: http.IncomingMessage, res: http.Serv
     return;
   }
   const stream = file.createReadStream({ start: 0, end: Math.max(st.size - 1, 0), autoClose: true });
-  stream.on('error', () => res.destroy());
-  stream.pipe(res);
+  // pipeline(), not pipe(): a client that goes away mid-file destroys the stream, which closes
+  // the file now instead of at garbage collection (pipe() leaves the FileHandle open).
+  pipeline(stream, res, () => {});
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | null> {
@@ -204,7 +207,9 @@ function connectRedis(opts: Options): Promise<Redis> {
 
 export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   const site: Site = { publicDir: fs.realpathSync(opts.publicDir), templates: new gb.Templates(opts.templatesDir), redis: await connectRedis(opts) };
-  const server = http.createServer((req, res) => {
+  // requestTimeout/headersTimeout are only checked every connectionsCheckingInterval (30 s by
+  // default): check often enough that --timeout holds.
+  const server = http.createServer({ connectionsCheckingInterval: Math.max(50, Math.min(1000, opts.timeoutMs / 4)) }, (req, res) => {
     handle(site, req, res).catch(() => {
       if (!res.headersSent) sendError(req, res, 500);
       else res.destroy();
