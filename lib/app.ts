@@ -27,7 +27,12 @@ export function createApp(opts: Pick<Options, 'publicDir' | 'templatesDir'>): Ap
   const publicDir = fs.realpathSync(opts.publicDir);
   const publicFd = native.open(publicDir, C.O_PATH | C.O_DIRECTORY | C.O_CLOEXEC);
   if (publicFd < 0) throw new Error(`cannot open public directory ${publicDir}: ${native.errname(publicFd)}`);
-  return { publicFd, publicDir, templates: new gb.Templates(opts.templatesDir) };
+  try {
+    return { publicFd, publicDir, templates: new gb.Templates(opts.templatesDir) };
+  } catch (e) {
+    native.close(publicFd); // e.g. EMFILE reading a template in a threaded Worker: don't leak the fd
+    throw e;
+  }
 }
 
 export function closeApp(app: App): void {

@@ -26,7 +26,7 @@ const COLLECT_INTERVAL_MS = 200;
  * A Worker opens a dozen fds as it starts (its event loop's epoll and eventfd, the modules it
  * reads). Out of fds, node fails it with ERR_WORKER_INIT_FAILED and leaks the fds it had
  * opened (an eventpoll each time), so that a burst at the fd limit would leave the server
- * permanently out of fds. Below this many free fds the client gets a 503 at once instead.
+ * permanently out of fds. Below this many free fds (per Worker starting) the client gets a 503 at once instead.
  */
 const WORKER_FD_RESERVE = 16;
 
@@ -64,7 +64,10 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
     slot.assign(client);
     let t: Thread;
     try {
-      if (fdsLeft() < WORKER_FD_RESERVE) throw new Error('too few file descriptors left (EMFILE)');
+      // Workers still starting (not yet on their client) will take their fds too.
+      let starting = 0;
+      for (const t of live) if (!t.slot.tookClient) starting++;
+      if (fdsLeft() < WORKER_FD_RESERVE * (1 + starting)) throw new Error('too few file descriptors left (EMFILE)');
       t = startThread({ kind: 'threaded', id: nextId++, opts, listenFd, mutex: null }, slot);
     } catch (e) {
       notice(`zerohttpd: cannot start a thread: ${(e as Error).message}; answering 503`);
