@@ -35,7 +35,7 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
       live.delete(t);
       mutex?.releaseIfOwner(id);
       t.slot.reclaim();
-      if (stopping) return;
+      if (stopping || native.stopRequested()) return; // a Worker that saw the stop flag before we did
       // A Worker that died before serving anyone would die again at once: retry after 1 s.
       const delay = t.slot.tookClient ? 0 : 1000;
       notice(`zerohttpd: thread ${id} exited (code ${code}); starting a new one${delay ? ` in ${delay} ms` : ''}`);
