@@ -3,6 +3,7 @@
 //   npx tsc -p tsconfig.json && node dist/bench/event-archs.js [--duration 4]
 // Prints req/s per server and the ratios the issue asks for. wrk shares the cores with the
 // server (-t1): compare within one run, not across machines.
+import { freePort } from '../lib/bench/processes';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -18,16 +19,6 @@ const DURATION = argDuration > 0 ? Number(process.argv[argDuration + 1]) : 4;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function waitListening(port: number, proc: ChildProcess): Promise<void> {
   for (let i = 0; i < 200; i++) {

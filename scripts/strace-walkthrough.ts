@@ -1,5 +1,6 @@
 // Regenerates docs/strace.md: runs each architecture under `strace -f`, makes one request,
 // and keeps the part of the trace that served it. `npm run strace-doc [-- arch ...]`.
+import { freePort } from '../lib/bench/processes';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -24,14 +25,6 @@ const NOTES: Record<string, string> = {
   node: 'Node\'s own stack for comparison: libuv\'s `epoll_wait()`, `accept4()` from the event loop, large `read()` calls instead of one-byte `recvfrom()`, and `writev()` for the response.',
 };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function request(port: number): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -33,7 +33,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-function ping(port: number): Promise<boolean> {
+/** One PING over a raw socket to 127.0.0.1:port; resolves true on +PONG. */
+export function pingRedis(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect(port, '127.0.0.1');
     let data = '';
@@ -98,7 +99,7 @@ export async function startRedis(binary: string): Promise<BenchRedis> {
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 10_000;
-  while (!(await ping(port))) {
+  while (!(await pingRedis(port))) {
     if (exited || Date.now() > deadline) {
       await stop();
       throw new Error(`redis-server on port ${port} did not start: ${log.trim().split('\n').slice(-3).join(' | ')}`);

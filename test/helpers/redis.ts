@@ -1,7 +1,7 @@
 // A private, throwaway redis-server per test suite (never the default port 6379).
+import { freePort, pingRedis } from '../../lib/bench/processes';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
@@ -37,35 +37,7 @@ function installExitHook(): void {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** One PING over a raw socket; resolves true on +PONG. */
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let data = '';
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
-    sock.on('data', (d) => {
-      data += d.toString('latin1');
-      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
-    });
-  });
-}
+export { freePort };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -104,7 +76,7 @@ export async function startRedis(): Promise<PrivateRedis> {
         proc = undefined;
         throw new Error(`redis-server on port ${port} ${exited}${stderr ? `: ${stderr.trim()}` : ''}`);
       }
-      if (await ping(port)) return;
+      if (await pingRedis(port)) return;
       if (Date.now() > deadline) {
         await stop();
         throw new Error(`redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS} ms`);
