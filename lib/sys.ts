@@ -45,6 +45,7 @@ export interface Native {
   getpid(): number;
   gettid(): number;
   getppid(): number;
+  prctl(option: number, arg2?: number): number;
   getrusage(who: number): Rusage | number;
   getrlimit(resource: number): { soft: number; hard: number } | number;
   setrlimit(resource: number, soft: number, hard: number): number;

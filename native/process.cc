@@ -2,6 +2,7 @@
 // stop facility: a sigaction handler without SA_RESTART that only sets a flag.
 #include "common.h"
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -266,6 +267,16 @@ static napi_value Gettid(napi_env env, napi_callback_info) {
   ZH_TRACE(gettid, r, "gettid()");
   return num(env, r);
 }
+// prctl(option, arg2) for the integer options (PR_SET_PDEATHSIG, PR_GET_PDEATHSIG...).
+static napi_value Prctl(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  int32_t option, arg2 = 0;
+  if (!argInt(env, a, 0, &option, "option") || !argOptInt(env, a, 1, &arg2, "arg2")) return nullptr;
+  long r = ZH_CALL(prctl, prctl(option, (unsigned long)arg2, 0UL, 0UL, 0UL));
+  ZH_TRACE(prctl, r, "prctl(%d, %d)", option, arg2);
+  return num(env, r);
+}
+
 static napi_value Getppid(napi_env env, napi_callback_info) { return num(env, getppid()); }
 
 // getrusage(who) -> {user, system (seconds), maxrss (KiB), minflt, majflt, nvcsw, nivcsw} | -errno
@@ -332,6 +343,7 @@ void registerProcess(napi_env env, napi_value exports, napi_value c) {
   exportFn(env, exports, "getpid", Getpid);
   exportFn(env, exports, "gettid", Gettid);
   exportFn(env, exports, "getppid", Getppid);
+  exportFn(env, exports, "prctl", Prctl);
   exportFn(env, exports, "getrusage", Getrusage);
   exportFn(env, exports, "getrlimit", Getrlimit);
   exportFn(env, exports, "setrlimit", Setrlimit);
@@ -342,6 +354,7 @@ void registerProcess(napi_env env, napi_value exports, napi_value c) {
   exportFn(env, exports, "shmMutexConsistent", ShmMutexConsistent);
   exportConst(env, c, "FORKSAFE_PRELOADED", forksafePreloaded() ? 1 : 0);
 #define C(n) exportConst(env, c, #n, n)
+  C(PR_SET_PDEATHSIG); C(PR_GET_PDEATHSIG);
   C(WNOHANG); C(WUNTRACED); C(RUSAGE_SELF); C(RUSAGE_CHILDREN); C(RUSAGE_THREAD);
   C(RLIMIT_NOFILE); C(RLIMIT_NPROC); C(RLIMIT_AS);
   C(SIGINT); C(SIGTERM); C(SIGKILL); C(SIGCHLD); C(SIGPIPE); C(SIGUSR1); C(SIGUSR2);

@@ -113,4 +113,17 @@ describe('preforked server', function () {
     assert.equal(s.stdout().match(/user time/g)?.length, 1, `stats once: ${s.stdout()}`);
     assert.deepEqual(processGroupMembers(s.pid), []);
   });
+
+  it('a parent killed with SIGKILL leaves no orphaned worker behind (PR_SET_PDEATHSIG)', async () => {
+    const s = await start(['--workers', '8']);
+    assert.equal((await get(s.port, '/')).status, 200);
+    const workers = workersOf(s);
+    assert.equal(workers.length, 8);
+    server = undefined;
+    process.kill(s.pid, 'SIGKILL'); // the parent only: no chance to stop its children itself
+    await s.stop('SIGKILL');
+    await waitFor('every worker to exit after its parent died', 10_000, () =>
+      workers.every((p) => !fs.existsSync(`/proc/${p}`) || fs.readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ')));
+    assert.deepEqual(processGroupMembers(s.pid), []);
+  });
 });

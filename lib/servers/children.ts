@@ -18,6 +18,15 @@ export function reapChildren(children: Set<number>): Reaped[] {
   }
 }
 
+/**
+ * In a just-forked child: get SIGTERM if the parent dies (even by SIGKILL), so no worker is
+ * ever orphaned in accept(). If the parent is already gone, leave at once.
+ */
+export function tieToParent(parentPid: number): void {
+  native.prctl(C.PR_SET_PDEATHSIG, C.SIGTERM);
+  if (native.getppid() !== parentPid) native._exit(0);
+}
+
 export function describe(how: WaitStatus): string {
   return how.signaled ? `killed by signal ${how.signal}` : `exited with code ${how.code}`;
 }

@@ -9,7 +9,7 @@ import { BlockingRedis } from '../redis/blocking';
 import { notice } from '../log';
 import { Options } from '../options';
 import { pauseIfOutOfFds } from '../listen';
-import { reapChildren, stopChildren } from './children';
+import { reapChildren, stopChildren, tieToParent } from './children';
 
 export const childrenInStats = true;
 export const forks = true;
@@ -20,6 +20,7 @@ const REAP_INTERVAL_MS = 200;
 export function enterServerLoop(listenFd: number, opts: Options): void {
   const app = createApp(opts); // opened once: every child inherits the fds and templates
   const children = new Set<number>();
+  const parentPid = native.getpid();
   native.setsockopt(listenFd, C.SOL_SOCKET, C.SO_RCVTIMEO, REAP_INTERVAL_MS);
   while (!native.stopRequested()) {
     const client = native.accept4(listenFd, C.SOCK_CLOEXEC);
@@ -29,7 +30,10 @@ export function enterServerLoop(listenFd: number, opts: Options): void {
       continue; // EAGAIN (reap tick), EINTR (stop), ECONNABORTED: the loop condition decides
     }
     const pid = native.fork();
-    if (pid === 0) serveInChild(listenFd, client, app, opts);
+    if (pid === 0) {
+      tieToParent(parentPid);
+      serveInChild(listenFd, client, app, opts);
+    }
     if (pid < 0) {
       notice(`zerohttpd: fork: ${native.errname(pid)}; answering 503`);
       native.setsockopt(client, C.SOL_SOCKET, C.SO_SNDTIMEO, 1000);

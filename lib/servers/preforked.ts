@@ -12,7 +12,7 @@ import { handleClient } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { notice } from '../log';
 import { AcceptLock, Options } from '../options';
-import { describe, stopChildren } from './children';
+import { describe, stopChildren, tieToParent } from './children';
 
 export const childrenInStats = true;
 export const forks = true;
@@ -84,11 +84,15 @@ export function enterServerLoop(listenFd: number, opts: Options): void {
   probe.close();
 
   const workers = new Set<number>();
+  const parentPid = native.getpid();
   const status = new Int32Array(1);
   while (!native.stopRequested()) {
     while (workers.size < opts.workers && !native.stopRequested()) {
       const pid = native.fork();
-      if (pid === 0) workerLoop(listenFd, app, lock, opts);
+      if (pid === 0) {
+        tieToParent(parentPid);
+        workerLoop(listenFd, app, lock, opts);
+      }
       if (pid < 0) {
         notice(`zerohttpd: fork: ${native.errname(pid)} with ${workers.size} of ${opts.workers} workers; retrying`);
         break;
