@@ -7,6 +7,7 @@
 // that no file outside the public root is ever opened. Real processes, real sockets, a private
 // redis-server with an fsync-always AOF (so "acknowledged = stored" survives a SIGKILL), no mocks.
 // Bounds are generous upper limits, never timing assumptions. A summary line is printed at the end.
+import { makeTraversalTree, SECRET } from './helpers/fixtures';
 import * as assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -23,7 +24,6 @@ import { childrenOf, waitFor } from './helpers/procs';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PUBLIC = path.join(ROOT, 'public');
-const SECRET = 'TOP-SECRET-outside-the-public-root';
 const A_TXT = 'hardening a.txt: plain text\n';
 const BIG_SIZE = 64 * 1024 * 1024;
 const TIMEOUT_S = 1; // --timeout for every server here: small, so stalls cost little
@@ -49,19 +49,8 @@ const summary = {
 // ---------- fixtures ----------
 
 function makeTree(): { root: string; pub: string } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-hard-'));
-  const pub = path.join(root, 'public');
-  fs.cpSync(PUBLIC, pub, { recursive: true });
+  const { root, pub } = makeTraversalTree('hard');
   fs.writeFileSync(path.join(pub, 'a.txt'), A_TXT);
-  fs.writeFileSync(path.join(root, 'secret.txt'), SECRET + '\n');
-  fs.mkdirSync(path.join(root, 'outside-dir'));
-  fs.writeFileSync(path.join(root, 'outside-dir', 'index.html'), SECRET + '\n');
-  fs.symlinkSync('../secret.txt', path.join(pub, 'escape.txt'));
-  fs.symlinkSync(path.join(root, 'secret.txt'), path.join(pub, 'abs-escape.txt'));
-  fs.symlinkSync('..', path.join(pub, 'up'));
-  fs.symlinkSync('../outside-dir', path.join(pub, 'outdir'));
-  fs.mkdirSync(path.join(pub, 'sub'));
-  fs.writeFileSync(path.join(pub, 'sub', 'index.html'), '<p>sub</p>\n');
   // Sparse: 64 MB to sendfile() without 64 MB of disk.
   const fd = fs.openSync(path.join(pub, 'big.bin'), 'w');
   fs.ftruncateSync(fd, BIG_SIZE);

@@ -1,5 +1,6 @@
 // End-to-end tests of the iterative server: a real `zerohttpd iterative` process, real
 // sockets, a private redis-server. Static files, traversal, limits, timeouts, guestbook.
+import { makeTraversalTree, SECRET } from './helpers/fixtures';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -11,27 +12,15 @@ import { formRequest, get, post, rawRequest, RawResponse } from './helpers/http'
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PUBLIC = path.join(ROOT, 'public');
-const SECRET = 'TOP-SECRET-outside-the-public-root';
 
 /** A temp tree: root/public (a copy of public/ plus odd names and symlinks) and root/secret.txt outside it. */
 function makeTempPublic(): { root: string; pub: string } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-iter-'));
-  const pub = path.join(root, 'public');
-  fs.cpSync(PUBLIC, pub, { recursive: true });
-  fs.writeFileSync(path.join(root, 'secret.txt'), SECRET + '\n');
-  fs.mkdirSync(path.join(root, 'outside-dir'));
-  fs.writeFileSync(path.join(root, 'outside-dir', 'index.html'), SECRET + '\n');
-  fs.writeFileSync(path.join(pub, 'a b.txt'), 'file with a space\n');
-  fs.writeFileSync(path.join(pub, 'café.txt'), 'unicode name\n');
-  fs.writeFileSync(path.join(pub, '%41.txt'), 'literal percent name\n');
-  fs.symlinkSync('../secret.txt', path.join(pub, 'escape.txt'));          // relative, points out
-  fs.symlinkSync(path.join(root, 'secret.txt'), path.join(pub, 'abs-escape.txt')); // absolute
-  fs.symlinkSync('..', path.join(pub, 'up'));                             // directory link out
-  fs.symlinkSync('../outside-dir', path.join(pub, 'outdir'));
-  fs.symlinkSync('index.html', path.join(pub, 'inside-link.html'));       // stays inside: allowed
-  fs.mkdirSync(path.join(pub, 'sub'));
-  fs.writeFileSync(path.join(pub, 'sub', 'index.html'), '<p>sub index</p>\n');
-  return { root, pub };
+  const t = makeTraversalTree('iter');
+  fs.writeFileSync(path.join(t.pub, 'a b.txt'), 'file with a space\n');
+  fs.writeFileSync(path.join(t.pub, 'café.txt'), 'unicode name\n');
+  fs.writeFileSync(path.join(t.pub, '%41.txt'), 'literal percent name\n');
+  fs.symlinkSync('index.html', path.join(t.pub, 'inside-link.html')); // stays inside: allowed
+  return t;
 }
 
 /** Every way of asking for something outside the root. None may return the secret. */

@@ -1,6 +1,7 @@
 // The `node` architecture (node:http + ioredis) end to end: a real `zerohttpd node` process,
 // real sockets, a private redis-server. The same routes and pages as the raw-syscall servers:
 // its bodies are compared byte for byte with the iterative server's.
+import { makeTraversalTree, SECRET } from './helpers/fixtures';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +12,6 @@ import { get, post, rawRequest, RawResponse } from './helpers/http';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PUBLIC = path.join(ROOT, 'public');
-const SECRET = 'TOP-SECRET-outside-the-public-root';
 
 const TRAVERSALS = [
   '/../secret.txt',
@@ -34,19 +34,7 @@ const TRAVERSALS = [
 ];
 
 function makeTempPublic(): { root: string; pub: string } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-node-'));
-  const pub = path.join(root, 'public');
-  fs.cpSync(PUBLIC, pub, { recursive: true });
-  fs.writeFileSync(path.join(root, 'secret.txt'), SECRET + '\n');
-  fs.mkdirSync(path.join(root, 'outside-dir'));
-  fs.writeFileSync(path.join(root, 'outside-dir', 'index.html'), SECRET + '\n');
-  fs.symlinkSync('../secret.txt', path.join(pub, 'escape.txt'));
-  fs.symlinkSync(path.join(root, 'secret.txt'), path.join(pub, 'abs-escape.txt'));
-  fs.symlinkSync('..', path.join(pub, 'up'));
-  fs.symlinkSync('../outside-dir', path.join(pub, 'outdir'));
-  fs.mkdirSync(path.join(pub, 'sub'));
-  fs.writeFileSync(path.join(pub, 'sub', 'index.html'), '<p>sub index</p>\n');
-  return { root, pub };
+  return makeTraversalTree('node');
 }
 
 const text = (r: RawResponse) => r.body.toString('utf8');
