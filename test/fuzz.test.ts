@@ -3,6 +3,7 @@
 // test/resp.test.ts already cover (split invariance on generated inputs, fixed malformed cases)
 // is not repeated; this adds arbitrary and mutated bytes, model round trips, limits, smuggling
 // and the "only documented errors, never a hang" contract. Bounded run counts (see SECURITY.md).
+import { encodeReply } from './helpers/resp';
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HttpError, LIMITS, RequestParser } from '../lib/http/request';
@@ -225,13 +226,6 @@ function split(bytes: Buffer, raw: number[]): Buffer[] {
   return chunks;
 }
 
-function encodeReply(v: RespValue): string {
-  if (v === null) return '$-1\r\n';
-  if (v instanceof RespError) return `-${v.message}\r\n`;
-  if (typeof v === 'number') return `:${v}\r\n`;
-  if (typeof v === 'string') return `$${Buffer.byteLength(v)}\r\n${v}\r\n`;
-  return `*${v.length}\r\n${v.map(encodeReply).join('')}`;
-}
 
 const replyArb: fc.Arbitrary<RespValue> = fc.letrec<{ v: RespValue }>((tie) => ({
   v: fc.oneof({ depthSize: 'small' }, fc.string(), fc.integer(), fc.constant(null), fc.array(tie('v'), { maxLength: 4 })),

@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { encodeReply } from './helpers/resp';
 import fc from 'fast-check';
 import { encodeCommand, RespDecoder, RespError, RespValue } from '../lib/redis/resp';
 
@@ -12,14 +13,6 @@ function decodeAll(chunks: Uint8Array[]): RespValue[] {
   return out;
 }
 
-/** Reference encoder for replies (test-only). */
-function encodeReply(v: RespValue): string {
-  if (v === null) return '$-1\r\n';
-  if (v instanceof RespError) return `-${v.message}\r\n`;
-  if (typeof v === 'number') return `:${v}\r\n`;
-  if (typeof v === 'string') return `$${Buffer.byteLength(v)}\r\n${v}\r\n`;
-  return `*${v.length}\r\n${v.map(encodeReply).join('')}`;
-}
 
 const replyArb: fc.Arbitrary<RespValue> = fc.letrec<{ v: RespValue }>((tie) => ({
   v: fc.oneof(
