@@ -17,7 +17,7 @@ export const childrenInStats = false;
 export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   const lock = opts.acceptLockGiven ? opts.acceptLock : 'mutex';
   if (lock === 'fcntl') throw new Error('--accept-lock fcntl: record locks belong to a process and cannot serialize its threads; use mutex or none');
-  const mutex = lock === 'mutex' ? new SharedMutex() : null;
+  const mutex = lock === 'mutex' ? new SharedMutex(opts.threads) : null;
   const live = new Set<Thread>();
   let stopping = false;
 
