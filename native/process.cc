@@ -201,6 +201,7 @@ static napi_value ShmMutexConsistent(napi_env env, napi_callback_info info) {
   pthread_mutex_t* m = argMutex(env, a);
   if (!m) return nullptr;
   long r = ZH_CALL(futex, ZH_PTHREAD(pthread_mutex_consistent(m)));
+  ZH_TRACE(futex, r, "pthread_mutex_consistent(%p)", (void*)m);
   return num(env, r);
 }
 

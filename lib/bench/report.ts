@@ -1,10 +1,14 @@
 // The benchmark's results as data, and their Markdown, CSV and SVG renderings.
 import { lineChart, Series } from './svg';
 import type { SyscallReport } from './processes';
+import type { LoadResult } from './load';
 
 export type CellStatus = 'ok' | 'warn' | 'failed';
 
-export interface Cell {
+/** What the load generator measured, as it reported it. */
+type Measured = Pick<LoadResult, 'requests' | 'non2xx' | 'durationS' | 'errors' | 'errorCodes' | 'latencyMs'>;
+
+export interface Cell extends Measured {
   arch: string;
   /** The column/line this cell belongs to: the architecture, `arch (buffered)` when several readers ran. */
   series: string;
@@ -14,12 +18,6 @@ export interface Cell {
   status: CellStatus;
   /** Successful (2xx/3xx) responses per second; null when the cell failed. */
   reqPerSec: number | null;
-  requests: number;
-  non2xx: number;
-  durationS: number;
-  errors: { connect: number; read: number; write: number; timeout: number };
-  errorCodes: Record<string, number>;
-  latencyMs: { p50: number | null; p90: number | null; p99: number | null };
   /** Server CPU (user+sys) during the level: its processes, threads and reaped children. */
   serverCpuS: number | null;
   cpuPerRequestUs: number | null;
