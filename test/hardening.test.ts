@@ -35,10 +35,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ARCHS = process.env.HARDENING_ARCHS ? process.env.HARDENING_ARCHS.split(',') : Object.keys(ARCHITECTURES);
 /** How many clients an architecture serves at once, if bounded (others: one per connection / event-driven). */
 const CONCURRENCY: Record<string, number> = { iterative: 1, preforked: POOL, prethreaded: POOL };
-/** Requests for the leak check per architecture (the budget: threaded starts a Worker per request). */
-const LEAK_N: Record<string, number> = { threaded: 150, forking: 500, default: 1500 };
-/** One longer leak run on these (see SECURITY.md). */
-const LONG_LEAK: Record<string, number> = { epoll: 20_000, iterative: 5_000 };
+/**
+ * Requests for the leak check per architecture, checked after the first LEAK_FIRST and again at
+ * the end. 100,000 as the issue asks, except where one request costs a fork() or a new Worker
+ * (~2 ms and ~25 ms): there the budget allows 500 and 150 (see SECURITY.md).
+ */
+const LEAK_TOTAL: Record<string, number> = { threaded: 150, forking: 500, default: Number(process.env.LEAK_REQUESTS) || 100_000 };
+const LEAK_FIRST = 1500;
 const FUZZ_MS = 2000;
 
 const summary = {
@@ -215,12 +218,16 @@ function acceptors(s: Srv): number[] {
   const k = kids(s.pid).live;
   return s.arch === 'preforked' && k.length ? k : [s.pid];
 }
-/** fds, threads and processes of the server and its children, once two readings 300 ms apart agree. */
-async function steady(s: Srv): Promise<{ fds: number; threads: number; procs: number; rss: number; perAcceptor: number[] }> {
-  const read = () => {
-    const ps = [s.pid, ...kids(s.pid).live];
-    return { fds: ps.reduce((a, p) => a + fds(p), 0), threads: ps.reduce((a, p) => a + threads(p), 0), procs: ps.length, rss: rssKb(s.pid), perAcceptor: acceptors(s).map(fds) };
-  };
+interface Usage { fds: number; threads: number; procs: number; rss: number; perAcceptor: number[] }
+/** fds, threads, live processes and RSS (kB) of the server and its children, summed. */
+function usage(s: Srv): Usage {
+  const ps = [s.pid, ...kids(s.pid).live];
+  const sum = (f: (pid: number) => number) => ps.reduce((a, p) => a + f(p), 0);
+  return { fds: sum(fds), threads: sum(threads), procs: ps.length, rss: sum(rssKb), perAcceptor: acceptors(s).map(fds) };
+}
+/** usage(), once two readings 300 ms apart agree on fds, threads and processes. */
+async function steady(s: Srv): Promise<Usage> {
+  const read = () => usage(s);
   let prev = read();
   for (let i = 0; i < 50; i++) {
     await sleep(300);
@@ -487,7 +494,7 @@ describe('hardening: every architecture', function () {
       `${summary.fuzzInputs} fuzzed requests, ${summary.faults} faults injected, ${summary.served} requests served normally, ` +
       `${summary.leakRequests} leak-check requests; ${summary.acked} acknowledged POSTs across Redis kills: ${summary.lost} lost, ${summary.doubled} doubled; ` +
       `${summary.opensChecked} open() calls traced, ${summary.forbiddenOpens} outside the root; ${summary.fdLimit503} 503s at the fd limit; ${summary.crashes} crashes; ${((Date.now() - t0) / 1000).toFixed(0)} s\n` +
-      `      hardening RSS after the leak runs (main process, vs. baseline after warm-up): ${summary.rssGrowth.join(', ')}`);
+      `      hardening RSS after the leak runs (server and its children, vs. baseline after warm-up): ${summary.rssGrowth.join(', ')}`);
   });
 
   for (const arch of ARCHS) {
@@ -784,8 +791,9 @@ describe('hardening: every architecture', function () {
       });
 
       it('leaks nothing over many requests: fds, threads, processes, RSS back near baseline; no zombies', async function () {
-        this.timeout(120_000);
-        const n = LEAK_N[arch] ?? LEAK_N.default;
+        this.timeout(400_000);
+        const total = LEAK_TOTAL[arch] ?? LEAK_TOTAL.default;
+        const n = Math.min(total, LEAK_FIRST);
         const mix = [
           ['GET /a.txt HTTP/1.0\r\n\r\n', 200], ['GET / HTTP/1.0\r\n\r\n', 200], ['HEAD /logo.png HTTP/1.0\r\n\r\n', 200],
           ['GET /missing HTTP/1.0\r\n\r\n', 404], ['GET /guestbook HTTP/1.0\r\n\r\n', 200],
@@ -810,13 +818,10 @@ describe('hardening: every architecture', function () {
           summary.served += count;
           summary.leakRequests += count;
         };
-        const measure = () => {
-          const ps = [srv.pid, ...kids(srv.pid).live];
-          return { fds: ps.reduce((a, p) => a + fds(p), 0), threads: ps.reduce((a, p) => a + threads(p), 0), procs: ps.length, rss: rssKb(srv.pid) };
-        };
+        const measure = () => usage(srv);
         await redis.client().del(REMARKS_KEY);
         await run(200); // warm-up: JIT, lazily started threads, Redis connections
-        const settle = async (base: ReturnType<typeof measure>, what: string) => {
+        const settle = async (base: Usage, what: string): Promise<Usage> => {
           let m = measure();
           try {
             await waitFor(`${what}: fds/threads/processes back to baseline`, 15_000, () => {
@@ -829,16 +834,24 @@ describe('hardening: every architecture', function () {
           return m;
         };
         const base = await steady(srv);
-        await run(n);
-        let m = await settle(base, `${n} requests`);
-        const total = n + (LONG_LEAK[arch] ?? 0);
-        if (LONG_LEAK[arch]) {
-          await run(LONG_LEAK[arch]);
-          m = await settle(base, `${total} requests`);
+        // Checkpoints: fds/threads/processes must be back to baseline at each. RSS: V8 grows its
+        // heaps for a while after start, so a leak is judged on the second half of the run
+        // (a leak of 400 B/request shows as 20 MB over 50,000 requests), the whole run only loosely.
+        const points = [...new Set([n, Math.max(n, Math.floor(total / 2)), total])];
+        const at: Record<number, Usage> = {};
+        let done = 0;
+        for (const p of points) {
+          await run(p - done);
+          done = p;
+          at[p] = await settle(base, `${p} requests`);
         }
-        const grewMb = (m.rss - base.rss) / 1024;
-        summary.rssGrowth.push(`${arch} ${grewMb >= 0 ? '+' : ''}${grewMb.toFixed(1)} MB/${total}`);
-        assert.ok(grewMb < 40, `RSS grew by ${grewMb.toFixed(1)} MB over ${total} requests (${base.rss} -> ${m.rss} kB)`);
+        const mb = (kb: number) => kb / 1024;
+        const fmt = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} MB`;
+        const whole = mb(at[total].rss - base.rss);
+        const half = points.length === 3 ? mb(at[total].rss - at[points[1]].rss) : null;
+        summary.rssGrowth.push(`${arch} ${fmt(whole)}/${total}` + (half === null ? '' : ` (${fmt(half)} over the last ${total - points[1]})`));
+        assert.ok(whole < (half === null ? 40 : 100), `RSS grew by ${whole.toFixed(1)} MB over ${total} requests (${base.rss} -> ${at[total].rss} kB)`);
+        if (half !== null) assert.ok(half < 20, `RSS grew by ${half.toFixed(1)} MB over the last ${total - points[1]} requests (${at[points[1]].rss} -> ${at[total].rss} kB)`);
         await redis.client().del(REMARKS_KEY);
       });
 
