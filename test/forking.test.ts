@@ -3,29 +3,25 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withRedis } from './helpers/redis';
-import { processGroupMembers, RunningServer, startServer } from './helpers/server';
+import { RunningServer, processGroupMembers, startServer, withServer } from './helpers/server';
 import { get, load, formRequest } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
 
 describe('forking server', function () {
   this.timeout(120_000);
   const redis = withRedis();
+  const start = withServer(redis);
   let server: RunningServer | undefined;
 
-  afterEach(async () => {
-    await server?.stop('SIGKILL');
-    server = undefined;
-  });
-
   it('runs fork-safe: the same pid re-executed with --single-threaded and forksafe.so preloaded', async () => {
-    server = await startServer(['forking', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    server = await start(['forking']);
     assert.equal(server.pid, server.proc.pid, 'the CLI replaced itself (execve), it did not spawn a second process');
     assert.match(fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8'), /--single-threaded/);
     assert.match(fs.readFileSync(`/proc/${server.pid}/maps`, 'utf8'), /forksafe\.so/);
   });
 
   it('serves 3,000 mixed requests at concurrency 20, reaps every child, counts every guestbook visit', async () => {
-    server = await startServer(['forking', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    server = await start(['forking']);
     const r = redis().client();
     const before = Number((await r.get('visitor_count')) ?? 0);
     const paths = ['/', '/guestbook', '/index.html', '/guestbook', '/nope.html'];
@@ -43,7 +39,7 @@ describe('forking server', function () {
   });
 
   it('Ctrl-C: prints stats including children, exits 0 within 2 s, leaves no process behind', async () => {
-    server = await startServer(['forking', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    server = await start(['forking']);
     for (let i = 0; i < 20; i++) assert.equal((await get(server.port, '/guestbook')).status, 200);
     const s = server;
     const { code, signal, ms } = await s.stop('SIGINT');

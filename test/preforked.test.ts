@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { withRedis } from './helpers/redis';
-import { processGroupMembers, RunningServer, startServer } from './helpers/server';
+import { RunningServer, processGroupMembers, withServer } from './helpers/server';
 import { get, load } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
 
@@ -17,15 +17,11 @@ const expected = (n: number) => ({ 200: n - Math.floor((n + 0) / 4), 404: Math.f
 describe('preforked server', function () {
   this.timeout(120_000);
   const redis = withRedis();
+  const launch = withServer(redis);
   let server: RunningServer | undefined;
 
-  afterEach(async () => {
-    await server?.stop('SIGKILL');
-    server = undefined;
-  });
-
   async function start(args: string[], nodeArgs?: string[]): Promise<RunningServer> {
-    server = await startServer(['preforked', '--quiet', '--redis', `127.0.0.1:${redis().port}`, ...args], { nodeArgs });
+    server = await launch(['preforked', ...args], { nodeArgs });
     const workers = Number(args[args.indexOf('--workers') + 1]);
     await waitFor(`${workers} workers`, 20_000, () => workersOf(server!).length === workers);
     return server;

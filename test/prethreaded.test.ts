@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { startServer, RunningServer } from './helpers/server';
+import { RunningServer, withServer } from './helpers/server';
 import { withRedis } from './helpers/redis';
 import { get, load } from './helpers/http';
 import { SharedMutex } from '../lib/shared-mutex';
@@ -83,15 +83,11 @@ describe('accept mutex (SharedMutex)', () => {
 describe('prethreaded server', function () {
   this.timeout(120_000);
   const redis = withRedis();
+  const start = withServer(redis);
   let srv: RunningServer | undefined;
-  afterEach(async () => {
-    await srv?.stop('SIGKILL');
-    srv = undefined;
-  });
-
   it('serves 10,000 mixed requests at concurrency 50 with 8 threads; the guestbook count is exact', async () => {
     await redis().flush();
-    srv = await startServer(['prethreaded', '--threads', '8', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    srv = await start(['prethreaded', '--threads', '8']);
     const N = 10_000;
     const isGuestbook = (i: number) => i % 4 === 0;
     const t0 = Date.now();
@@ -108,7 +104,7 @@ describe('prethreaded server', function () {
 
   for (const lock of ['none', 'mutex']) {
     it(`Ctrl-C with every Worker blocked (--accept-lock ${lock}): stats, exit 0, within 2 s`, async () => {
-      srv = await startServer(['prethreaded', '--threads', '8', '--accept-lock', lock, '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+      srv = await start(['prethreaded', '--threads', '8', '--accept-lock', lock]);
       // none: all 8 block in accept(); mutex: one in accept(), seven in futex on the lock
       await waitFor('the pool to block in accept()', () => threadsInAccept(srv!.pid) === (lock === 'none' ? 8 : 1));
       assert.equal((await get(srv.port, '/')).status, 200);
@@ -121,7 +117,7 @@ describe('prethreaded server', function () {
   }
 
   it('Ctrl-C while a Worker is blocked reading a client that sends nothing: exit 0 within 2 s', async () => {
-    srv = await startServer(['prethreaded', '--threads', '2', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    srv = await start(['prethreaded', '--threads', '2']);
     await waitFor('the pool to start', () => threadsInAccept(srv!.pid) === 1);
     const sock = net.connect(srv.port, '127.0.0.1');
     sock.on('error', () => {});
@@ -137,7 +133,7 @@ describe('prethreaded server', function () {
   });
 
   it('replaces a Worker that throws, and service continues (ZEROHTTPD_TEST_THROW_AFTER)', async () => {
-    srv = await startServer(['prethreaded', '--threads', '2', '--quiet', '--redis', `127.0.0.1:${redis().port}`],
+    srv = await start(['prethreaded', '--threads', '2'],
       { env: { ZEROHTTPD_TEST_THROW_AFTER: '1' } });
     for (let i = 0; i < 8; i++) assert.equal((await get(srv.port, i % 2 ? '/guestbook' : '/')).status, 200, `request ${i}`);
     assert.ok((srv.stderr().match(/exited \(code 1\); starting a new one\n/g) ?? []).length >= 6, srv.stderr());
@@ -146,7 +142,7 @@ describe('prethreaded server', function () {
   });
 
   it('refuses --accept-lock fcntl with a clear message', async () => {
-    srv = await startServer(['prethreaded', '--threads', '2', '--accept-lock', 'fcntl']);
+    srv = await start(['prethreaded', '--threads', '2', '--accept-lock', 'fcntl']);
     await waitFor('the server to exit', () => srv!.proc.exitCode !== null);
     assert.equal(srv.proc.exitCode, 1);
     assert.match(srv.stderr(), /record locks belong to a process/);

@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { startServer, RunningServer } from './helpers/server';
+import { RunningServer, withServer } from './helpers/server';
 import { withRedis } from './helpers/redis';
 import { get, load } from './helpers/http';
 
@@ -29,15 +29,11 @@ async function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<
 describe('threaded server', function () {
   this.timeout(120_000);
   const redis = withRedis();
+  const start = withServer(redis);
   let srv: RunningServer | undefined;
-  afterEach(async () => {
-    await srv?.stop('SIGKILL');
-    srv = undefined;
-  });
-
   it('serves 500 mixed requests at concurrency 10 with --max-threads 4, never more than 4 Workers alive', async () => {
     await redis().flush();
-    srv = await startServer(['threaded', '--max-threads', '4', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    srv = await start(['threaded', '--max-threads', '4']);
     const N = 500;
     const r = await load(srv.port, N, 10, (i) => `GET ${i % 5 === 0 ? '/guestbook' : '/'} HTTP/1.0\r\nHost: x\r\n\r\n`);
     assert.deepEqual(r.errors, []);
@@ -53,7 +49,7 @@ describe('threaded server', function () {
   });
 
   it('at the limit, waits instead of accepting, and Ctrl-C still stops it within 2 s', async () => {
-    srv = await startServer(['threaded', '--max-threads', '1', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    srv = await start(['threaded', '--max-threads', '1']);
     // one client that sends half a request holds the only Worker in recv()
     const sock = net.connect(srv.port, '127.0.0.1');
     sock.on('error', () => {});
@@ -88,7 +84,7 @@ describe('threaded server', function () {
   });
 
   it('Ctrl-C while idle in accept(): stats, exit 0, within 2 s', async () => {
-    srv = await startServer(['threaded', '--quiet', '--redis', `127.0.0.1:${redis().port}`]);
+    srv = await start(['threaded']);
     assert.equal((await get(srv.port, '/guestbook')).status, 200);
     const r = await srv.stop('SIGINT');
     assert.equal(r.code, 0);

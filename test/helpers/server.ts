@@ -21,8 +21,10 @@ process.on('exit', () => {
   }
 });
 
+export interface StartOptions { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: string[] }
+
 /** Spawns `node dist/lib/cli.js <args> --port 0` in its own process group, waits for "listening on". */
-export function startServer(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: string[] } = {}): Promise<RunningServer> {
+export function startServer(args: string[], opts: StartOptions = {}): Promise<RunningServer> {
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args, '--port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group: stop() can check that nothing of ours is left
@@ -88,4 +90,21 @@ export function processGroupMembers(pgid: number): number[] {
 /** Number of open fds of a process. */
 export function fdCount(pid: number): number {
   return require('node:fs').readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * For a describe() block: the returned start(args) runs a quiet server against the block's
+ * private Redis (`--quiet --redis 127.0.0.1:port` added), and after each test every server it
+ * started is stopped with SIGKILL (a no-op for one the test already stopped).
+ */
+export function withServer(redis: () => { port: number }): (args: string[], opts?: StartOptions) => Promise<RunningServer> {
+  const started: RunningServer[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((s) => s.stop('SIGKILL')));
+  });
+  return async (args, opts) => {
+    const s = await startServer([...args, '--quiet', '--redis', `127.0.0.1:${redis().port}`], opts);
+    started.push(s);
+    return s;
+  };
 }
