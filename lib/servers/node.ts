@@ -224,7 +224,8 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
   if (fd < 0) throw new Error(`fcntl(F_DUPFD_CLOEXEC): ${native.errname(fd)}`);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ fd, backlog: opts.backlog }, () => {
+    // For an fd, node reads the backlog from the arguments only ({ fd, backlog } would listen(fd, 511)).
+    server.listen({ fd }, opts.backlog, () => {
       server.off('error', reject);
       resolve();
     });
