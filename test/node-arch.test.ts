@@ -217,7 +217,9 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
   });
 
   it('serves 200 concurrent requests without leaking fds, and SIGINT prints the stats line and exits 0', async () => {
-    const s = await startServer(['node', '--redis', `127.0.0.1:${redis().port}`, '--quiet']);
+    // 200 connects at once overflow the article's backlog of 10; a client whose handshake is
+    // dropped again and again backs off past the client timeout (1 + 2 + 4 + 8 s).
+    const s = await startServer(['node', '--redis', `127.0.0.1:${redis().port}`, '--quiet', '--backlog', '512']);
     await get(s.port, '/');
     const fds0 = fdCount(s.pid);
     const rs = await Promise.all(Array.from({ length: 200 }, (_, i) => get(s.port, i % 2 ? '/guestbook' : '/logo.png')));
