@@ -13,10 +13,10 @@ import { withRedis, PrivateRedis } from './helpers/redis';
 import { get, load, parseResponse, post, rawRequest, formRequest } from './helpers/http';
 import { raiseNofile, ROOT } from '../lib/sys';
 import { COUNT_KEY, REMARKS_KEY } from '../lib/guestbook/guestbook';
+import { sleep, waitFor } from './helpers/procs';
 
 const PUBLIC = path.join(ROOT, 'public');
 const INDEX = fs.readFileSync(path.join(PUBLIC, 'index.html'));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Combo { name: string; args: string[] }
 const MODES: Combo[] = [
@@ -61,14 +61,6 @@ function fdTargets(pid: number): string[] {
       return '?';
     }
   });
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 describe('event-driven servers (poll, epoll)', function () {
@@ -185,13 +177,13 @@ describe('event-driven servers (poll, epoll)', function () {
             socks.push(...batch);
           }
           const results = socks.map(collect);
-          await waitFor('the server to hold 10,000 connections', () => fdCount(srv.pid) >= baseline + N);
+          await waitFor('the server to hold 10,000 connections', 20_000, () => fdCount(srv.pid) >= baseline + N);
           for (const s of socks) s.write('Host: many\r\n\r\n');
           const all = await Promise.all(results);
           let ok = 0;
           for (const b of all) if (parseResponse(b).status === 200 && parseResponse(b).body.equals(INDEX)) ok++;
           assert.equal(ok, N);
-          await waitFor('fds back to baseline', () => fdCount(srv.pid) <= baseline).catch((e) => {
+          await waitFor('fds back to baseline', 20_000, () => fdCount(srv.pid) <= baseline).catch((e) => {
             const now = fdTargets(srv.pid);
             throw new Error(`${e.message}: baseline ${baseline}, now ${now.length}; new: ${now.filter((t) => !before.includes(t)).join(' ')}`);
           });
@@ -326,7 +318,7 @@ describe('event-driven servers (poll, epoll)', function () {
         execFileSync('prlimit', ['--pid', String(srv.pid), `--nofile=${limit}:${limit}`]);
         const socks = await Promise.all(Array.from({ length: 40 }, () => connect(srv.port)));
         const closed = socks.map(collect);
-        await waitFor('the EMFILE notice', () => /accept: EMFILE; pausing accept/.test(srv.stderr()));
+        await waitFor('the EMFILE notice', 20_000, () => /accept: EMFILE; pausing accept/.test(srv.stderr()));
         const cpu = () => {
           const f = fs.readFileSync(`/proc/${srv.pid}/stat`, 'utf8').split(') ')[1].split(' ');
           return Number(f[11]) + Number(f[12]); // utime + stime, clock ticks

@@ -1,7 +1,6 @@
 // The prethreaded server (a pool of Workers accept()ing on the shared listening fd) and its
 // accept mutex, over real sockets with a private Redis.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -9,28 +8,9 @@ import { RunningServer, withServer } from './helpers/server';
 import { withRedis } from './helpers/redis';
 import { get, load } from './helpers/http';
 import { SharedMutex } from '../lib/shared-mutex';
+import { sleep, threadsWaitingFor, waitFor } from './helpers/procs';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Threads of pid blocked right now in a kernel function whose name contains `what` (wchan). */
-function threadsWaitingFor(pid: number, what: string): number {
-  let n = 0;
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      if (fs.readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8').includes(what)) n++;
-    } catch { /* thread gone */ }
-  }
-  return n;
-}
 const threadsInAccept = (pid: number) => threadsWaitingFor(pid, 'accept');
-
-async function waitFor(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('accept mutex (SharedMutex)', () => {
   it('never admits two Workers at once', async function () {
@@ -106,9 +86,9 @@ describe('prethreaded server', function () {
     it(`Ctrl-C with every Worker blocked (--accept-lock ${lock}): stats, exit 0, within 2 s`, async () => {
       srv = await start(['prethreaded', '--threads', '8', '--accept-lock', lock]);
       // none: all 8 block in accept(); mutex: one in accept(), seven in futex on the lock
-      await waitFor('the pool to block in accept()', () => threadsInAccept(srv!.pid) === (lock === 'none' ? 8 : 1));
+      await waitFor('the pool to block in accept()', 30_000, () => threadsInAccept(srv!.pid) === (lock === 'none' ? 8 : 1));
       assert.equal((await get(srv.port, '/')).status, 200);
-      await waitFor('the pool to block again', () => threadsInAccept(srv!.pid) === (lock === 'none' ? 8 : 1));
+      await waitFor('the pool to block again', 30_000, () => threadsInAccept(srv!.pid) === (lock === 'none' ? 8 : 1));
       const r = await srv.stop('SIGINT');
       assert.equal(r.code, 0);
       assert.ok(r.ms < 2000, `took ${r.ms} ms`);
@@ -118,14 +98,14 @@ describe('prethreaded server', function () {
 
   it('Ctrl-C while a Worker is blocked reading a client that sends nothing: exit 0 within 2 s', async () => {
     srv = await start(['prethreaded', '--threads', '2']);
-    await waitFor('the pool to start', () => threadsInAccept(srv!.pid) === 1);
+    await waitFor('the pool to start', 30_000, () => threadsInAccept(srv!.pid) === 1);
     const sock = net.connect(srv.port, '127.0.0.1');
     sock.on('error', () => {});
     sock.resume();
     const closed = new Promise((r) => sock.once('close', r));
     await new Promise((r) => sock.once('connect', r));
     sock.write('GET / HT'); // and nothing more: the Worker sits in recv() (timeout 10 s)
-    await waitFor('a Worker to block in recv()', () => threadsWaitingFor(srv!.pid, 'wait_woken') === 1);
+    await waitFor('a Worker to block in recv()', 30_000, () => threadsWaitingFor(srv!.pid, 'wait_woken') === 1);
     const r = await srv.stop('SIGINT');
     assert.equal(r.code, 0);
     assert.ok(r.ms < 2000, `took ${r.ms} ms`);
@@ -143,7 +123,7 @@ describe('prethreaded server', function () {
 
   it('refuses --accept-lock fcntl with a clear message', async () => {
     srv = await start(['prethreaded', '--threads', '2', '--accept-lock', 'fcntl']);
-    await waitFor('the server to exit', () => srv!.proc.exitCode !== null);
+    await waitFor('the server to exit', 30_000, () => srv!.proc.exitCode !== null);
     assert.equal(srv.proc.exitCode, 1);
     assert.match(srv.stderr(), /record locks belong to a process/);
   });

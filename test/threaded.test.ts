@@ -1,30 +1,10 @@
 // The threaded server: a Worker per connection, bounded by --max-threads.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { RunningServer, withServer } from './helpers/server';
 import { withRedis } from './helpers/redis';
 import { get, load } from './helpers/http';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function threadsWaitingFor(pid: number, what: string): number {
-  let n = 0;
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      if (fs.readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8').includes(what)) n++;
-    } catch { /* thread gone */ }
-  }
-  return n;
-}
-
-async function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+import { sleep, threadsWaitingFor, waitFor } from './helpers/procs';
 
 describe('threaded server', function () {
   this.timeout(120_000);
@@ -57,7 +37,7 @@ describe('threaded server', function () {
     const closed = new Promise((r) => sock.once('close', r));
     await new Promise((r) => sock.once('connect', r));
     sock.write('GET / HT');
-    await waitFor('the Worker to block in recv()', () => threadsWaitingFor(srv!.pid, 'wait_woken') === 1);
+    await waitFor('the Worker to block in recv()', 20_000, () => threadsWaitingFor(srv!.pid, 'wait_woken') === 1);
     // a second request is not answered while the first Worker lives ...
     let secondDone = false;
     const second = get(srv.port, '/', { timeoutMs: 20_000 }).finally(() => (secondDone = true));
@@ -72,7 +52,7 @@ describe('threaded server', function () {
     sock2.on('error', () => {});
     await new Promise((r) => sock2.once('connect', r));
     sock2.write('GET / HT');
-    await waitFor('the Worker to block in recv()', () => threadsWaitingFor(srv!.pid, 'wait_woken') === 1);
+    await waitFor('the Worker to block in recv()', 20_000, () => threadsWaitingFor(srv!.pid, 'wait_woken') === 1);
     const third = get(srv.port, '/', { timeoutMs: 20_000 }).catch((e) => e);
     await sleep(100);
     const r = await srv.stop('SIGINT');

@@ -36,3 +36,14 @@ export async function waitFor<T>(what: string, ms: number, cond: () => T | undef
     await sleep(25);
   }
 }
+
+/** Threads of pid blocked right now in a kernel function whose name contains `what` (wchan). */
+export function threadsWaitingFor(pid: number, what: string): number {
+  let n = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8').includes(what)) n++;
+    } catch { /* thread gone */ }
+  }
+  return n;
+}
