@@ -515,6 +515,14 @@ describe('hardening: every architecture', function () {
         await assertServesNormally(srv.port, 'start-up');
         if (arch === 'preforked') {
           workerPids = await waitFor('all preforked workers', 20_000, () => { const k = kids(srv.pid).live; return k.length === POOL && k; });
+          // Under `strace -f --seccomp-bpf` a forked child stops at every syscall until its first
+          // traced one (an open): 16,000 one-byte recv()s then take > 1 s (the --timeout) instead
+          // of ~15 ms, and an over-long header gets 408, not 431. Serve a file from every worker first.
+          await waitFor('an open() traced in every preforked worker', 20_000, async () => {
+            await getA(srv.port);
+            const trace = fs.readFileSync(traceFile, 'utf8');
+            return workerPids.every((pid) => new RegExp(`^${pid}\\s+openat2?\\(`, 'm').test(trace));
+          });
         }
         summary.archs++;
       });

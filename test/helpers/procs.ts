@@ -27,10 +27,10 @@ export function childrenOf(ppid: number): ProcInfo[] {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `cond` until true or `ms` elapsed (a generous upper bound, not a timing assumption). */
-export async function waitFor<T>(what: string, ms: number, cond: () => T | undefined | false): Promise<T> {
+export async function waitFor<T>(what: string, ms: number, cond: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const v = cond();
+    const v = await cond();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(25);
