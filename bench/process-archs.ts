@@ -4,6 +4,7 @@
 // Usage: node dist/bench/process-archs.js [--duration 4] [--connections 50] [--workers 100]
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { parseListening } from '../lib/listening';
 
 const C_PREFORKED = 15_500;
 const CLI = path.resolve(__dirname, '..', 'lib', 'cli.js');
@@ -19,8 +20,8 @@ async function start(args: string[]): Promise<{ port: number; stop(): Promise<vo
   proc.stderr!.on('data', (d) => (err += d));
   const port = await new Promise<number>((resolve, reject) => {
     proc.stderr!.on('data', () => {
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
+      const m = parseListening(err);
+      if (m) resolve(m.port);
     });
     proc.on('exit', (c) => reject(new Error(`server exited (${c}): ${err}`)));
   });

@@ -5,6 +5,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseListening } from '../lib/listening';
 
 const SECONDS = Number(process.argv[2] ?? 4);
 const CONNS = Number(process.argv[3] ?? 50);
@@ -30,11 +31,11 @@ async function measure(args: string[]): Promise<{ rps: number; extra: string }> 
   p.stderr.on('data', (d) => (err += d));
   p.stdout.on('data', (d) => (out += d));
   const exited = new Promise((r) => p.once('exit', r));
-  while (!/listening on \S+:(\d+)/.test(err)) {
+  while (!parseListening(err)) {
     if (p.exitCode !== null) throw new Error(`server exited: ${err}`);
     await sleep(20);
   }
-  const port = /listening on \S+:(\d+)/.exec(err)![1];
+  const port = parseListening(err)!.port;
   await settled(p.pid!); // a pool of Workers takes seconds of CPU to start: measure after
   const url = `http://127.0.0.1:${port}/`;
   execFileSync('/usr/bin/wrk', ['-t1', '-c', String(CONNS), '-d1s', '-H', 'Connection: close', url]); // warm-up

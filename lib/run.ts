@@ -7,6 +7,7 @@ import { finishSyscallReport } from './syscall-report';
 import { printStats } from './stats';
 import { Options } from './options';
 import { ARCHITECTURES } from './servers/index';
+import { listeningLine } from './listening';
 
 export async function run(opts: Options): Promise<number> {
   const arch = ARCHITECTURES[opts.arch].load();
@@ -25,7 +26,7 @@ export async function run(opts: Options): Promise<number> {
   }
   if (!arch.ownSignals) native.installStopHandler();
   const where = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  notice(`zerohttpd ${opts.arch} listening on ${where}:${boundPort(listenFd)} (pid ${process.pid})`);
+  notice(listeningLine(opts.arch, where, boundPort(listenFd), process.pid));
   await arch.enterServerLoop(listenFd, opts);
   native.close(listenFd);
   const report: string | null = opts.syscallStats ? finishSyscallReport(opts.syscallStats === 2) : null;

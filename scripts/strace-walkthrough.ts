@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ARCHITECTURES } from '../lib/servers/index';
+import { parseListening } from '../lib/listening';
 import { joinUnfinished } from './strace-parse';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -86,7 +87,7 @@ async function traceOne(arch: string, redisPort: number): Promise<string> {
   proc.stderr!.on('data', (d) => (err += d));
   try {
     await waitListening(() => err, 20000);
-    const [, port, pid] = /listening on \S+:(\d+) \(pid (\d+)\)/.exec(err)!.map(Number);
+    const { port, pid } = parseListening(err)!;
     serverPid = pid;
     await request(port);
     await new Promise((r) => setTimeout(r, 300)); // let the children/threads finish writing the trace

@@ -21,6 +21,7 @@ import { CLI } from './helpers/server';
 import { freePort } from './helpers/redis';
 import { parseResponse, RawResponse } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
+import { parseListening } from '../lib/listening';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PUBLIC = path.join(ROOT, 'public');
@@ -139,11 +140,11 @@ async function spawnServer(arch: string, prefix: string[], args: string[], trace
   void exited.then(() => (gone = true));
   const m = await waitFor(`${arch} listening`, 30_000, () => {
     if (gone) throw new Error(`${arch} exited early: ${err}`);
-    return /listening on \S+:(\d+) \(pid (\d+)\)/.exec(err) ?? undefined;
+    return parseListening(err) ?? undefined;
   });
-  const pid = Number(m[2]);
+  const pid = m.pid;
   return {
-    arch, port: Number(m[1]), pid, proc, traceFile, stderr: () => err, stdout: () => out,
+    arch, port: m.port, pid, proc, traceFile, stderr: () => err, stdout: () => out,
     async stop() {
       try { process.kill(pid, 'SIGINT'); } catch { /* gone */ }
       const t = setTimeout(() => { try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone */ } }, 15_000);

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseListening } from '../listening';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -223,13 +224,13 @@ export function startServer(cli: string, arch: string, args: string[], timeoutMs
       reject(new Error(`did not print "listening on" within ${timeoutMs} ms: ${err.trim().slice(-300)}`));
     }, timeoutMs);
     const onData = () => {
-      const m = /listening on \S+:(\d+) \(pid (\d+)\)/.exec(err);
+      const m = parseListening(err);
       if (!m) return;
       clearTimeout(timer);
       proc.stderr!.off('data', onData);
       resolve({
         arch,
-        port: Number(m[1]),
+        port: m.port,
         rootPid: proc.pid!,
         alive,
         exited,

@@ -1,6 +1,7 @@
 // Start a real zerohttpd process (the CLI, as a user would) on a free port and stop it with a signal.
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { parseListening } from '../../lib/listening';
 
 export const CLI = path.resolve(__dirname, '..', '..', 'lib', 'cli.js');
 
@@ -44,13 +45,13 @@ export function startServer(args: string[], opts: StartOptions = {}): Promise<Ru
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within ${opts.timeoutMs ?? 20000} ms: ${err}`)), opts.timeoutMs ?? 20000);
     const onData = () => {
-      const m = /listening on \S+:(\d+) \(pid (\d+)\)/.exec(err);
+      const m = parseListening(err);
       if (!m) return;
       clearTimeout(timer);
       proc.stderr!.off('data', onData);
       resolve({
-        port: Number(m[1]),
-        pid: Number(m[2]),
+        port: m.port,
+        pid: m.pid,
         proc,
         stdout: () => out,
         stderr: () => err,

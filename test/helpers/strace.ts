@@ -3,6 +3,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLI } from './server';
+import { parseListening } from '../../lib/listening';
 import { joinUnfinished } from '../../scripts/strace-parse';
 
 export { joinUnfinished };
@@ -42,8 +43,8 @@ export async function startTraced(trace: string, args: string[], dir: string): P
   const { pid, port } = await new Promise<{ pid: number; port: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`traced server did not start in 30 s: ${err}`)), 30_000);
     proc.stderr!.on('data', () => {
-      const m = /listening on \S+:(\d+) \(pid (\d+)\)/.exec(err);
-      if (m) { clearTimeout(timer); resolve({ port: Number(m[1]), pid: Number(m[2]) }); }
+      const m = parseListening(err);
+      if (m) { clearTimeout(timer); resolve(m); }
     });
     exited.then((code) => { clearTimeout(timer); reject(new Error(`strace exited early (${code}): ${err}`)); });
   });
