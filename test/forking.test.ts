@@ -39,11 +39,9 @@ describe('forking server', function () {
   });
 
   it('Ctrl-C: prints stats including children, exits 0 within 2 s, leaves no process behind', async () => {
-    server = await start(['forking']);
-    for (let i = 0; i < 20; i++) assert.equal((await get(server.port, '/guestbook')).status, 200);
-    const s = server;
+    const s = await start(['forking']);
+    for (let i = 0; i < 20; i++) assert.equal((await get(s.port, '/guestbook')).status, 200);
     const { code, signal, ms } = await s.stop('SIGINT');
-    server = undefined;
     assert.equal(signal, null);
     assert.equal(code, 0);
     assert.ok(ms < 2000, `exit took ${ms} ms`);

@@ -18,12 +18,11 @@ describe('preforked server', function () {
   this.timeout(120_000);
   const redis = withRedis();
   const launch = withServer(redis);
-  let server: RunningServer | undefined;
 
   async function start(args: string[], nodeArgs?: string[]): Promise<RunningServer> {
-    server = await launch(['preforked', ...args], { nodeArgs });
+    const server = await launch(['preforked', ...args], { nodeArgs });
     const workers = Number(args[args.indexOf('--workers') + 1]);
-    await waitFor(`${workers} workers`, 20_000, () => workersOf(server!).length === workers);
+    await waitFor(`${workers} workers`, 20_000, () => workersOf(server).length === workers);
     return server;
   }
 
@@ -87,7 +86,6 @@ describe('preforked server', function () {
     const s = await start(['--workers', '16', '--accept-lock', 'mutex']);
     const res = await load(s.port, 200, 10, mixed);
     assert.deepEqual(res.errors, []);
-    server = undefined;
     const { code, signal, ms } = await s.stop('SIGINT');
     assert.equal(signal, null);
     assert.equal(code, 0);
@@ -99,7 +97,6 @@ describe('preforked server', function () {
   it('Ctrl-C on the whole process group (a terminal) also stops cleanly, stats printed once', async () => {
     const s = await start(['--workers', '8']);
     assert.equal((await get(s.port, '/guestbook')).status, 200);
-    server = undefined;
     const t0 = Date.now();
     process.kill(-s.pid, 'SIGINT');
     const { code, signal } = await s.stop('SIGINT');
@@ -115,7 +112,6 @@ describe('preforked server', function () {
     assert.equal((await get(s.port, '/')).status, 200);
     const workers = workersOf(s);
     assert.equal(workers.length, 8);
-    server = undefined;
     process.kill(s.pid, 'SIGKILL'); // the parent only: no chance to stop its children itself
     await s.stop('SIGKILL');
     await waitFor('every worker to exit after its parent died', 10_000, () =>
