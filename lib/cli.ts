@@ -25,7 +25,8 @@ options:
   --public DIR          directory of static files (default public/)
   --reader byte|buffered  byte: one recv() per byte, as the article (default); buffered: large recv()s
   --backlog N           listen() backlog (default ${DEFAULTS.backlog}, as the article)
-  --timeout SECONDS     drop a client that stops sending after this long (default ${DEFAULTS.timeoutMs / 1000})
+  --timeout SECONDS     the whole request must arrive within this (else 408), and no send may stall longer (default ${DEFAULTS.timeoutMs / 1000})
+  --send-timeout SECONDS  the whole response must be sent within this, else the connection is closed (default ${DEFAULTS.sendTimeoutMs / 1000})
   --workers N           preforked: number of worker processes (default ${DEFAULTS.workers})
   --threads N           prethreaded: number of worker threads (default ${DEFAULTS.threads})
   --max-threads N       threaded: stop accepting while N Workers are alive (default ${DEFAULTS.maxThreads}; 0 = unlimited)
@@ -63,7 +64,7 @@ export function parseCommandLine(argv: string[]): Parsed {
       strict: true,
       options: {
         port: { type: 'string' }, host: { type: 'string' }, redis: { type: 'string' }, public: { type: 'string' },
-        reader: { type: 'string' }, backlog: { type: 'string' }, timeout: { type: 'string' }, workers: { type: 'string' },
+        reader: { type: 'string' }, backlog: { type: 'string' }, timeout: { type: 'string' }, 'send-timeout': { type: 'string' }, workers: { type: 'string' },
         threads: { type: 'string' }, 'max-threads': { type: 'string' }, 'accept-lock': { type: 'string' },
         edge: { type: 'boolean' }, 'redis-pool': { type: 'string' }, 'syscall-stats': { type: 'string' },
         trace: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -100,6 +101,11 @@ export function parseCommandLine(argv: string[]): Parsed {
     const t = Number(v.timeout);
     if (!(t > 0 && t <= 86400)) throw new UsageError(`--timeout must be a number of seconds > 0, not '${v.timeout}'`);
     o.timeoutMs = Math.round(t * 1000);
+  }
+  if (v['send-timeout'] !== undefined) {
+    const t = Number(v['send-timeout']);
+    if (!(t > 0 && t <= 86400)) throw new UsageError(`--send-timeout must be a number of seconds > 0, not '${v['send-timeout']}'`);
+    o.sendTimeoutMs = Math.round(t * 1000);
   }
   if (v.workers !== undefined) o.workers = int('workers', v.workers, 1, 10000);
   if (v.threads !== undefined) o.threads = int('threads', v.threads, 1, 10000);

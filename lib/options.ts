@@ -15,7 +15,8 @@ export interface Options {
   templatesDir: string;
   reader: Reader;
   backlog: number;
-  timeoutMs: number;       // read timeout for a client that stops sending
+  timeoutMs: number;       // bounds the whole request read (and each send: a client that stops reading)
+  sendTimeoutMs: number;   // bounds the whole response write (a client reading very slowly)
   quiet: boolean;
   workers: number;         // preforked
   threads: number;         // prethreaded
@@ -39,6 +40,7 @@ export const DEFAULTS: Options = {
   reader: 'byte',
   backlog: 10,
   timeoutMs: 10_000,
+  sendTimeoutMs: 60_000,
   quiet: false,
   workers: 100,
   threads: 100,
