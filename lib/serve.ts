@@ -11,7 +11,8 @@ export interface ServeContext {
   app: App;
   redis: BlockingRedis;
   reader: Reader;
-  timeoutMs: number;
+  timeoutMs: number;     // bounds the whole request read, and any single stalled send
+  sendTimeoutMs: number; // bounds the whole response write
   /** Called just before the client fd is closed (the thread servers release their claim on it). */
   beforeClose?: (fd: number) => void;
 }
@@ -28,29 +29,32 @@ function classify(n: number): ReadResult {
 }
 
 /**
- * --timeout bounds the whole request, not each recv(): SO_RCVTIMEO alone restarts with every
- * byte, so a client trickling one byte a second would hold a blocking server for hours
- * (slowloris). After each recv() the time left is checked, and SO_RCVTIMEO is re-armed to it
- * once it has shrunk by more than a tenth of the timeout, so a request takes at most 1.1x
- * --timeout to read; a fast client never costs an extra syscall, a slow one at most ~10.
+ * A bound on a whole phase (reading the request, sending the response) of a blocking socket.
+ * SO_RCVTIMEO/SO_SNDTIMEO alone restart with every byte, so a client trickling one byte a second
+ * (slowloris), or reading 3 KB a second, would hold a blocking server for hours. After each call
+ * the time left is checked, and the socket timeout (`opt`) is re-armed to it once it has shrunk
+ * by more than a tenth, so a phase takes at most ~1.1x its bound; a fast client never costs an
+ * extra syscall, a slow one at most ~10. `stallMs` is the socket timeout already set on the fd.
  */
-class ReadDeadline {
-  private readonly deadline: number;
+class Deadline {
+  private readonly at: number;
   private armed: number;
   private readonly slack: number;
-  constructor(private fd: number, timeoutMs: number) {
-    this.deadline = Date.now() + timeoutMs;
-    this.armed = timeoutMs;
-    this.slack = Math.max(10, timeoutMs / 10);
+  constructor(private fd: number, private opt: number, totalMs: number, stallMs: number) {
+    this.at = Date.now() + totalMs;
+    this.armed = stallMs;
+    this.slack = Math.max(10, Math.min(totalMs, stallMs) / 10);
+    if (totalMs < stallMs) this.arm(totalMs);
+  }
+  private arm(ms: number): void {
+    this.armed = Math.max(1, Math.floor(ms));
+    native.setsockopt(this.fd, C.SOL_SOCKET, this.opt, this.armed);
   }
   /** False once the deadline has passed. */
   ok(): boolean {
-    const left = this.deadline - Date.now();
+    const left = this.at - Date.now();
     if (left <= 0) return false;
-    if (this.armed - left > this.slack) {
-      this.armed = Math.max(1, Math.floor(left));
-      native.setsockopt(this.fd, C.SOL_SOCKET, C.SO_RCVTIMEO, this.armed);
-    }
+    if (this.armed - left > this.slack) this.arm(left);
     return true;
   }
 }
@@ -59,7 +63,7 @@ class ReadDeadline {
  * The article's get_line() pattern: one recv() per byte; after '\r', a MSG_PEEK look-ahead
  * and, if it is '\n', one more recv() to take it. Body bytes are read in one recv() each time.
  */
-function readByteByByte(fd: number, p: RequestParser, d: ReadDeadline): ReadResult {
+function readByteByByte(fd: number, p: RequestParser, d: Deadline): ReadResult {
   while (p.wantsMore) {
     if (p.state === 'body') {
       const n = native.recv(fd, chunk, 0, Math.min(p.bodyRemaining, chunk.length));
@@ -86,35 +90,33 @@ function readByteByByte(fd: number, p: RequestParser, d: ReadDeadline): ReadResu
   return p.state === 'done' ? 'done' : 'error';
 }
 
-/** Set when the buffered reader received bytes past the request (pipelining): see lingeringClose(). */
-let leftover = false;
-
 /** Large recv() calls; the parser leaves any pipelined bytes unconsumed (we answer one request). */
-function readBuffered(fd: number, p: RequestParser, d: ReadDeadline): ReadResult {
+function readBuffered(fd: number, p: RequestParser, d: Deadline): ReadResult {
   while (p.wantsMore) {
     const n = native.recv(fd, chunk, 0, chunk.length);
     if (n <= 0) return classify(n);
-    if (p.push(chunk, 0, n) < n) leftover = true;
+    p.push(chunk, 0, n);
     if (p.wantsMore && !d.ok()) return 'timeout';
   }
   return p.state === 'done' ? 'done' : 'error';
 }
 
-/** Read one request; `timeoutMs` bounds the whole read (see ReadDeadline). SO_RCVTIMEO must already be timeoutMs. */
+/** Read one request; `timeoutMs` bounds the whole read (see Deadline). SO_RCVTIMEO must already be timeoutMs. */
 export function readRequest(fd: number, p: RequestParser, reader: Reader, timeoutMs: number): ReadResult {
-  leftover = false;
-  const d = new ReadDeadline(fd, timeoutMs);
+  const d = new Deadline(fd, C.SO_RCVTIMEO, timeoutMs, timeoutMs);
   return reader === 'byte' ? readByteByByte(fd, p, d) : readBuffered(fd, p, d);
 }
 
-const LINGER_MS = 1000;
-const LINGER_MAX_BYTES = 256 * 1024;
+export const LINGER_MS = 1000;
+export const LINGER_MAX_BYTES = 256 * 1024;
 
 /**
- * close() on a socket with unread input sends RST, and the peer may then lose the response
- * it has not read yet. When we answered before reading everything (an error mid-request,
- * pipelined bytes), stop sending, drain what the client still sends (at most 256 KB, and for
- * at most 2 x LINGER_MS: the last recv() may start just before the deadline), then close.
+ * nginx's lingering close, after every response. close() on a socket with unread input (a stray
+ * CRLF after the request, a pipelined request, bytes arriving a little later) sends RST, and the
+ * kernel then throws away the part of the response still queued for the client. So: stop
+ * sending (FIN after the last queued byte), drain what the client still sends until its EOF (at
+ * most LINGER_MAX_BYTES, and for at most ~LINGER_MS), then close. A client that reads the
+ * response and closes costs one recv() that returns 0.
  */
 export function lingeringClose(fd: number, beforeClose?: (fd: number) => void): void {
   native.shutdown(fd, C.SHUT_WR);
@@ -130,27 +132,48 @@ export function lingeringClose(fd: number, beforeClose?: (fd: number) => void): 
   native.close(fd);
 }
 
-/** Carry out a plan on a blocking socket. Returns the status and bytes sent. */
-export function sendPlan(fd: number, plan: Plan, redis: BlockingRedis): { status: number; bytes: number } {
+/** send() all of buf within the deadline; the number of bytes sent, or -errno if nothing could be. */
+function sendWithin(fd: number, buf: Buffer, d: Deadline): number {
+  let off = 0;
+  while (off < buf.length && d.ok()) {
+    const n = native.send(fd, buf, off, buf.length - off, C.MSG_NOSIGNAL);
+    if (n < 0) return off || n;
+    off += n;
+  }
+  return off;
+}
+
+export interface Sent { status: number; bytes: number; complete: boolean }
+
+/**
+ * Carry out a plan on a blocking socket (SO_SNDTIMEO already set to `timeoutMs`, the longest a
+ * single send may stall). `sendTimeoutMs` bounds the whole response: a client reading very
+ * slowly is cut off. `complete` says whether every byte of the response was queued.
+ */
+export function sendPlan(fd: number, plan: Plan, redis: BlockingRedis, timeoutMs: number, sendTimeoutMs: number): Sent {
   if (plan.kind === 'redis') {
     const replies = redis.run(plan.commands);
-    return sendPlan(fd, replies ? plan.respond(replies) : plan.unavailable(), redis);
+    return sendPlan(fd, replies ? plan.respond(replies) : plan.unavailable(), redis, timeoutMs, sendTimeoutMs);
   }
+  const d = new Deadline(fd, C.SO_SNDTIMEO, sendTimeoutMs, timeoutMs);
   if (plan.kind === 'bytes') {
-    const n = sendAll(fd, plan.data);
-    return { status: plan.status, bytes: Math.max(n, 0) };
+    const n = sendWithin(fd, plan.data, d);
+    return { status: plan.status, bytes: Math.max(n, 0), complete: n === plan.data.length };
   }
-  let sent = sendAll(fd, plan.head);
-  if (sent >= 0 && plan.sendBody) {
-    for (let off = 0; off < plan.size; ) {
+  let sent = sendWithin(fd, plan.head, d);
+  let complete = sent === plan.head.length;
+  if (complete && plan.sendBody) {
+    let off = 0;
+    while (off < plan.size && d.ok()) {
       const n = native.sendfile(fd, plan.fd, off, plan.size - off);
       if (n <= 0) break; // peer gone (EPIPE/ECONNRESET), timed out, or the file shrank
       off += n;
       sent += n;
     }
+    complete = off === plan.size;
   }
   native.close(plan.fd);
-  return { status: plan.status, bytes: Math.max(sent, 0) };
+  return { status: plan.status, bytes: Math.max(sent, 0), complete };
 }
 
 /** Serve one connection and close it. Never throws for anything a client can send. */
@@ -163,12 +186,16 @@ export function handleClient(fd: number, ctx: ServeContext): void {
   if (r === 'done') plan = route(ctx.app, parser.request!);
   else if (r === 'error') plan = httpErrorPlan(parser.error as HttpError);
   else if (r === 'timeout') plan = errorPlan(408);
+  let complete = false;
   if (plan) {
     const req = parser.request;
-    const { status, bytes } = sendPlan(fd, plan, ctx.redis);
-    logRequest(status, req?.method ?? '-', req?.target ?? '-', bytes);
+    const sent = sendPlan(fd, plan, ctx.redis, ctx.timeoutMs, ctx.sendTimeoutMs);
+    logRequest(sent.status, req?.method ?? '-', req?.target ?? '-', sent.bytes);
+    complete = sent.complete;
   }
-  if (r === 'error' || leftover) lingeringClose(fd, ctx.beforeClose);
+  // Linger whenever the client may still read what we queued; after EOF, a reset or a send
+  // that failed or timed out there is nothing left to protect.
+  if (complete) lingeringClose(fd, ctx.beforeClose);
   else {
     ctx.beforeClose?.(fd);
     native.close(fd);

@@ -63,9 +63,9 @@ describe('syscall counters and trace', function () {
       assert.equal(report.get(name)?.calls ?? 0, straced.get(name) ?? 0, `${name}: counters vs strace`);
     }
     // The request itself: one recvfrom per byte of 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' plus a
-    // MSG_PEEK after each '\r' (3 of them), and one sendfile.
+    // MSG_PEEK after each '\r' (3 of them), one sendfile, and the lingering close's recvfrom.
     const req = 'GET / HTTP/1.0\r\nHost: x\r\n\r\n';
-    assert.equal(report.get('recvfrom')!.calls, req.length + 3);
+    assert.equal(report.get('recvfrom')!.calls, req.length + 3 + 1, 'the request byte by byte, then the lingering close sees EOF');
     assert.equal(report.get('sendfile')!.calls, 1);
     // --trace prints one line per counted call, for every syscall in the table.
     const traced = traceCounts(srv.stderr());
@@ -92,9 +92,14 @@ describe('syscall counters and trace', function () {
       const acc = report.get('accept4')!;
       assert.equal(acc.calls - acc.errors, N, 'accepted connections');
       assert.match(srv.stdout(), new RegExp(`\\(${N} connections accepted\\)`));
-      const perRequest = 'GET / HTTP/1.0\r\nHost: x\r\n\r\n'.length + 3; // one byte per recv + a MSG_PEEK per '\r'
+      // One byte per recv + a MSG_PEEK per '\r', and the lingering close's recv() that sees the client's EOF.
+      const perRequest = 'GET / HTTP/1.0\r\nHost: x\r\n\r\n'.length + 3 + 1;
       assert.equal(report.get('recvfrom')!.calls, N * perRequest);
       assert.equal(report.get('sendfile')!.calls, N);
+      // A lingering close (shutdown(SHUT_WR) first) after every response. The thread servers' Ctrl-C
+      // may add a few: shutdown(SHUT_RDWR) of the listener, or of a client still lingering.
+      const shutdowns = report.get('shutdown')!.calls;
+      assert.ok(shutdowns >= N && shutdowns <= N + 4, `shutdown: a lingering close after every response (${shutdowns} for ${N})`);
     });
   }
 

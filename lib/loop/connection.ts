@@ -9,12 +9,11 @@ import { logRequest, notice } from '../log';
 import { Options, Reader } from '../options';
 import { Backend, EventLoop, Handler, IdleList, IdleNode, NONE, READABLE, WRITABLE } from './loop';
 import { RedisClient, RedisJob } from './redis';
+import { LINGER_MAX_BYTES, LINGER_MS } from '../serve';
 
 const CR = 13, LF = 10;
 const one = Buffer.alloc(1);
 const chunk = Buffer.allocUnsafe(16 * 1024 + 512);
-const LINGER_MS = 1000;
-const LINGER_MAX_BYTES = 256 * 1024;
 const ACCEPT_PAUSE_MS = 100;
 
 export interface Server {
@@ -22,8 +21,9 @@ export interface Server {
   app: App;
   redis: RedisClient;
   reader: Reader;
-  idle: IdleList;      // --timeout: reading, waiting for Redis, writing
-  lingering: IdleList; // draining after an early answer
+  sendTimeoutMs: number; // --send-timeout: the whole response write
+  idle: IdleList;      // --timeout: the whole request read; waiting for Redis; a stalled write
+  lingering: IdleList; // draining before close
 }
 
 type State = 'reading' | 'redis' | 'writing' | 'sendfile' | 'lingering' | 'closed';
@@ -36,7 +36,6 @@ export class HttpConnection implements Handler, IdleNode {
 
   private state: State = 'reading';
   private parser = new RequestParser();
-  private leftover = false;  // bytes past the request were read: linger before close
   private plan: Plan | null = null;
   private job: RedisJob | null = null;
   private out: Buffer | null = null;
@@ -46,6 +45,7 @@ export class HttpConnection implements Handler, IdleNode {
   private status = 0;
   private sent = 0;
   private lingered = 0;
+  private sendBy = 0;        // the whole response must be out by then (--send-timeout)
 
   constructor(private s: Server, readonly fd: number) {
     s.idle.touch(this, s.loop.now);
@@ -85,13 +85,11 @@ export class HttpConnection implements Handler, IdleNode {
       if (p.state === 'body') {
         const n = native.recv(fd, chunk, 0, Math.min(p.bodyRemaining, chunk.length));
         if (n <= 0) return this.classify(n);
-        this.activity();
         p.push(chunk, 0, n);
         continue;
       }
       let n = native.recv(fd, one, 0, 1);
       if (n <= 0) return this.classify(n);
-      this.activity();
       p.push(one, 0, 1);
       if (one[0] === CR && p.wantsMore) {
         n = native.recv(fd, one, 0, 1, C.MSG_PEEK);
@@ -111,8 +109,7 @@ export class HttpConnection implements Handler, IdleNode {
     while (p.wantsMore) {
       const n = native.recv(this.fd, chunk, 0, chunk.length);
       if (n <= 0) return this.classify(n);
-      this.activity();
-      if (p.push(chunk, 0, n) < n) this.leftover = true;
+      p.push(chunk, 0, n); // bytes past the request stay unconsumed: lingering close drains them
     }
     return 'done';
   }
@@ -121,8 +118,16 @@ export class HttpConnection implements Handler, IdleNode {
     return n === 0 ? 'eof' : -n === C.EAGAIN ? 'again' : 'failed';
   }
 
-  private activity(): void {
-    this.s.idle.touch(this, this.s.loop.now);
+  /**
+   * A write made progress: restart the stall timeout (--timeout), unless the whole response is
+   * past --send-timeout (then false: the caller closes). Reading never touches: --timeout bounds
+   * the whole request from accept, so a client trickling bytes gets its 408 all the same.
+   */
+  private progress(): boolean {
+    const now = this.s.loop.now;
+    if (now >= this.sendBy) return false;
+    this.s.idle.touch(this, now);
+    return true;
   }
 
   // ---- answering ----
@@ -146,6 +151,7 @@ export class HttpConnection implements Handler, IdleNode {
     }
     this.outOff = 0;
     this.state = 'writing';
+    this.sendBy = this.s.loop.now + this.s.sendTimeoutMs;
     this.flush();
   }
 
@@ -162,11 +168,11 @@ export class HttpConnection implements Handler, IdleNode {
       const n = native.send(this.fd, out, this.outOff, out.length - this.outOff, C.MSG_NOSIGNAL);
       if (n < 0) {
         if (-n === C.EAGAIN) return this.s.loop.want(this.fd, WRITABLE);
-        return this.done(); // EPIPE, ECONNRESET: the client is gone
+        return this.abort(); // EPIPE, ECONNRESET: the client is gone
       }
       this.outOff += n;
       this.sent += n;
-      this.activity();
+      if (!this.progress()) return this.abort();
     }
     this.out = null;
     if (this.fileFd >= 0) {
@@ -182,28 +188,39 @@ export class HttpConnection implements Handler, IdleNode {
     while (this.fileOff < plan.size) {
       const n = native.sendfile(this.fd, this.fileFd, this.fileOff, plan.size - this.fileOff);
       if (n < 0 && -n === C.EAGAIN) return this.s.loop.want(this.fd, WRITABLE);
-      if (n <= 0) return this.done(); // peer gone, or the file shrank under us
+      if (n <= 0) return this.abort(); // peer gone, or the file shrank under us
       this.fileOff += n;
       this.sent += n;
-      this.activity();
+      if (!this.progress()) return this.abort();
     }
     this.done();
   }
 
-  /** The response is out (or cannot be): log it, then close or linger. */
-  private done(): void {
+  /** Log the response (whole, or as far as it went). */
+  private log(): void {
     const req = this.parser.request;
     logRequest(this.status, req?.method ?? '-', req?.target ?? '-', this.sent);
-    this.releaseFile();
-    if (this.parser.state === 'error' || this.leftover) return this.linger();
+  }
+
+  /** The response cannot be finished (client gone, stalled, past --send-timeout): log how far it went, close. */
+  private abort(): void {
+    this.log();
     this.close();
+  }
+
+  /** Every byte of the response is queued: log it, then lingering close. */
+  private done(): void {
+    this.log();
+    this.releaseFile();
+    this.linger();
   }
 
   // ---- closing ----
 
   /**
-   * close() with unread input sends RST and may destroy the response the client has not read
-   * yet: after an early answer, shut down our side, drain (bounded) until EOF, then close.
+   * nginx's lingering close (see lingeringClose() in serve.ts): close() with unread input sends
+   * RST and may destroy the response the client has not read yet, so shut down our side, drain
+   * (at most LINGER_MAX_BYTES, for at most LINGER_MS) until the client's EOF, then close.
    */
   private linger(): void {
     this.state = 'lingering';
@@ -236,8 +253,11 @@ export class HttpConnection implements Handler, IdleNode {
         this.state = 'reading'; // leave 'redis' so a late reply is ignored
         return this.carryOut(plan.unavailable());
       }
+      case 'writing':
+      case 'sendfile':
+        return this.abort(); // a write stalled for --timeout
       default:
-        return this.close(); // stalled mid-response, or lingering
+        return this.close(); // lingering
     }
   }
 
@@ -317,6 +337,7 @@ export function runEventServer(listenFd: number, opts: Options, backend: Backend
     app,
     redis: new RedisClient(loop, opts.redisHost, opts.redisPort, opts.redisPool),
     reader: opts.reader,
+    sendTimeoutMs: opts.sendTimeoutMs,
     idle: loop.idleList(opts.timeoutMs),
     lingering: loop.idleList(Math.min(LINGER_MS, opts.timeoutMs)),
   };

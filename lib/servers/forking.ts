@@ -52,7 +52,7 @@ function serveInChild(listenFd: number, client: number, app: ServeContext['app']
   let code = 0;
   try {
     const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
-    handleClient(client, { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs });
+    handleClient(client, { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs });
     redis.close();
   } catch (e) {
     notice(`zerohttpd: child ${native.getpid()}: ${(e as Error).stack ?? e}`);

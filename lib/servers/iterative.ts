@@ -11,7 +11,7 @@ export const childrenInStats = false;
 export function enterServerLoop(listenFd: number, opts: Options): void {
   const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
   redis.connectOrWarn();
-  const ctx: ServeContext = { app: createApp(opts), redis, reader: opts.reader, timeoutMs: opts.timeoutMs };
+  const ctx: ServeContext = { app: createApp(opts), redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs };
   while (!native.stopRequested()) {
     const client = native.accept4(listenFd, C.SOCK_CLOEXEC);
     if (client < 0) {

@@ -57,7 +57,7 @@ function workerLoop(listenFd: number, app: App, lock: Lock, opts: Options): neve
   try {
     const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
     redis.connect(); // once; reconnects lazily if Redis goes away
-    const ctx = { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs };
+    const ctx = { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs };
     while (!native.stopRequested()) {
       if (!lock.acquire()) continue;
       const client = native.stopRequested() ? -C.EINTR : native.accept4(listenFd, C.SOCK_CLOEXEC);

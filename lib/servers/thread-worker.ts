@@ -38,7 +38,7 @@ function threadMain(): void {
   let app;
   try {
     app = createApp(opts);
-    serveClient(fd, { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, beforeClose: () => slot.release() });
+    serveClient(fd, { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs, beforeClose: () => slot.release() });
   } finally {
     if (slot.busy) { // createApp() failed: nothing was sent yet
       slot.release();
@@ -56,7 +56,7 @@ function poolThreadMain(): void {
   if (d.id === 1) redis.connectOrWarn();
   else redis.connect();
   const app = createApp(opts);
-  const ctx: ServeContext = { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, beforeClose: () => slot.release() };
+  const ctx: ServeContext = { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs, beforeClose: () => slot.release() };
   let served = 0;
   try {
     while (!native.stopRequested()) {
