@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { C, native } from './sys';
 import { HttpError, Request } from './http/request';
-import { ALLOW, errorResponse, htmlResponse, responseHead } from './http/response';
+import { ALLOW, errorResponse, HTML, htmlResponse, responseHead } from './http/response';
 import { contentType, sanitizePath } from './http/static';
 import * as gb from './guestbook/guestbook';
 import { RespError, RespValue } from './redis/resp';
@@ -53,7 +53,7 @@ export function route(app: App, req: Request): Plan {
   const head = req.method === 'HEAD';
   const isGet = req.method === 'GET' || head;
   if (!isGet && req.method !== 'POST') return errorPlan(501, { message: `${req.method} is not supported`, extra: { Allow: ALLOW } });
-  if (req.path === '/guestbook') return isGet ? guestbookGet(app, head) : guestbookPost(app, req);
+  if (req.path === '/guestbook') return isGet ? guestbookGet(app, req) : guestbookPost(app, req);
   if (!isGet) return errorPlan(405, { extra: { Allow: 'GET, HEAD' } });
   return staticFile(app, req.path, head);
 }
@@ -107,16 +107,25 @@ export function staticFile(app: App, rawPath: string, head: boolean): Plan {
   return { kind: 'file', status: 200, head: responseHead(200, contentType(s.rel), size), fd, size, sendBody: !head };
 }
 
-function guestbookGet(app: App, head: boolean): Plan {
+/** GET /guestbook?page=K: one bounded page (lib/guestbook/guestbook.ts); HEAD: see gb.HEAD_COMMANDS. */
+function guestbookGet(app: App, req: Request): Plan {
+  const head = req.method === 'HEAD';
+  const paging = gb.parsePage(req.query);
+  if (!paging.ok) return errorPlan(400, { head, message: paging.message });
+  const { page } = paging;
   return {
     kind: 'redis',
-    commands: gb.GET_COMMANDS,
+    commands: head ? gb.HEAD_COMMANDS : gb.getCommands(page),
     respond: (replies) => {
       if (transientRedisError(replies)) return html(503, gb.renderUnavailable(), head);
+      if (head) {
+        return gb.headAnswered(replies) ? { kind: 'bytes', status: 200, data: responseHead(200, HTML, null) }
+          : errorPlan(502, { head, message: 'unexpected reply from the database' });
+      }
       try {
-        return html(200, gb.renderGuestbook(app.templates, replies), head);
+        return html(200, gb.renderGuestbook(app.templates, replies, page), false);
       } catch {
-        return errorPlan(502, { head, message: 'unexpected reply from the database' });
+        return errorPlan(502, { message: 'unexpected reply from the database' });
       }
     },
     unavailable: () => html(503, gb.renderUnavailable(), head),
@@ -131,7 +140,7 @@ function guestbookPost(app: App, req: Request): Plan {
     commands: gb.postCommands(form),
     respond: (replies) =>
       transientRedisError(replies) ? html(503, gb.renderUnavailable(), false)
-      : replies[0] instanceof RespError || typeof replies[0] !== 'number'
+      : !gb.postAcknowledged(replies)
         ? errorPlan(502, { message: 'the database refused the remark' })
         : html(200, gb.renderThanks(app.templates, form), false),
     unavailable: () => html(503, gb.renderUnavailable(), false),

@@ -1,8 +1,9 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import {
-  COUNT_KEY, escapeHtml, formatCount, GET_COMMANDS, LIMITS, parseGuestbookForm, postCommands, REMARKS_KEY,
-  renderFormError, renderGuestbook, renderThanks, renderUnavailable, Templates,
+  COUNT_KEY, escapeHtml, formatCount, getCommands, HEAD_COMMANDS, headAnswered, LIMITS, MAX_PAGES, MAX_REMARKS, MAX_STORED,
+  PAGE_SIZE, parseGuestbookForm, parsePage, postAcknowledged, postCommands, REMARKS_KEY, renderFormError, renderGuestbook,
+  renderThanks, renderUnavailable, Templates,
 } from '../lib/guestbook/guestbook';
 import { RespError } from '../lib/redis/resp';
 
@@ -11,14 +12,42 @@ const templates = new Templates(path.join(__dirname, '..', '..', 'templates'));
 const form = (fields: Record<string, string>) => Buffer.from(new URLSearchParams(fields).toString());
 
 describe('guestbook', () => {
-  it('uses the article\'s keys and three GET round trips', () => {
+  it('uses the article\'s keys and three GET round trips, LRANGE over one page and one more', () => {
     assert.equal(REMARKS_KEY, 'guestbook_remarks');
     assert.equal(COUNT_KEY, 'visitor_count');
-    assert.deepEqual(GET_COMMANDS, [
-      ['LRANGE', 'guestbook_remarks', '0', '-1'],
+    assert.deepEqual(getCommands(1), [
+      ['LRANGE', 'guestbook_remarks', '-51', '-1'],
       ['INCR', 'visitor_count'],
       ['GET', 'visitor_count'],
     ]);
+    assert.deepEqual(getCommands(2)[0], ['LRANGE', 'guestbook_remarks', '-101', '-51']);
+    assert.deepEqual(getCommands(MAX_PAGES)[0], ['LRANGE', 'guestbook_remarks', '-10001', '-9951']);
+    assert.deepEqual(HEAD_COMMANDS, [['LLEN', 'guestbook_remarks']], 'HEAD: no LRANGE, no INCR');
+  });
+
+  it('bounds: 50 remarks a page, 10,000 kept, 200 pages', () => {
+    assert.deepEqual([PAGE_SIZE, MAX_REMARKS, MAX_PAGES], [50, 10_000, 200]);
+    assert.equal(MAX_STORED, 2 * (1000 + 3 + 100));
+  });
+
+  describe('parsePage', () => {
+    it('accepts ?page=K for K from 1 to MAX_PAGES, 1 when absent', () => {
+      assert.deepEqual(parsePage(''), { ok: true, page: 1 });
+      assert.deepEqual(parsePage('x=1&y'), { ok: true, page: 1 });
+      assert.deepEqual(parsePage('page=1'), { ok: true, page: 1 });
+      assert.deepEqual(parsePage('page=2&x=y'), { ok: true, page: 2 });
+      assert.deepEqual(parsePage('page=%32'), { ok: true, page: 2 });
+      assert.deepEqual(parsePage(`page=${MAX_PAGES}`), { ok: true, page: MAX_PAGES });
+    });
+
+    it('refuses anything else with a message (a 400, never a crash)', () => {
+      for (const q of ['page=', 'page', 'page=0', 'page=-1', 'page=01', 'page=1.5', 'page=1e2', 'page=+2', 'page=%20%32', 'page=0x10',
+        'page=abc', `page=${MAX_PAGES + 1}`, 'page=99999999999999999999999', `page=${'9'.repeat(5000)}`, 'page=1&page=2', 'page=Infinity']) {
+        const r = parsePage(q);
+        assert.equal(r.ok, false, q.slice(0, 40));
+        if (!r.ok) assert.match(r.message, /page must be a whole number from 1 to 200/);
+      }
+    });
   });
 
   it('formats counts with thousands separators', () => {
@@ -56,14 +85,71 @@ describe('guestbook', () => {
       assert.match(html, /visitor number 1\b/);
     });
 
-    it('renders 10,000 remarks quickly', () => {
-      const remarks = Array.from({ length: 10_000 }, (_, i) => `remark <${i}> - guest ${i}`);
-      const t0 = Date.now();
-      const html = renderGuestbook(templates, [remarks, 10_000, '10000']);
-      assert.ok(Date.now() - t0 < 1000);
-      assert.equal(html.split('<li>').length - 1, 10_000);
-      assert.ok(html.includes('remark &lt;9999&gt; - guest 9999'));
-      assert.match(html, /visitor number 10,000/);
+    it('shows at most PAGE_SIZE remarks, newest first; the LRANGE\'s extra, older one only links to the next page', () => {
+      const remarks = Array.from({ length: 10_000 }, (_, i) => `remark <${i}>`); // a reply longer than asked for
+      const html = renderGuestbook(templates, [remarks, 7, '7']);
+      assert.equal(html.split('<li>').length - 1, PAGE_SIZE);
+      let pos = 0;
+      for (let i = 9999; i > 9999 - PAGE_SIZE; i--) {
+        const at = html.indexOf(`<li>remark &lt;${i}&gt;</li>`);
+        assert.ok(at > pos, `remark ${i} missing or out of order`);
+        pos = at;
+      }
+      assert.ok(html.includes('<a href="/guestbook?page=2" rel="next">'));
+      assert.ok(!html.includes('rel="prev"'));
+    });
+
+    it('links newer and older pages; none on a single page; no older link past MAX_PAGES', () => {
+      const remarks = (n: number) => Array.from({ length: n }, (_, i) => `r${i}`);
+      const one = renderGuestbook(templates, [remarks(PAGE_SIZE), 1, '1']);
+      assert.ok(!one.includes('?page=') && !one.includes('rel="prev"') && !one.includes('rel="next"'), 'exactly one page: no links');
+      const middle = renderGuestbook(templates, [remarks(PAGE_SIZE + 1), 1, '1'], 3);
+      assert.match(middle, /Page 3 .*<a href="\/guestbook\?page=2" rel="prev">.*<a href="\/guestbook\?page=4" rel="next">/);
+      const second = renderGuestbook(templates, [remarks(3), 1, '1'], 2);
+      assert.ok(second.includes('<a href="/guestbook" rel="prev">') && !second.includes('rel="next"'));
+      const last = renderGuestbook(templates, [remarks(PAGE_SIZE + 1), 1, '1'], MAX_PAGES);
+      assert.ok(last.includes(`?page=${MAX_PAGES - 1}`) && !last.includes('rel="next"'), 'the list holds at most MAX_PAGES pages');
+      const past = renderGuestbook(templates, [[], 1, '1'], 5);
+      assert.ok(past.includes('No remarks on this page.') && past.includes('?page=4" rel="prev"'));
+    });
+
+    it('pages through a list of any length (LRANGE\'s index rules) showing each remark exactly once, newest first', () => {
+      // Redis LRANGE with negative indices: counted from the end, start clamped to 0, empty if end < 0.
+      const lrange = (list: string[], start: number, end: number) => {
+        const s = Math.max(list.length + start, 0), e = list.length + end;
+        return e < 0 ? [] : list.slice(s, e + 1);
+      };
+      for (const n of [0, 1, 49, 50, 51, 99, 100, 101, 777, MAX_REMARKS]) {
+        const list = Array.from({ length: n }, (_, i) => `#${i}`);
+        const seen: string[] = [];
+        for (let page = 1; ; page++) {
+          const [, , start, end] = getCommands(page)[0];
+          const html = renderGuestbook(templates, [lrange(list, Number(start), Number(end)), 1, '1'], page);
+          seen.push(...[...html.matchAll(/<li>(#\d+)<\/li>/g)].map((m) => m[1]));
+          if (!html.includes(`?page=${page + 1}"`)) break;
+          assert.ok(page < MAX_PAGES);
+        }
+        assert.deepEqual(seen, [...list].reverse(), `list of ${n}`);
+      }
+    });
+
+    it('a page is bounded: PAGE_SIZE remarks x the longest entry x the worst escaping, whatever Redis holds', () => {
+      const empty = Buffer.byteLength(renderGuestbook(templates, [[], 1, '1'], 2));
+      const item = (units: number) => '<li></li>\n'.length + 6 * units; // '"' -> '&quot;': 6 bytes per UTF-16 unit at most
+      // The worst a POST can store: 1,000 quotes (or apostrophes, the red team's &#39;) and a 100-character name.
+      for (const c of [`'`, '"']) {
+        const worst = `${c.repeat(LIMITS.remarks)} - ${c.repeat(LIMITS.name)}`;
+        const html = renderGuestbook(templates, [Array(PAGE_SIZE + 1).fill(worst), 1, '1'], 2);
+        assert.equal(html.split('<li>').length - 1, PAGE_SIZE);
+        assert.ok(html.includes(`<li>${escapeHtml(worst)}</li>`), 'a stored remark is shown whole');
+        const bound = empty + PAGE_SIZE * item(LIMITS.remarks + 3 + LIMITS.name) + 200; // + the page links
+        assert.ok(Buffer.byteLength(html) <= bound, `${Buffer.byteLength(html)} > ${bound}`);
+      }
+      // Longer entries written straight into Redis are clipped to MAX_STORED units.
+      const huge = '"'.repeat(1_000_000);
+      const html = renderGuestbook(templates, [Array(PAGE_SIZE).fill(huge), 1, '1']);
+      assert.ok(html.includes(`<li>${'&quot;'.repeat(MAX_STORED)}…</li>`));
+      assert.ok(Buffer.byteLength(html) <= empty + PAGE_SIZE * (item(MAX_STORED) + 3) + 200);
     });
 
     it('throws on invalid replies', () => {
@@ -111,8 +197,21 @@ describe('guestbook', () => {
     });
   });
 
-  it('stores "<remarks> - <name>" with RPUSH', () => {
-    assert.deepEqual(postCommands({ name: 'Ann', remarks: 'Great' }), [['RPUSH', 'guestbook_remarks', 'Great - Ann']]);
+  it('stores "<remarks> - <name>" with RPUSH after an LTRIM that caps the list at MAX_REMARKS', () => {
+    assert.deepEqual(postCommands({ name: 'Ann', remarks: 'Great' }), [
+      ['LTRIM', 'guestbook_remarks', '-9999', '-1'],
+      ['RPUSH', 'guestbook_remarks', 'Great - Ann'],
+    ]);
+    assert.equal(postAcknowledged(['OK', 10_000]), true);
+    for (const bad of [['OK'], [10_000], ['OK', new RespError('WRONGTYPE x')], [new RespError('WRONGTYPE x'), 1], ['OK', '1']]) {
+      assert.equal(postAcknowledged(bad), false, JSON.stringify(bad));
+    }
+  });
+
+  it('HEAD is answered by a number from LLEN', () => {
+    assert.equal(headAnswered([0]), true);
+    assert.equal(headAnswered([20_000]), true);
+    for (const bad of [[], [new RespError('WRONGTYPE x')], ['0'], [null], [0, 1]]) assert.equal(headAnswered(bad), false);
   });
 
   it('renders the thank-you, form-error and unavailable pages', () => {

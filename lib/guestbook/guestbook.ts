@@ -6,14 +6,51 @@ import { escapeHtml } from '../http/response';
 
 export const REMARKS_KEY = 'guestbook_remarks', COUNT_KEY = 'visitor_count';
 
-/** GET /guestbook makes three round trips on purpose, as in the article. */
-export const GET_COMMANDS: string[][] = [
-  ['LRANGE', REMARKS_KEY, '0', '-1'],
-  ['INCR', COUNT_KEY],
-  ['GET', COUNT_KEY],
-];
-
 export const LIMITS = { name: 100, remarks: 1000 };
+
+/**
+ * Bounds (SECURITY.md): a page shows PAGE_SIZE remarks, newest first (page 1 = the newest);
+ * every POST trims the list to the newest MAX_REMARKS, so there are at most MAX_PAGES pages.
+ */
+export const PAGE_SIZE = 50, MAX_REMARKS = 10_000, MAX_PAGES = MAX_REMARKS / PAGE_SIZE;
+/** The longest entry a POST stores, "<remarks> - <name>", in UTF-16 units; longer ones are clipped on the page. */
+export const MAX_STORED = 2 * (LIMITS.remarks + ' - '.length + LIMITS.name);
+
+export type Paging = { ok: true; page: number } | { ok: false; message: string };
+
+/** `?page=K` from the query string: 1 when absent, else a whole number from 1 to MAX_PAGES (a 400 otherwise). */
+export function parsePage(query: string): Paging {
+  const values = new URLSearchParams(query).getAll('page');
+  if (values.length === 0) return { ok: true, page: 1 };
+  const page = /^[1-9]\d{0,5}$/.test(values[0]) ? Number(values[0]) : 0;
+  if (values.length > 1 || page < 1 || page > MAX_PAGES) return { ok: false, message: `page must be a whole number from 1 to ${MAX_PAGES}` };
+  return { ok: true, page };
+}
+
+/**
+ * GET /guestbook makes three round trips on purpose, as in the article. RPUSH appends, so the
+ * newest remark is at index -1: LRANGE takes the page's PAGE_SIZE remarks counted from there,
+ * plus the one before them, whose presence says that an older page exists.
+ */
+export function getCommands(page: number): string[][] {
+  const newest = -1 - (page - 1) * PAGE_SIZE;
+  return [
+    ['LRANGE', REMARKS_KEY, String(newest - PAGE_SIZE), String(newest)],
+    ['INCR', COUNT_KEY],
+    ['GET', COUNT_KEY],
+  ];
+}
+
+/**
+ * HEAD /guestbook renders nothing and counts no visit: one O(1) LLEN, so that HEAD still says
+ * 503 while Redis is down or loading, then 200 without a Content-Length (the length of a page
+ * is only known by rendering it; RFC 9110 9.3.2 lets HEAD omit it).
+ */
+export const HEAD_COMMANDS: string[][] = [['LLEN', REMARKS_KEY]];
+
+export function headAnswered(replies: RespValue[]): boolean {
+  return replies.length === 1 && typeof replies[0] === 'number';
+}
 
 export function formatCount(n: number | string): string {
   const s = String(n);
@@ -43,16 +80,38 @@ function invalid(what: string, v: RespValue): Error {
   return new Error(`guestbook: unexpected ${what} reply (${detail})`);
 }
 
-export function renderGuestbook(t: Templates, replies: RespValue[]): string {
-  if (replies.length !== GET_COMMANDS.length) throw new Error(`guestbook: expected 3 replies, got ${replies.length}`);
+/** An entry longer than a POST can store (written by something else): its beginning, so the page stays bounded. */
+function clip(remark: string): string {
+  return remark.length <= MAX_STORED ? remark : remark.slice(0, MAX_STORED) + '…';
+}
+
+const pageHref = (page: number) => (page === 1 ? '/guestbook' : `/guestbook?page=${page}`);
+
+function pageLinks(page: number, hasOlder: boolean): string {
+  if (page === 1 && !hasOlder) return '';
+  const parts = [`Page ${page}`];
+  if (page > 1) parts.push(`<a href="${pageHref(page - 1)}" rel="prev">&larr; Newer remarks</a>`);
+  if (hasOlder) parts.push(`<a href="${pageHref(page + 1)}" rel="next">Older remarks &rarr;</a>`);
+  return parts.join(' &middot; ');
+}
+
+/**
+ * The page for getCommands(page)'s replies. LRANGE answers oldest first; the page shows the
+ * newest PAGE_SIZE of them, newest first, each at most MAX_STORED units long: its size is
+ * bounded whatever the list holds.
+ */
+export function renderGuestbook(t: Templates, replies: RespValue[], page = 1): string {
+  if (replies.length !== 3) throw new Error(`guestbook: expected 3 replies, got ${replies.length}`);
   const [remarks, incr, count] = replies;
   if (!Array.isArray(remarks) || !remarks.every((r) => typeof r === 'string')) throw invalid('LRANGE', remarks);
   if (typeof incr !== 'number') throw invalid('INCR', incr);
   if (!(typeof count === 'number' || (typeof count === 'string' && /^\d+$/.test(count)))) throw invalid('GET', count);
-  const items = remarks.length === 0
-    ? '<li class="empty">No remarks yet. Be the first!</li>'
-    : (remarks as string[]).map((r) => `<li>${escapeHtml(r)}</li>`).join('\n');
-  return fill(t.guestbook, { remarks: items, visitor_count: formatCount(count) });
+  const shown = (remarks as string[]).slice(-PAGE_SIZE).reverse();
+  const items = shown.length > 0 ? shown.map((r) => `<li>${escapeHtml(clip(r))}</li>`).join('\n')
+    : page === 1 ? '<li class="empty">No remarks yet. Be the first!</li>'
+    : '<li class="empty">No remarks on this page.</li>';
+  const hasOlder = remarks.length > PAGE_SIZE && page < MAX_PAGES;
+  return fill(t.guestbook, { remarks: items, visitor_count: formatCount(count), pages: pageLinks(page, hasOlder) });
 }
 
 export type GuestbookForm = { ok: true; name: string; remarks: string } | { ok: false; message: string };
@@ -71,8 +130,21 @@ export function parseGuestbookForm(body: Buffer): GuestbookForm {
   return { ok: true, name, remarks };
 }
 
+/**
+ * POST /guestbook: LTRIM the list to the newest MAX_REMARKS - 1, then RPUSH the remark (two
+ * round trips; the list holds at most MAX_REMARKS afterwards). Trimming first keeps RPUSH's
+ * reply the acknowledgement, as before: a Redis lost during the LTRIM has stored nothing.
+ */
 export function postCommands(form: { name: string; remarks: string }): string[][] {
-  return [['RPUSH', REMARKS_KEY, `${form.remarks} - ${form.name}`]];
+  return [
+    ['LTRIM', REMARKS_KEY, String(-(MAX_REMARKS - 1)), '-1'],
+    ['RPUSH', REMARKS_KEY, `${form.remarks} - ${form.name}`],
+  ];
+}
+
+/** Both commands of postCommands() succeeded: the remark is stored. */
+export function postAcknowledged(replies: RespValue[]): boolean {
+  return replies.length === 2 && replies[0] === 'OK' && typeof replies[1] === 'number';
 }
 
 export function renderThanks(t: Templates, form: { name: string; remarks: string }): string {

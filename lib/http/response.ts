@@ -27,7 +27,7 @@ export const STATUS_TEXT: Record<number, string> = {
   505: 'HTTP Version Not Supported',
 };
 
-const HTML = 'text/html; charset=utf-8';
+export const HTML = 'text/html; charset=utf-8';
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -36,11 +36,12 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
-export function responseHead(status: number, contentType: string, contentLength: number, extra?: Record<string, string>): Buffer {
+/** contentLength null: no Content-Length (a HEAD answer for a page that is not rendered). */
+export function responseHead(status: number, contentType: string, contentLength: number | null, extra?: Record<string, string>): Buffer {
   if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`bad status ${status}`);
-  if (!Number.isSafeInteger(contentLength) || contentLength < 0) throw new RangeError(`bad Content-Length ${contentLength}`);
-  let head = `HTTP/1.0 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\nServer: ${SERVER}\r\n` +
-    `Content-Type: ${checkValue(contentType)}\r\nContent-Length: ${contentLength}\r\nConnection: close\r\n`;
+  if (contentLength !== null && (!Number.isSafeInteger(contentLength) || contentLength < 0)) throw new RangeError(`bad Content-Length ${contentLength}`);
+  let head = `HTTP/1.0 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\nServer: ${SERVER}\r\nContent-Type: ${checkValue(contentType)}\r\n` +
+    `${contentLength === null ? '' : `Content-Length: ${contentLength}\r\n`}Connection: close\r\n`;
   for (const [name, value] of Object.entries(extra ?? {})) {
     if (!TOKEN_RE.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
     head += `${name}: ${checkValue(value)}\r\n`;

@@ -130,19 +130,29 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | nu
   });
 }
 
-/** GET: three round trips, as the article (and every other architecture) does. */
+/** GET: three round trips, as the article (and every other architecture) does; HEAD: one LLEN (gb.HEAD_COMMANDS). */
 async function guestbookGet(site: Site, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const url = req.url ?? '';
+  const paging = gb.parsePage(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
+  if (!paging.ok) return sendError(req, res, 400, paging.message);
+  const head = req.method === 'HEAD';
   let replies: unknown[];
   try {
     await whenSettled(site.redis);
     replies = [];
-    for (const [cmd, ...args] of gb.GET_COMMANDS) replies.push(await site.redis.call(cmd, ...args));
+    for (const [cmd, ...args] of head ? gb.HEAD_COMMANDS : gb.getCommands(paging.page)) replies.push(await site.redis.call(cmd, ...args));
   } catch {
     return send(req, res, 503, gb.renderUnavailable());
   }
+  if (head) {
+    if (!gb.headAnswered(replies as never)) return sendError(req, res, 502, 'unexpected reply from the database');
+    res.writeHead(200, { Server: SERVER, 'Content-Type': HTML, Connection: 'close' }); // no Content-Length, as the raw servers
+    res.end();
+    return logRequest(200, 'HEAD', req.url ?? '-', 0);
+  }
   let page: string;
   try {
-    page = gb.renderGuestbook(site.templates, replies as never);
+    page = gb.renderGuestbook(site.templates, replies as never, paging.page);
   } catch {
     return sendError(req, res, 502, 'unexpected reply from the database');
   }
@@ -156,9 +166,9 @@ async function guestbookPost(site: Site, req: http.IncomingMessage, res: http.Se
   if (!form.ok) return send(req, res, 400, gb.renderFormError(form.message));
   try {
     await whenSettled(site.redis);
-    const [cmd, ...args] = gb.postCommands(form)[0];
-    const n = await site.redis.call(cmd, ...args);
-    if (typeof n !== 'number') return sendError(req, res, 502, 'the database refused the remark');
+    const replies: unknown[] = [];
+    for (const [cmd, ...args] of gb.postCommands(form)) replies.push(await site.redis.call(cmd, ...args));
+    if (!gb.postAcknowledged(replies as never)) return sendError(req, res, 502, 'the database refused the remark');
   } catch {
     return send(req, res, 503, gb.renderUnavailable());
   }
