@@ -5,15 +5,22 @@
 import * as dns from 'node:dns/promises';
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
-import { DEFAULTS, Options } from './options';
-import { ARCHITECTURES, architectureNames } from './servers/index';
+import { COMMAND_LINE, DEFAULTS, Options } from './options';
+import { ARCHITECTURES, architectureNames, refusal } from './servers/index';
 
 const VERSION: string = require('../../package.json').version;
 
 export class UsageError extends Error {}
 
+/** The line after a usage error's, instead of the whole usage. */
+export const HINT = "Try 'zerohttpd --help' for the options.";
+
 export const USAGE = `usage: zerohttpd <architecture> [port] [redis-host] [options]
        zerohttpd bench [options]        (see zerohttpd bench --help)
+
+  port and redis-host, as the article's binaries take them: the port to listen on (as --port)
+  and the Redis server's host (as --redis HOST; not an address to listen on, that is --host).
+  An option that does not apply to the architecture is refused.
 
 architectures:
 ${Object.entries(ARCHITECTURES).map(([n, a]) => `  ${n.padEnd(12)} ${a.summary}`).join('\n')}
@@ -23,7 +30,7 @@ options:
   --host ADDR           address to listen on (default ${DEFAULTS.host}, all IPv4 interfaces; :: for IPv6)
   --redis HOST[:PORT]   Redis server (default ${DEFAULTS.redisHost}:${DEFAULTS.redisPort})
   --public DIR          directory of static files (default public/)
-  --reader byte|buffered  byte: one recv() per byte, as the article (default); buffered: large recv()s
+  --reader byte|buffered  all but node: byte: one recv() per byte, as the article (default); buffered: large recv()s
   --backlog N           listen() backlog (default ${DEFAULTS.backlog}, as the article)
   --timeout SECONDS     the whole request must arrive within this (else 408), and no send may stall longer (default ${DEFAULTS.timeoutMs / 1000})
   --send-timeout SECONDS  the whole response must be sent within this, else the connection is closed (default ${DEFAULTS.sendTimeoutMs / 1000})
@@ -33,8 +40,9 @@ options:
   --accept-lock none|fcntl|mutex  preforked/prethreaded: serialize accept() (default: preforked none, prethreaded mutex)
   --edge                epoll: edge-triggered (EPOLLET) instead of level-triggered
   --redis-pool N        poll/epoll: keep N Redis connections open instead of one per request
-  --syscall-stats[=time]  on exit, print a table of the syscalls made (with time: their duration)
-  --trace               print every syscall the server makes to stderr, strace-style
+  --syscall-stats[=time]  on exit, print a table of the syscalls made through the addon (with time: their duration;
+                        node makes none but the listening socket's)
+  --trace               print every syscall made through the addon to stderr, strace-style
   --quiet               no per-request log lines
   -h, --help            this help
   -v, --version         print the version`;
@@ -62,14 +70,7 @@ export function parseCommandLine(argv: string[]): Parsed {
       args,
       allowPositionals: true,
       strict: true,
-      options: {
-        port: { type: 'string' }, host: { type: 'string' }, redis: { type: 'string' }, public: { type: 'string' },
-        reader: { type: 'string' }, backlog: { type: 'string' }, timeout: { type: 'string' }, 'send-timeout': { type: 'string' }, workers: { type: 'string' },
-        threads: { type: 'string' }, 'max-threads': { type: 'string' }, 'accept-lock': { type: 'string' },
-        edge: { type: 'boolean' }, 'redis-pool': { type: 'string' }, 'syscall-stats': { type: 'string' },
-        trace: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
+      options: { ...COMMAND_LINE, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
     });
   } catch (e) {
     throw new UsageError((e as Error).message);
@@ -82,6 +83,11 @@ export function parseCommandLine(argv: string[]): Parsed {
   if (pos[0] !== undefined) {
     if (!ARCHITECTURES[pos[0]]) throw new UsageError(`unknown architecture '${pos[0]}' (one of: ${architectureNames().join(', ')})`);
     o.arch = pos[0];
+  }
+  // Only what was given counts (defaults are not options the user chose), before any value is judged.
+  for (const [name, value] of Object.entries(v)) {
+    const why = refusal(o.arch, name, typeof value === 'string' ? value : undefined);
+    if (why) throw new UsageError(pos[0] === undefined ? `${why}; no architecture was named, and ${o.arch} is the default` : why);
   }
   if (pos[1] !== undefined) o.port = int('port', pos[1], 0, 65535);
   if (pos[2] !== undefined) o.redisHost = pos[2];
@@ -144,7 +150,7 @@ export async function main(argv: string[]): Promise<number> {
     if (parsed.kind === 'serve') await resolveRedisHost(parsed.opts);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`zerohttpd: ${e.message}\n\n${USAGE}\n`);
+    process.stderr.write(`zerohttpd: ${e.message}\n${HINT}\n`);
     return 2;
   }
   if (parsed.kind === 'help') {

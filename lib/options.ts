@@ -1,6 +1,7 @@
-// Every option of every architecture, with its default, in one place.
+// Every option of every architecture, with its default and its command-line spelling, in one
+// place. Which architecture takes which option is in lib/servers/index.ts.
 import * as path from 'node:path';
-import { ROOT } from './sys';
+import { ROOT } from './root';
 
 export type Reader = 'byte' | 'buffered';
 export type AcceptLock = 'none' | 'fcntl' | 'mutex';
@@ -51,3 +52,19 @@ export const DEFAULTS: Options = {
   syscallStats: 0,
   trace: false,
 };
+
+/** The command-line options of `zerohttpd <architecture>`, in node:util parseArgs' terms. */
+export const COMMAND_LINE = {
+  port: { type: 'string' }, host: { type: 'string' }, redis: { type: 'string' }, public: { type: 'string' },
+  reader: { type: 'string' }, backlog: { type: 'string' }, timeout: { type: 'string' }, 'send-timeout': { type: 'string' },
+  workers: { type: 'string' }, threads: { type: 'string' }, 'max-threads': { type: 'string' }, 'accept-lock': { type: 'string' },
+  edge: { type: 'boolean' }, 'redis-pool': { type: 'string' }, 'syscall-stats': { type: 'string' },
+  trace: { type: 'boolean' }, quiet: { type: 'boolean' },
+} as const;
+
+export type OptionName = keyof typeof COMMAND_LINE;
+
+/** Whether `--name` takes the next argument as its value (--syscall-stats takes one only as --syscall-stats=time). */
+export function takesValue(name: string): boolean {
+  return name !== 'syscall-stats' && (COMMAND_LINE as Record<string, { type: string }>)[name]?.type === 'string';
+}

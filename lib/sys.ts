@@ -3,6 +3,7 @@
 // into a SyscallError shaped like Node's own fs errors.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ROOT } from './root';
 
 export interface Peer { fd: number; family: 'IPv4' | 'IPv6' | ''; address: string; port: number }
 export interface Rusage { user: number; system: number; maxrss: number; minflt: number; majflt: number; nvcsw: number; nivcsw: number }
@@ -71,17 +72,7 @@ export interface Native {
 
 export const ADDON_PATHS = ['build/Release/zerohttpd.node', 'build/Debug/zerohttpd.node'];
 
-function findRoot(): string {
-  // lib/sys.ts runs from dist/lib/sys.js; the package root holds binding.gyp
-  let dir = __dirname;
-  for (let i = 0; i < 5; i++) {
-    if (fs.existsSync(path.join(dir, 'binding.gyp'))) return dir;
-    dir = path.dirname(dir);
-  }
-  return path.resolve(__dirname, '..', '..');
-}
-
-export const ROOT = findRoot();
+export { ROOT };
 
 function load(): Native {
   const tried: string[] = [];

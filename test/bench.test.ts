@@ -372,6 +372,9 @@ describe('zerohttpd bench', function () {
     assert.deepEqual(benchSeries(o).map((s) => s.name), ['epoll', 'epoll (buffered)', 'node', 'poll', 'poll (buffered)']);
     assert.deepEqual(benchSeries({ archs: ['epoll', 'node'], readers: ['buffered'] }).map((s) => [s.name, s.reader]), [['epoll', 'buffered'], ['node', null]]);
     assert.equal((parseBenchArgs([]) as { syscallStats: boolean }).syscallStats, true);
+    // --server-args go to the servers they apply to; one that applies to none is a mistake.
+    assert.throws(() => parseBenchArgs(['--arch', 'epoll,node', '--server-args=--workers 50']), /--server-args: --workers applies to none of epoll, node/);
+    assert.deepEqual((parseBenchArgs(['--arch', 'preforked,epoll', '--server-args=--workers 50']) as { serverArgs: string[] }).serverArgs, ['--workers', '50']);
   });
 
   it('parses the syscall table a server prints (here: this process, counting with =time)', () => {

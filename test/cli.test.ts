@@ -1,22 +1,29 @@
 // The command line, run as a user would: `node dist/lib/cli.js ...` in a real process.
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { CLI, RunningServer, startServer } from './helpers/server';
+import { STRACE } from './helpers/strace';
+import { archArgs } from '../lib/servers/index';
 import { freePort } from './helpers/redis';
 import { get, rawRequest } from './helpers/http';
 
 const VERSION: string = require('../../package.json').version;
 
-/** Run the CLI to completion (it must exit by itself within timeoutMs). */
-function runCli(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+/** Run the CLI to completion (it must exit by itself within timeoutMs), under `prefix` (a tracer) if given. */
+function runCli(args: string[], timeoutMs = 20_000, prefix: string[] = []): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cmd = [...prefix, process.execPath, CLI, ...args];
+    // Its own process group: a server that wrongly started is killed with its tracer.
+    const p = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '', stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
     const t = setTimeout(() => {
-      p.kill('SIGKILL');
+      process.kill(-p.pid!, 'SIGKILL');
       reject(new Error(`cli ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr: ${stderr}`));
     }, timeoutMs);
     p.on('exit', (code, signal) => {
@@ -28,6 +35,8 @@ function runCli(args: string[], timeoutMs = 20_000): Promise<{ code: number | nu
 }
 
 const STATS = /^user time = \d+\.\d+ s, sys time = \d+\.\d+ s$/m;
+/** What follows a usage error's one line, instead of the whole usage. */
+const HINT = "Try 'zerohttpd --help' for the options.";
 
 describe('cli', function () {
   this.timeout(60_000);
@@ -36,7 +45,7 @@ describe('cli', function () {
     noRedis = `127.0.0.1:${await freePort()}`; // the guestbook is not under test here
   });
 
-  describe('usage errors exit 2 with one clear line, then the usage', () => {
+  describe('usage errors exit 2 with one clear line and a hint, not the whole usage', () => {
     const cases: [string[], RegExp][] = [
       [['fork-bomb'], /^zerohttpd: unknown architecture 'fork-bomb' \(one of: .*iterative.*\)$/],
       [['iterative', '--bogus'], /^zerohttpd: .*'--bogus'/],
@@ -55,12 +64,72 @@ describe('cli', function () {
         assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
         const lines = r.stderr.split('\n');
         assert.match(lines[0], first);
-        assert.equal(lines[1], '', 'one line, then a blank line');
-        assert.match(lines[2], /^usage: zerohttpd <architecture> \[port\] \[redis-host\]/);
+        assert.deepEqual(lines.slice(1), [HINT, ''], 'the message, the hint, nothing else');
         assert.equal(r.stdout, '', 'nothing on stdout');
         assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
       });
     }
+  });
+
+  describe('an option that does not apply to the architecture is refused before anything listens', () => {
+    // Under strace: the proof that no socket was bound is the absence of bind() and listen().
+    const cases: [string[], string][] = [
+      [['prethreaded', '--accept-lock', 'fcntl'], '--accept-lock fcntl does not apply to prethreaded: record locks belong to a process and cannot serialize its threads; use mutex or none'],
+      [['epoll', '--workers', '5'], '--workers does not apply to epoll (it is an option of: preforked)'],
+      [['iterative', '--threads', '3'], '--threads does not apply to iterative (it is an option of: prethreaded)'],
+      [['poll', '--edge'], '--edge does not apply to poll (it is an option of: epoll)'],
+      [['node', '--redis-pool', '2'], '--redis-pool does not apply to node (it is an option of: poll, epoll)'],
+      [['node', '--reader', 'buffered'], '--reader does not apply to node (it is an option of: iterative, forking, preforked, threaded, prethreaded, poll, epoll)'],
+      [['threaded', '--quiet', '--accept-lock', 'mutex', '--workers', '2'], '--accept-lock does not apply to threaded (it is an option of: preforked, prethreaded)'],
+      [['--workers', '5'], '--workers does not apply to epoll (it is an option of: preforked); no architecture was named, and epoll is the default'],
+    ];
+    let dir: string;
+    before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zh-cli-'))));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    for (const [args, message] of cases) {
+      it(`${args.join(' ')}: exit 2, one line, no bind()`, async () => {
+        const trace = path.join(dir, `${args.join('_')}.strace`);
+        const r = await runCli([...args, '--port', String(await freePort()), '--redis', noRedis], 15_000,
+          [STRACE, '-f', '-qq', '-e', 'trace=bind,listen', '-e', 'signal=none', '-o', trace]);
+        assert.equal(r.stderr, `zerohttpd: ${message}\n${HINT}\n`);
+        assert.equal(r.code, 2);
+        assert.equal(r.stdout, '');
+        assert.deepEqual(fs.readFileSync(trace, 'utf8').split('\n').filter((l) => /\b(bind|listen)\(/.test(l)), [], 'no socket was bound');
+      });
+    }
+
+    it('the options that do apply still start: preforked --workers 2 --accept-lock fcntl, epoll --edge --redis-pool 2, node --syscall-stats', async () => {
+      for (const args of [['preforked', '--workers', '2', '--accept-lock', 'fcntl'], ['epoll', '--edge', '--redis-pool', '2'], ['node', '--syscall-stats']]) {
+        const srv = await startServer([...args, '--redis', noRedis, '--quiet']);
+        try {
+          assert.equal((await get(srv.port, '/')).status, 200, args.join(' '));
+        } finally {
+          assert.equal((await srv.stop()).code, 0, `${args.join(' ')}: ${srv.stderr()}`);
+        }
+      }
+    });
+
+    it('validating and --help load neither a server module nor the addon', () => {
+      const script = `
+        const cli = require(${JSON.stringify(CLI)});
+        try { cli.parseCommandLine(['epoll', '--workers', '5']); } catch (e) { if (!(e instanceof cli.UsageError)) throw e; }
+        cli.parseCommandLine(['preforked', '--workers', '5']);
+        cli.parseCommandLine(['--help']);
+        console.log(Object.keys(require.cache).filter((f) => f.endsWith('.node') || /servers\\/(?!index\\.js)/.test(f)).join('\\n'));`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), '', 'modules loaded');
+    });
+
+    it('archArgs() keeps of one argument list what applies to each architecture (tests and bench start every one with it)', () => {
+      const all = ['--redis', '127.0.0.1:1', '--workers', '4', '--threads', '4', '--max-threads', '8', '--accept-lock', 'mutex',
+        '--edge', '--redis-pool=2', '--reader', 'buffered', '--syscall-stats', '--quiet', '--port', '0'];
+      assert.deepEqual(archArgs('epoll', all), ['--redis', '127.0.0.1:1', '--edge', '--redis-pool=2', '--reader', 'buffered', '--syscall-stats', '--quiet', '--port', '0']);
+      assert.deepEqual(archArgs('preforked', all), ['--redis', '127.0.0.1:1', '--workers', '4', '--accept-lock', 'mutex', '--reader', 'buffered', '--syscall-stats', '--quiet', '--port', '0']);
+      assert.deepEqual(archArgs('node', all), ['--redis', '127.0.0.1:1', '--syscall-stats', '--quiet', '--port', '0']);
+      assert.deepEqual(archArgs('iterative', ['8000', '--syscall-stats=time', '--bogus', '--threads', '2']), ['8000', '--syscall-stats=time', '--bogus']);
+    });
   });
 
   it('--help prints the usage on stdout and exits 0', async () => {
@@ -70,6 +139,7 @@ describe('cli', function () {
       assert.match(r.stdout, /^usage: zerohttpd <architecture> \[port\] \[redis-host\]/);
       assert.match(r.stdout, /iterative/);
       assert.match(r.stdout, /--timeout/);
+      assert.match(r.stdout, /redis-host[^]*the Redis server's host[^]*not an address to listen on/, 'the third argument is the Redis host');
       assert.equal(r.stderr, '');
     }
   });

@@ -15,7 +15,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
-import { ARCHITECTURES } from '../lib/servers/index';
+import { archArgs, ARCHITECTURES } from '../lib/servers/index';
 import { REMARKS_KEY } from '../lib/guestbook/guestbook';
 import { CLI } from './helpers/server';
 import { freePort } from './helpers/redis';
@@ -122,8 +122,8 @@ const live = new Set<ChildProcess>();
 process.on('exit', () => { for (const p of live) { try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ } } });
 
 function serverArgs(arch: string, pub: string, redisPort: number, extra: string[] = []): string[] {
-  return [arch, '--redis', `127.0.0.1:${redisPort}`, '--public', pub, '--timeout', String(TIMEOUT_S), '--workers', String(POOL),
-    '--threads', String(POOL), '--max-threads', String(MAX_THREADS), '--backlog', '512', '--quiet', ...extra, '--port', '0'];
+  return [arch, ...archArgs(arch, ['--redis', `127.0.0.1:${redisPort}`, '--public', pub, '--timeout', String(TIMEOUT_S), '--workers', String(POOL),
+    '--threads', String(POOL), '--max-threads', String(MAX_THREADS), '--backlog', '512', '--quiet', ...extra, '--port', '0'])];
 }
 
 /** Spawn `prefix... node cli.js args` in its own process group; resolve when it listens. */

@@ -120,11 +120,4 @@ describe('prethreaded server', function () {
     const r = await srv.stop('SIGINT');
     assert.equal(r.code, 0);
   });
-
-  it('refuses --accept-lock fcntl with a clear message', async () => {
-    srv = await start(['prethreaded', '--threads', '2', '--accept-lock', 'fcntl']);
-    await waitFor('the server to exit', 30_000, () => srv!.proc.exitCode !== null);
-    assert.equal(srv.proc.exitCode, 1);
-    assert.match(srv.stderr(), /record locks belong to a process/);
-  });
 });

@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, native, C } from '../sys';
-import { ARCHITECTURES, architectureNames } from '../servers/index';
+import { archArgs, ARCHITECTURES, architectureNames, takesOption } from '../servers/index';
+import { COMMAND_LINE } from '../options';
 import { autocannonGenerator, Generator, GeneratorError, LoadResult, wrkGenerator } from './load';
 import { BenchRedis, BenchServer, findExecutable, startRedis, startServer } from './processes';
 import { clientTimeWaitCount, ephemeralPortRange, readSysctl, rssSampler, treeCpuSeconds } from './proc';
@@ -43,7 +44,8 @@ options:
   --no-syscall-stats    do not start the servers with --syscall-stats (by default they count
                         their syscalls, a relaxed atomic increment per call, and the report
                         gives syscalls per request for each architecture and reader)
-  --server-args="..."   more arguments for every server (e.g. --server-args="--workers 50")
+  --server-args="..."   more arguments for the servers, each getting those that apply to it
+                        (e.g. --server-args="--workers 50 --redis-pool 4": preforked; poll and epoll)
   --generator wrk|autocannon  (default wrk if installed)
   --threads N           wrk threads (default 1, so the server keeps a core)
   --timeout S           a response slower than this is a timeout error (default 5)
@@ -106,6 +108,13 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
   const readers = v.reader === undefined ? [] : [...new Set(v.reader.split(',').map((r) => r.trim()))];
   for (const r of readers) if (r !== 'byte' && r !== 'buffered') throw new BenchUsageError(`--reader must be byte, buffered or byte,buffered, not '${v.reader}'`);
   if (v.generator !== undefined && v.generator !== 'wrk' && v.generator !== 'autocannon') throw new BenchUsageError(`--generator must be wrk or autocannon, not '${v.generator}'`);
+  const serverArgs = v['server-args'] ? v['server-args'].trim().split(/\s+/).filter(Boolean) : [];
+  for (const a of serverArgs) {
+    const name = /^--([^=]+)/.exec(a)?.[1];
+    if (name && name in COMMAND_LINE && !archs.some((arch) => takesOption(arch, name))) {
+      throw new BenchUsageError(`--server-args: --${name} applies to none of ${archs.join(', ')}`);
+    }
+  }
   let injectCrash: BenchOptions['injectCrash'] = null;
   if (v['inject-crash'] !== undefined) {
     const m = /^([\w-]+)@(\d+)$/.exec(v['inject-crash']);
@@ -120,7 +129,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     path: p,
     readers,
     syscallStats: !v['no-syscall-stats'],
-    serverArgs: v['server-args'] ? v['server-args'].trim().split(/\s+/).filter(Boolean) : [],
+    serverArgs,
     generator: (v.generator as BenchOptions['generator']) ?? null,
     threads: v.threads ? posInt('threads', v.threads, 1, 64) : 1,
     timeoutS: v.timeout ? posInt('timeout', v.timeout, 1, 600) : 5,
@@ -247,7 +256,7 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
   let n = 0;
   try {
     for (const { name, arch, reader } of series) {
-      const serverArgs = [...redisArg, ...(reader ? ['--reader', reader] : []), ...statsArg, ...o.serverArgs];
+      const serverArgs = archArgs(arch, [...redisArg, ...(reader ? ['--reader', reader] : []), ...statsArg, ...o.serverArgs]);
       const record: ServerRecord = { arch, series: name, reader, runs: [], notes: [] };
       results.servers.push(record);
       let server: BenchServer | null = null;

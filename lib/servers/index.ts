@@ -1,5 +1,7 @@
-// The architectures the CLI knows, loaded lazily so that one server never loads another's code.
-import { Options } from '../options';
+// The architectures the CLI knows, loaded lazily so that one server never loads another's code,
+// and the options each one reads, so that the CLI refuses the others before anything listens
+// (without loading a server's module or the addon).
+import { COMMAND_LINE, OptionName, Options, takesValue } from '../options';
 
 export interface Architecture {
   /** CPU time of reaped children belongs in the stats (forking, preforked). */
@@ -14,17 +16,76 @@ export interface Architecture {
   enterServerLoop(listenFd: number, opts: Options): void | Promise<void>;
 }
 
-export const ARCHITECTURES: Record<string, { summary: string; load: () => Architecture }> = {
-  iterative: { summary: 'one client at a time, in one process', load: () => require('./iterative') },
-  forking: { summary: 'a new process (fork) per connection', load: () => require('./forking') },
-  preforked: { summary: '--workers processes forked up front, each blocking in accept()', load: () => require('./preforked') },
-  threaded: { summary: 'a new thread (Worker) per connection, at most --max-threads alive', load: () => require('./threaded') },
-  prethreaded: { summary: 'a pool of --threads Workers, each accept()ing under an accept mutex', load: () => require('./prethreaded') },
-  poll: { summary: 'one process, poll() over non-blocking sockets', load: () => require('./poll') },
-  epoll: { summary: 'one process, epoll (level-triggered; --edge for EPOLLET)', load: () => require('./epoll') },
-  node: { summary: 'the yardstick: idiomatic node:http + ioredis, same pages', load: () => require('./node') },
+export interface ArchitectureEntry {
+  summary: string;
+  /** The options it reads besides COMMON_OPTIONS; the CLI refuses any other. */
+  options: readonly OptionName[];
+  /** Values of its options it cannot honour, and why (the CLI refuses them too). */
+  refuses?: Partial<Record<OptionName, { values: readonly string[]; why: string }>>;
+  load: () => Architecture;
+}
+
+/** What every architecture reads: where to listen, what to serve, how long to wait, what to log. */
+export const COMMON_OPTIONS: readonly OptionName[] = ['port', 'host', 'redis', 'public', 'backlog', 'timeout', 'send-timeout', 'quiet'];
+
+/** Show the syscalls made through the addon. */
+const ADDON = ['syscall-stats', 'trace'] as const;
+/** The servers built on raw syscalls also choose how to read a request. */
+const RAW = ['reader', ...ADDON] as const;
+
+export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
+  iterative: { summary: 'one client at a time, in one process', options: RAW, load: () => require('./iterative') },
+  forking: { summary: 'a new process (fork) per connection', options: RAW, load: () => require('./forking') },
+  preforked: {
+    summary: '--workers processes forked up front, each blocking in accept()',
+    options: [...RAW, 'workers', 'accept-lock'],
+    load: () => require('./preforked'),
+  },
+  threaded: { summary: 'a new thread (Worker) per connection, at most --max-threads alive', options: [...RAW, 'max-threads'], load: () => require('./threaded') },
+  prethreaded: {
+    summary: 'a pool of --threads Workers, each accept()ing under an accept mutex',
+    options: [...RAW, 'threads', 'accept-lock'],
+    refuses: { 'accept-lock': { values: ['fcntl'], why: 'record locks belong to a process and cannot serialize its threads; use mutex or none' } },
+    load: () => require('./prethreaded'),
+  },
+  poll: { summary: 'one process, poll() over non-blocking sockets', options: [...RAW, 'redis-pool'], load: () => require('./poll') },
+  epoll: { summary: 'one process, epoll (level-triggered; --edge for EPOLLET)', options: [...RAW, 'edge', 'redis-pool'], load: () => require('./epoll') },
+  // node:http reads requests itself, ioredis keeps its own connection, and their syscalls go
+  // through libuv: --trace and --syscall-stats show only the listening socket's, which run.ts
+  // sets up through the addon for every architecture ("0 connections accepted" says the rest).
+  node: { summary: 'the yardstick: idiomatic node:http + ioredis, same pages', options: ADDON, load: () => require('./node') },
 };
 
 export function architectureNames(): string[] {
   return Object.keys(ARCHITECTURES);
+}
+
+/** Whether `--name` is an option of `arch`. */
+export function takesOption(arch: string, name: string): boolean {
+  return [...COMMON_OPTIONS, ...ARCHITECTURES[arch].options].includes(name as OptionName);
+}
+
+/** Why `arch` refuses `--name [value]` (one line for the user), or null if it takes it. */
+export function refusal(arch: string, name: string, value?: string): string | null {
+  if (!takesOption(arch, name)) {
+    return `--${name} does not apply to ${arch} (it is an option of: ${architectureNames().filter((a) => takesOption(a, name)).join(', ')})`;
+  }
+  const r = ARCHITECTURES[arch].refuses?.[name as OptionName];
+  return r && value !== undefined && r.values.includes(value) ? `--${name} ${value} does not apply to ${arch}: ${r.why}` : null;
+}
+
+/**
+ * The arguments among `args` that apply to `arch`, for a caller that starts every architecture
+ * with one set of options (the tests, the bench): `--workers 4` is kept for preforked only.
+ * Positional arguments and unknown options are kept (the CLI judges them).
+ */
+export function archArgs(arch: string, args: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--([^=]+)(=.*)?$/.exec(args[i]);
+    const n = m && !m[2] && takesValue(m[1]) ? 2 : 1;
+    if (!m || !(m[1] in COMMAND_LINE) || takesOption(arch, m[1])) kept.push(...args.slice(i, i + n));
+    i += n - 1;
+  }
+  return kept;
 }

@@ -6,6 +6,7 @@
 // dies, and at Ctrl-C (seen by polling the native stop flag every 50 ms: the signal handler
 // cannot wake the event loop) closes the mutex, shuts the listening socket down so that
 // every blocked accept() returns EINVAL, and shuts down the clients still being served.
+import * as assert from 'node:assert/strict';
 import { C, native } from '../sys';
 import { notice } from '../log';
 import { Options } from '../options';
@@ -16,7 +17,8 @@ export const childrenInStats = false;
 
 export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   const lock = opts.acceptLockGiven ? opts.acceptLock : 'mutex';
-  if (lock === 'fcntl') throw new Error('--accept-lock fcntl: record locks belong to a process and cannot serialize its threads; use mutex or none');
+  // The CLI refuses fcntl (lib/servers/index.ts): record locks belong to a process.
+  assert.notEqual(lock, 'fcntl', 'prethreaded cannot serialize threads with record locks');
   const mutex = lock === 'mutex' ? new SharedMutex(opts.threads) : null;
   const live = new Set<Thread>();
   let stopping = false;
