@@ -10,7 +10,7 @@ import Redis from 'ioredis';
 import { native } from '../sys';
 import { openErrorStatus } from '../app';
 import { ALLOW, errorResponse, SERVER } from '../http/response';
-import { contentType, sanitizePath } from '../http/static';
+import { contentType, directoryRedirect, sanitizePath } from '../http/static';
 import * as gb from '../guestbook/guestbook';
 import { LIMITS } from '../http/request';
 import { logRequest, notice } from '../log';
@@ -93,7 +93,7 @@ async function serveStatic(site: Site, req: http.IncomingMessage, res: http.Serv
   }
   if (st.isDirectory() && !s.dirIndex) {
     await file.close();
-    const location = rawPath + '/';
+    const location = directoryRedirect(rawPath);
     return sendError(req, res, 301, `Moved to ${location}`, { Location: location });
   }
   if (!st.isFile()) {
