@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { C, native } from './sys';
 import { HttpError, Request } from './http/request';
 import { ALLOW, errorResponse, HTML, htmlResponse, responseHead } from './http/response';
-import { contentType, sanitizePath } from './http/static';
+import { contentType, directoryRedirect, sanitizePath } from './http/static';
 import * as gb from './guestbook/guestbook';
 import { RespError, RespValue } from './redis/resp';
 import { Options } from './options';
@@ -95,8 +95,7 @@ export function staticFile(app: App, rawPath: string, head: boolean): Plan {
   const type = statBuf[0] & C.S_IFMT;
   if (type === C.S_IFDIR && !s.dirIndex) {
     native.close(fd);
-    // One leading slash: '//about' must not become the protocol-relative (other host) '//about/'.
-    const location = '/' + rawPath.replace(/^\/+/, '') + '/';
+    const location = directoryRedirect(rawPath);
     return errorPlan(301, { head, message: `Moved to ${location}`, extra: { Location: location } });
   }
   if (type !== C.S_IFREG) {

@@ -338,11 +338,11 @@ const bodyIsA = (r: Exchange) => assert.equal(r.body.subarray(0, Number(r.header
 const okForm = form({ 'guest-name': 'hardening', 'guest-remarks': 'hostile but valid' });
 
 const HOSTILE: Case[] = [
-  { name: 'request line of 20,000 bytes', send: `GET /${'a'.repeat(20_000)} HTTP/1.0\r\n\r\n`, expect: [414], node: [431] },
+  { name: 'request line of 20,000 bytes', send: `GET /${'a'.repeat(20_000)} HTTP/1.0\r\n\r\n`, expect: [414] },
   { name: '1 MB request line without a newline', send: 'GET /' + 'a'.repeat(1 << 20), expect: [414, 0], node: [431, 0] },
   { name: 'method of 10,000 bytes', send: `${'A'.repeat(10_000)} / HTTP/1.0\r\n\r\n`, expect: [414], node: [400, 431] },
   { name: 'one header line of 20,000 bytes', send: `GET / HTTP/1.0\r\nX: ${'b'.repeat(20_000)}\r\n\r\n`, expect: [431] },
-  { name: '200 header lines', send: `GET / HTTP/1.0\r\n${'X-h: v\r\n'.repeat(200)}\r\n`, expect: [431], node: [200, 431] },
+  { name: '200 header lines', send: `GET / HTTP/1.0\r\n${'X-h: v\r\n'.repeat(200)}\r\n`, expect: [431] },
   { name: 'NUL in the request target', send: 'GET /a.txt\0 HTTP/1.0\r\n\r\n', expect: [400] },
   { name: 'NUL as the first byte', send: '\0GET / HTTP/1.0\r\n\r\n', expect: [400] },
   { name: 'NUL in a header value', send: 'GET / HTTP/1.0\r\nX: a\0b\r\n\r\n', expect: [400] },
@@ -356,7 +356,7 @@ const HOSTILE: Case[] = [
   { name: 'negative Content-Length', send: 'POST /guestbook HTTP/1.0\r\nContent-Length: -5\r\n\r\nabcde', expect: [400] },
   { name: 'Content-Length "+5"', send: 'POST /guestbook HTTP/1.0\r\nContent-Length: +5\r\n\r\nabcde', expect: [400] },
   { name: 'Content-Length in hex', send: 'POST /guestbook HTTP/1.0\r\nContent-Length: 0x10\r\n\r\nabcde', expect: [400] },
-  { name: 'Content-Length of 10^25', send: 'POST /guestbook HTTP/1.0\r\nContent-Length: 10000000000000000000000000\r\n\r\nab', expect: [413], node: [400, 413] },
+  { name: 'Content-Length of 10^25', send: 'POST /guestbook HTTP/1.0\r\nContent-Length: 10000000000000000000000000\r\n\r\nab', expect: [413] },
   { name: 'body of 20 KB (over the limit)', send: postReq('guest-name=a&guest-remarks=' + 'x'.repeat(20_000)), expect: [413] },
   { name: 'body shorter than announced, then FIN', send: 'POST /guestbook HTTP/1.0\r\nContent-Length: 100\r\n\r\nguest-name=a', end: 'fin', expect: [0], node: [0, 400] },
   { name: 'body shorter than announced, then silence', send: 'POST /guestbook HTTP/1.0\r\nContent-Length: 100\r\n\r\nguest-name=a', end: 'keep', expect: [408], node: [408, 0] },

@@ -1,6 +1,16 @@
+// The static-file rules: sanitizePath(), contentType() and directoryRedirect() as pure functions,
+// then end to end (redirects, index pages, MIME types, HEAD, error pages) against EVERY
+// registered architecture, node:http included, so that a difference between them shows.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import fc from 'fast-check';
-import { contentType, sanitizePath } from '../lib/http/static';
+import { contentType, directoryRedirect, sanitizePath } from '../lib/http/static';
+import { errorResponse } from '../lib/http/response';
+import { ARCHITECTURES } from '../lib/servers/index';
+import { get, rawRequest, RawResponse } from './helpers/http';
+import { withRedis } from './helpers/redis';
+import { RunningServer, smallPool, startServer } from './helpers/server';
 
 const ok = (rel: string, dirIndex = false) => ({ ok: true, rel, dirIndex });
 const no = (status: 400 | 403 | 404) => ({ ok: false, status });
@@ -143,4 +153,94 @@ describe('contentType', () => {
     ['', 'application/octet-stream'],
   ];
   for (const [rel, type] of table) it(`${rel || "''"} -> ${type}`, () => assert.equal(contentType(rel), type));
+});
+
+describe('directoryRedirect', () => {
+  const table: [string, string, string][] = [
+    ['/about', '', '/about/'],
+    ['/a/b', '', '/a/b/'],
+    ['//about', '', '/about/'],          // never protocol-relative (another host)
+    ['///evil.example/x', '', '/evil.example/x/'],
+    ['/about', 'x=1', '/about/?x=1'],
+    ['//about', 'a=1&b=2', '/about/?a=1&b=2'],
+  ];
+  for (const [p, q, location] of table) it(`${p}${q ? '?' + q : ''} -> ${location}`, () => assert.equal(directoryRedirect(p, q), location));
+});
+
+const PUBLIC = path.resolve(__dirname, '..', '..', 'public');
+/** The body of the error page every architecture sends for `status`. */
+const page = (status: number, message?: string) => {
+  const whole = errorResponse(status, { message });
+  return whole.subarray(whole.indexOf('\r\n\r\n') + 4);
+};
+
+function assertFile(r: RawResponse, file: string, type: string): void {
+  assert.equal(r.status, 200, file);
+  assert.equal(r.headers['content-type'], type, file);
+  assert.equal(r.headers['content-length'], String(r.body.length), file);
+  assert.ok(r.body.equals(fs.readFileSync(path.join(PUBLIC, file))), `${file}: body differs from public/${file}`);
+}
+
+function assertPage(r: RawResponse, status: number, message?: string): void {
+  assert.equal(r.status, status);
+  assert.equal(r.headers['content-type'], 'text/html; charset=utf-8');
+  assert.equal(r.body.toString(), page(status, message).toString());
+}
+
+describe('static files on every architecture (end to end)', function () {
+  this.timeout(60_000);
+  const redis = withRedis();
+  for (const arch of Object.keys(ARCHITECTURES)) {
+    describe(arch, () => {
+      let srv: RunningServer;
+      before(async () => {
+        srv = await startServer([...smallPool(arch), '--redis', `127.0.0.1:${redis().port}`, '--quiet']);
+      });
+      after(async () => {
+        assert.equal((await srv?.stop())?.code, 0);
+      });
+
+      it('serves public/ with its MIME types; / and a directory with its slash serve index.html', async () => {
+        assertFile(await get(srv.port, '/'), 'index.html', 'text/html; charset=utf-8');
+        assertFile(await get(srv.port, '/index.html'), 'index.html', 'text/html; charset=utf-8');
+        assertFile(await get(srv.port, '/logo.png'), 'logo.png', 'image/png');
+        assertFile(await get(srv.port, '/style.css'), 'style.css', 'text/css; charset=utf-8');
+        assertFile(await get(srv.port, '/about/'), 'about/index.html', 'text/html; charset=utf-8');
+      });
+
+      it('a directory without its slash is 301 to one path on this host, never //host', async () => {
+        for (const [target, location] of [['/about', '/about/'], ['//about', '/about/'], ['///about', '/about/']]) {
+          const r = await get(srv.port, target);
+          assertPage(r, 301, `Moved to ${location}`);
+          assert.equal(r.headers.location, location, target);
+        }
+      });
+
+      it('HEAD sends the headers of GET and no body', async () => {
+        const g = await get(srv.port, '/logo.png');
+        const h = await rawRequest(srv.port, 'HEAD /logo.png HTTP/1.0\r\n\r\n');
+        assert.equal(h.status, 200);
+        assert.equal(h.body.length, 0);
+        assert.equal(h.headers['content-length'], g.headers['content-length']);
+        assert.equal(h.headers['content-type'], g.headers['content-type']);
+        const m = await rawRequest(srv.port, 'HEAD /missing HTTP/1.0\r\n\r\n');
+        assert.equal(m.status, 404);
+        assert.equal(m.body.length, 0);
+      });
+
+      it('errors: the same status and page as every other architecture', async () => {
+        assertPage(await get(srv.port, '/no-such-file.html'), 404);
+        assertPage(await get(srv.port, '/../secret.txt'), 403);
+        assertPage(await get(srv.port, '/%2e%2e/secret.txt'), 403);
+        assertPage(await get(srv.port, '/.env'), 404);
+        assertPage(await get(srv.port, '/%zz'), 400);
+        const del = await rawRequest(srv.port, 'DELETE / HTTP/1.0\r\n\r\n');
+        assertPage(del, 501, 'DELETE is not supported');
+        assert.equal(del.headers.allow, 'GET, HEAD, POST');
+        const post = await rawRequest(srv.port, 'POST /index.html HTTP/1.0\r\nContent-Length: 0\r\n\r\n');
+        assertPage(post, 405);
+        assert.equal(post.headers.allow, 'GET, HEAD');
+      });
+    });
+  }
 });

@@ -4,11 +4,14 @@
 import { makeTraversalTree, SECRET } from './helpers/fixtures';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fdCount, processGroupMembers, RunningServer, startServer } from './helpers/server';
 import { freePort, withRedis } from './helpers/redis';
 import { get, post, rawRequest, RawResponse } from './helpers/http';
+import { errorResponse } from '../lib/http/response';
+import { waitFor } from './helpers/procs';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PUBLIC = path.join(ROOT, 'public');
@@ -33,8 +36,14 @@ const TRAVERSALS = [
   'http://x/../secret.txt',
 ];
 
+const BIG_SIZE = 256 * 1024 * 1024; // far more than the socket buffers of both ends hold
+
 function makeTempPublic(): { root: string; pub: string } {
-  return makeTraversalTree('node');
+  const t = makeTraversalTree('node');
+  const big = path.join(t.pub, 'big.bin');
+  fs.writeFileSync(big, '');
+  fs.truncateSync(big, BIG_SIZE); // sparse: no disk used
+  return t;
 }
 
 const text = (r: RawResponse) => r.body.toString('utf8');
@@ -136,6 +145,108 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
         assert.deepEqual(a.body, b.body, `body of ${p}`);
         assert.equal(a.headers['content-type'], b.headers['content-type'], p);
         assert.equal(a.headers.location, b.headers.location, p);
+      }
+    });
+
+    it('refuses over-limit heads at once, with the status and page of the iterative server; no //host redirect', async () => {
+      const heads = [
+        `GET / HTTP/1.0\r\n${Array.from({ length: 1000 }, (_, i) => `X-H${i}: v\r\n`).join('')}\r\n`,
+        `GET / HTTP/1.0\r\nX: ${'v'.repeat(20_000)}\r\n\r\n`,
+        `GET /${'a'.repeat(20_000)} HTTP/1.0\r\n\r\n`,
+        // --timeout is 10 s here: waiting for this body would answer 408, not 413.
+        'POST /guestbook HTTP/1.0\r\nContent-Length: 99999999999\r\n\r\n',
+        'GET / HTTP/1.0\r\nContent-Length: 10000000000000000000000000\r\n\r\n',
+        'GET //about HTTP/1.0\r\n\r\n',
+      ];
+      for (const head of heads) {
+        const what = JSON.stringify(head.slice(0, 50));
+        const [a, b] = await Promise.all([rawRequest(srv.port, head, { timeoutMs: 8000 }), rawRequest(iter.port, head, { timeoutMs: 8000 })]);
+        assert.equal(a.status, b.status, what);
+        assert.equal(a.body.toString(), b.body.toString(), `body for ${what}`);
+        assert.equal(a.headers.location, b.headers.location, what);
+      }
+      assert.equal((await get(srv.port, '//about')).headers.location, '/about/');
+    });
+  });
+
+  describe('slow clients: --timeout and --send-timeout as on the raw servers; no fd left behind', () => {
+    const startNode = (args: string[]) => startServer(['node', '--public', tmp.pub, '--redis', `127.0.0.1:${redis().port}`, '--quiet', ...args]);
+
+    /** What `pid` holds for the client `sock`: its fds on big.bin and on the server end of the connection. */
+    function heldFor(pid: number, sock: net.Socket): string[] {
+      const port = (p: number) => ':' + p.toString(16).toUpperCase().padStart(4, '0');
+      const serverEnd = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[1]?.endsWith(port(sock.remotePort!)) && f[2]?.endsWith(port(sock.localPort!)))
+        .map((f) => `socket:[${f[9]}]`); // an orphaned (closed) end has inode 0
+      const held: string[] = [];
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+          if (link.endsWith(`${path.sep}big.bin`) || serverEnd.includes(link)) held.push(link);
+        } catch { /* closed meanwhile */ }
+      }
+      return held;
+    }
+
+    /**
+     * Asks for big.bin, reading `perTick` bytes every 100 ms (0: never reads); resolves once the
+     * server holds the connection and the file.
+     */
+    async function askForBig(s: RunningServer, perTick = 0): Promise<{ sock: net.Socket; received(): number }> {
+      let received = 0;
+      const sock = net.connect(s.port, '127.0.0.1', () => sock.write('GET /big.bin HTTP/1.0\r\n\r\n'));
+      sock.pause();
+      sock.on('error', () => {});
+      if (perTick > 0) {
+        const reader = setInterval(() => (received += sock.read(perTick)?.length ?? 0), 100);
+        sock.on('close', () => clearInterval(reader));
+      }
+      await waitFor('the server to hold the connection and the file', 10_000, () => sock.remotePort && heldFor(s.pid, sock).length === 2);
+      return { sock, received: () => received };
+    }
+
+    it('one that trickles its request is answered 408 (the raw servers\' page) once --timeout has passed in all', async () => {
+      const s = await startNode(['--timeout', '1']);
+      try {
+        const trickle = ['GET / HTTP/1.0\r\n', ...Array.from({ length: 50 }, () => 'X: 1\r\n')]; // 10 s of it
+        const r = await rawRequest(s.port, trickle, { chunkDelayMs: 200 });
+        const whole = errorResponse(408);
+        assert.equal(r.status, 408);
+        assert.equal(r.body.toString(), whole.subarray(whole.indexOf('\r\n\r\n') + 4).toString());
+      } finally {
+        assert.equal((await s.stop()).code, 0);
+      }
+    });
+
+    it('one that stops reading is disconnected after --timeout without progress', async () => {
+      const s = await startNode(['--timeout', '1']);
+      try {
+        const { sock } = await askForBig(s);
+        await waitFor('the stalled connection and its file to be closed', 15_000, () => heldFor(s.pid, sock).length === 0);
+        // Reading now gets what the kernel had queued, then the end: the response was cut.
+        let received = 0;
+        const closed = new Promise((r) => sock.on('close', r));
+        sock.on('data', (d) => (received += d.length));
+        sock.resume();
+        await closed;
+        assert.ok(received > 0 && received < BIG_SIZE, `received ${received} of ${BIG_SIZE} bytes`);
+      } finally {
+        assert.equal((await s.stop()).code, 0);
+      }
+    });
+
+    it('one that reads very slowly is cut at --send-timeout (--timeout alone would not cut it yet)', async () => {
+      const s = await startNode(['--timeout', '30', '--send-timeout', '2']);
+      try {
+        const { sock, received } = await askForBig(s, 4096); // ~40 KB/s
+        try {
+          await waitFor('the slow connection and its file to be closed', 15_000, () => heldFor(s.pid, sock).length === 0);
+        } finally {
+          sock.destroy();
+        }
+        assert.ok(received() > 0, 'the client was reading');
+      } finally {
+        assert.equal((await s.stop()).code, 0);
       }
     });
   });

@@ -51,3 +51,12 @@ export function sanitizePath(rawPath: string): Sanitized {
 export function contentType(rel: string): string {
   return mimeContentType(rel.slice(rel.lastIndexOf('/') + 1)) || 'application/octet-stream';
 }
+
+/**
+ * Where a directory asked for without its slash is redirected: the same path with one leading
+ * slash ('//about' must not become the protocol-relative, other-host '//about/') and a trailing
+ * one, then the query string if there is one (`query` without its '?').
+ */
+export function directoryRedirect(rawPath: string, query = ''): string {
+  return '/' + rawPath.replace(/^\/+/, '') + '/' + (query ? '?' + query : '');
+}

@@ -5,16 +5,16 @@ import { warnRedisUnreachable } from '../redis/blocking';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream';
+import { Duplex, pipeline } from 'node:stream';
 import Redis from 'ioredis';
 import { native } from '../sys';
 import { openErrorStatus } from '../app';
 import { ALLOW, errorResponse, SERVER } from '../http/response';
-import { contentType, sanitizePath } from '../http/static';
+import { contentType, directoryRedirect, sanitizePath } from '../http/static';
 import * as gb from '../guestbook/guestbook';
-import { LIMITS } from '../http/request';
+import { HttpError, LIMITS } from '../http/request';
 import { logRequest, notice } from '../log';
-import { Options } from '../options';
+import { DEFAULTS, Options } from '../options';
 
 export const childrenInStats = false;
 export const ownSignals = true;
@@ -49,8 +49,27 @@ interface Site {
   redis: Redis;
 }
 
+/** This process's --timeout and --send-timeout (one server per process), set by enterServerLoop(). */
+let bounds: Pick<Options, 'timeoutMs' | 'sendTimeoutMs'> = DEFAULTS;
+/** Sockets whose response has started: an error after that must not write a second head. */
+const answering = new WeakSet<Duplex>();
+
+/**
+ * From its head on, a response is bounded as on the raw servers: --timeout without progress (a
+ * client that stopped reading; node:http destroys the socket when 'timeout' has no listener) or
+ * --send-timeout in all (a client reading very slowly) drops the connection. Destroying the
+ * response makes pipeline() destroy a file stream piped into it, which closes the file.
+ */
+function startResponse(res: http.ServerResponse): void {
+  if (res.socket) answering.add(res.socket);
+  res.setTimeout(bounds.timeoutMs);
+  const cut = setTimeout(() => res.destroy(), bounds.sendTimeoutMs);
+  res.once('close', () => clearTimeout(cut));
+}
+
 function send(req: http.IncomingMessage, res: http.ServerResponse, status: number, html: string | Buffer, extra: Record<string, string> = {}): void {
   const body = typeof html === 'string' ? Buffer.from(html, 'utf8') : html;
+  startResponse(res);
   res.writeHead(status, { Server: SERVER, 'Content-Type': HTML, 'Content-Length': body.length, Connection: 'close', ...extra });
   res.end(req.method === 'HEAD' ? undefined : body);
   logRequest(status, req.method ?? '-', req.url ?? '-', req.method === 'HEAD' ? 0 : body.length);
@@ -93,13 +112,14 @@ async function serveStatic(site: Site, req: http.IncomingMessage, res: http.Serv
   }
   if (st.isDirectory() && !s.dirIndex) {
     await file.close();
-    const location = rawPath + '/';
+    const location = directoryRedirect(rawPath);
     return sendError(req, res, 301, `Moved to ${location}`, { Location: location });
   }
   if (!st.isFile()) {
     await file.close();
     return sendError(req, res, 404);
   }
+  startResponse(res);
   res.writeHead(200, { Server: SERVER, 'Content-Type': contentType(s.rel), 'Content-Length': st.size, Connection: 'close' });
   logRequest(200, req.method!, req.url!, req.method === 'HEAD' ? 0 : st.size);
   if (req.method === 'HEAD') {
@@ -175,7 +195,49 @@ async function guestbookPost(site: Site, req: http.IncomingMessage, res: http.Se
   send(req, res, 200, gb.renderThanks(site.templates, form));
 }
 
+/**
+ * What the raw servers' RequestParser refuses in a head that node:http accepted (its own limits
+ * are set looser, so that every head the raw servers accept gets here): a request line over
+ * LIMITS.requestLine (414), more header lines than LIMITS.headerLines or a header section over
+ * LIMITS.headerBytes (431), and at once, without waiting for a body, a Content-Length over
+ * LIMITS.body (413). node:http keeps no bytes as sent: the sizes are those of the usual
+ * `Name: value` CRLF lines.
+ */
+function refusedHead(req: http.IncomingMessage): HttpError | null {
+  if (`${req.method} ${req.url} HTTP/${req.httpVersion}`.length > LIMITS.requestLine) return new HttpError(414, 'request line too long');
+  const raw = req.rawHeaders;
+  let bytes = 2; // the empty line that ends the head
+  for (let i = 0; i < raw.length; i += 2) {
+    if (i / 2 >= LIMITS.headerLines) return new HttpError(431, 'too many header lines');
+    bytes += raw[i].length + 2 + raw[i + 1].length + 2;
+    if (bytes > LIMITS.headerBytes) return new HttpError(431, 'header section too large');
+  }
+  if (Number(req.headers['content-length'] ?? 0) > LIMITS.body) return new HttpError(413, 'request body too large');
+  return null;
+}
+
+/** node:http's own refusals with the raw servers' statuses and messages; null when the socket failed (nobody to answer). */
+function refusalOf(err: Error & { code?: string; reason?: string }): HttpError | null {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new HttpError(408, '');
+  if (err.code === 'HPE_HEADER_OVERFLOW') return new HttpError(431, 'header section too large');
+  if (err.code === 'HPE_INVALID_CONTENT_LENGTH' && /overflow/i.test(err.reason ?? '')) return new HttpError(413, 'request body too large');
+  return err.code?.startsWith('HPE_') ? new HttpError(400, '') : null;
+}
+
+/** Like node:http's default 'clientError' handler, with the raw servers' pages (and their HTTP/1.0 head). */
+function onClientError(err: Error, socket: Duplex): void {
+  const refusal = refusalOf(err);
+  if (refusal && socket.writable && !answering.has(socket)) {
+    const page = errorResponse(refusal.status, { message: refusal.message || undefined });
+    socket.write(page);
+    logRequest(refusal.status, '-', '-', page.length);
+  }
+  socket.destroy();
+}
+
 async function handle(site: Site, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const refused = refusedHead(req);
+  if (refused) return sendError(req, res, refused.status, refused.message);
   const method = req.method ?? '';
   const isGet = method === 'GET' || method === 'HEAD';
   if (!isGet && method !== 'POST') return sendError(req, res, 501, `${method} is not supported`, { Allow: ALLOW });
@@ -216,10 +278,16 @@ function connectRedis(opts: Options): Promise<Redis> {
 }
 
 export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
+  bounds = opts;
   const site: Site = { publicDir: fs.realpathSync(opts.publicDir), templates: new gb.Templates(opts.templatesDir), redis: await connectRedis(opts) };
   // requestTimeout/headersTimeout are only checked every connectionsCheckingInterval (30 s by
-  // default): check often enough that --timeout holds.
-  const server = http.createServer({ connectionsCheckingInterval: Math.max(50, Math.min(1000, opts.timeoutMs / 4)) }, (req, res) => {
+  // default): check often enough that --timeout holds. node:http counts the target and the
+  // header names and values against maxHeaderSize and keeps only maxHeadersCount headers: both
+  // are set just looser than LIMITS, and refusedHead() applies LIMITS itself.
+  const server = http.createServer({
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, opts.timeoutMs / 4)),
+    maxHeaderSize: LIMITS.requestLine + LIMITS.headerBytes + 1,
+  }, (req, res) => {
     handle(site, req, res).catch(() => {
       if (!res.headersSent) sendError(req, res, 500);
       else res.destroy();
@@ -228,7 +296,8 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
   server.keepAliveTimeout = 0;
   server.requestTimeout = opts.timeoutMs;
   server.headersTimeout = opts.timeoutMs;
-  server.maxHeadersCount = 100;
+  server.maxHeadersCount = LIMITS.headerLines + 1;
+  server.on('clientError', onClientError);
   // node:http closes the socket it listens on; give it a duplicate and leave listenFd to run.ts.
   const fd = native.fcntl(listenFd, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) throw new Error(`fcntl(F_DUPFD_CLOEXEC): ${native.errname(fd)}`);

@@ -109,3 +109,10 @@ export function withServer(redis: () => { port: number }): (args: string[], opts
     return s;
   };
 }
+
+/** `arch` with a small pool where it has one, so a suite that starts every architecture stays quick. */
+export function smallPool(arch: string): string[] {
+  if (arch === 'preforked') return [arch, '--workers', '2'];
+  if (arch === 'prethreaded') return [arch, '--threads', '2'];
+  return [arch];
+}
