@@ -52,7 +52,8 @@ interface Site {
 /** This process's --timeout and --send-timeout (one server per process), set by enterServerLoop(). */
 let bounds: Pick<Options, 'timeoutMs' | 'sendTimeoutMs'> = DEFAULTS;
 /** Sockets whose response has started: an error after that must not write a second head. */
-const answering = new WeakSet<Duplex>();
+const answering = new WeakSet<Duplex>(); // a response has started on it: no error page over it
+const requests = new WeakMap<Duplex, http.IncomingMessage>(); // the request being answered on it
 
 /**
  * From its head on, a response is bounded as on the raw servers: --timeout without progress (a
@@ -61,10 +62,17 @@ const answering = new WeakSet<Duplex>();
  * response makes pipeline() destroy a file stream piped into it, which closes the file.
  */
 function startResponse(res: http.ServerResponse): void {
-  if (res.socket) answering.add(res.socket);
+  const socket = res.socket;
+  if (socket) answering.add(socket);
   res.setTimeout(bounds.timeoutMs);
   const cut = setTimeout(() => res.destroy(), bounds.sendTimeoutMs);
-  res.once('close', () => clearTimeout(cut));
+  // Logged once it is over, with the bytes that went out (head included), as the raw servers do:
+  // a response cut short shows as such.
+  const before = socket?.bytesWritten ?? 0;
+  res.once('close', () => {
+    clearTimeout(cut);
+    logRequest(res.statusCode, res.req.method ?? '-', res.req.url ?? '-', (socket?.bytesWritten ?? before) - before);
+  });
 }
 
 function send(req: http.IncomingMessage, res: http.ServerResponse, status: number, html: string | Buffer, extra: Record<string, string> = {}): void {
@@ -72,7 +80,6 @@ function send(req: http.IncomingMessage, res: http.ServerResponse, status: numbe
   startResponse(res);
   res.writeHead(status, { Server: SERVER, 'Content-Type': HTML, 'Content-Length': body.length, Connection: 'close', ...extra });
   res.end(req.method === 'HEAD' ? undefined : body);
-  logRequest(status, req.method ?? '-', req.url ?? '-', req.method === 'HEAD' ? 0 : body.length);
 }
 
 /** The same error page as errorResponse(), without its HTTP/1.0 head (node:http writes its own). */
@@ -121,7 +128,6 @@ async function serveStatic(site: Site, req: http.IncomingMessage, res: http.Serv
   }
   startResponse(res);
   res.writeHead(200, { Server: SERVER, 'Content-Type': contentType(s.rel), 'Content-Length': st.size, Connection: 'close' });
-  logRequest(200, req.method!, req.url!, req.method === 'HEAD' ? 0 : st.size);
   if (req.method === 'HEAD') {
     await file.close();
     res.end();
@@ -166,9 +172,10 @@ async function guestbookGet(site: Site, req: http.IncomingMessage, res: http.Ser
   }
   if (head) {
     if (!gb.headAnswered(replies as never)) return sendError(req, res, 502, 'unexpected reply from the database');
+    startResponse(res);
     res.writeHead(200, { Server: SERVER, 'Content-Type': HTML, Connection: 'close' }); // no Content-Length, as the raw servers
     res.end();
-    return logRequest(200, 'HEAD', req.url ?? '-', 0);
+    return;
   }
   let page: string;
   try {
@@ -226,6 +233,9 @@ function refusalOf(err: Error & { code?: string; reason?: string }): HttpError |
 
 /** Like node:http's default 'clientError' handler, with the raw servers' pages (and their HTTP/1.0 head). */
 function onClientError(err: Error, socket: Duplex): void {
+  // Bytes after the request (a stray CRLF, a pipelined request, late bytes) while its answer is
+  // going out: we answer one request per connection, so they must not cut that answer short.
+  if (requests.get(socket)?.complete && (err as { code?: string }).code?.startsWith('HPE_')) return;
   const refusal = refusalOf(err);
   if (refusal && socket.writable && !answering.has(socket)) {
     const page = errorResponse(refusal.status, { message: refusal.message || undefined });
@@ -288,6 +298,7 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
     connectionsCheckingInterval: Math.max(50, Math.min(1000, opts.timeoutMs / 4)),
     maxHeaderSize: LIMITS.requestLine + LIMITS.headerBytes + 1,
   }, (req, res) => {
+    requests.set(req.socket, req); // once it is complete, bytes past it are ignored (onClientError)
     handle(site, req, res).catch(() => {
       if (!res.headersSent) sendError(req, res, 500);
       else res.destroy();
