@@ -22,6 +22,7 @@ import { freePort } from './helpers/redis';
 import { parseResponse, RawResponse } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
 import { parseListening } from '../lib/listening';
+import { isOpen, openedFile, parseTrace } from './helpers/strace';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PUBLIC = path.join(ROOT, 'public');
@@ -521,8 +522,8 @@ describe('hardening: every architecture', function () {
           // of ~15 ms, and an over-long header gets 408, not 431. Serve a file from every worker first.
           await waitFor('an open() traced in every preforked worker', 20_000, async () => {
             await getA(srv.port);
-            const trace = fs.readFileSync(traceFile, 'utf8');
-            return workerPids.every((pid) => new RegExp(`^${pid}\\s+openat2?\\(`, 'm').test(trace));
+            const opens = parseTrace(fs.readFileSync(traceFile, 'utf8')).filter(isOpen);
+            return workerPids.every((pid) => opens.some((c) => c.pid === pid));
           });
         }
         summary.archs++;
@@ -542,17 +543,15 @@ describe('hardening: every architecture', function () {
         const bad = unexpectedStderr(srv.stderr());
         if (bad.length) crashed.push(`unexpected stderr: ${bad.slice(0, 5).join(' | ')}`);
         // Every open*() of the server's whole life: nothing outside the public root succeeded.
-        const lines = fs.readFileSync(srv.traceFile!, 'utf8').split('\n');
+        // (An open another thread interrupts is split in two lines; parseTrace joins them.)
         const opened: string[] = [];
         let underPub = 0;
-        for (const l of lines) {
-          const m = /\bopen(?:at2?)?\(.*\)\s+=\s+\d+<([^>]*)>\s*$/.exec(l);
-          if (!/\bopen(at2?)?\(/.test(l)) continue;
+        for (const c of parseTrace(fs.readFileSync(srv.traceFile!, 'utf8')).filter(isOpen)) {
           summary.opensChecked++;
-          if (!m) continue;
-          const p = m[1];
+          const p = openedFile(c);
+          if (p === undefined) continue;
           if (p.startsWith(tree.pub + '/') || p === tree.pub) underPub++;
-          else if (p.startsWith(tree.root) || /^\/etc\/(passwd|shadow)$/.test(p)) opened.push(l);
+          else if (p.startsWith(tree.root) || /^\/etc\/(passwd|shadow)$/.test(p)) opened.push(c.line);
         }
         summary.forbiddenOpens += opened.length;
         summary.crashes += crashed.length ? 1 : 0;
