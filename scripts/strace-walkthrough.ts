@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ARCHITECTURES } from '../lib/servers/index';
 import { parseListening } from '../lib/listening';
-import { joinUnfinished } from './strace-parse';
+import { Call, fdNum, parseTrace } from '../lib/strace-parse';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
@@ -50,28 +50,29 @@ async function waitListening(file: () => string, ms: number): Promise<void> {
  * clone()/wait4() lines (other threads' noise is dropped). Long runs of one-byte reads are shortened.
  */
 export function excerpt(raw: string, maxLines = 40): string {
-  const lines = joinUnfinished(raw.split('\n')).filter((l) => !/\+\+\+|---/.test(l));
-  const acc = lines.findIndex((l) => /accept4?\(.*\)\s+=\s+\d+$/.test(l));
-  if (acc < 0) return lines.slice(-maxLines).join('\n');
-  const fd = /=\s+(\d+)$/.exec(lines[acc])![1];
-  const nextAcc = lines.findIndex((l, i) => i > acc && /accept4?\(.*\)\s+=\s+\d+$/.test(l));
-  const window = lines.slice(acc, nextAcc < 0 ? lines.length : nextAcc);
-  const closeRe = new RegExp(`close\\(${fd}\\)`);
+  const calls = parseTrace(raw);
+  const accepted = (c: Call) => /^accept4?$/.test(c.name) && c.ret !== null && c.ret >= 0;
+  const acc = calls.findIndex(accepted);
+  if (acc < 0) return calls.slice(-maxLines).map((c) => c.line).join('\n');
+  const fd = calls[acc].ret;
+  const nextAcc = calls.findIndex((c, i) => i > acc && accepted(c));
+  const window = calls.slice(acc, nextAcc < 0 ? calls.length : nextAcc);
+  const onFd = (c: Call) => fdNum(c.argv[0] ?? '') === fd;
   let end = -1;
-  window.forEach((l, i) => { if (closeRe.test(l)) end = i; });
-  const pidOf = (l: string) => l.split(/\s+/)[0];
-  const pids = new Set([pidOf(lines[acc])]);
-  for (const l of window) if (new RegExp(`(recvfrom|read|sendfile|sendto|write|writev)\\(${fd},`).test(l)) pids.add(pidOf(l));
-  const kept = window.slice(0, end + 1).filter((l) => pids.has(pidOf(l)) || /clone|wait4/.test(l));
+  window.forEach((c, i) => { if (c.name === 'close' && onFd(c)) end = i; });
+  const pids = new Set([calls[acc].pid]);
+  for (const c of window) if (/^(recvfrom|read|sendfile|sendto|write|writev)$/.test(c.name) && onFd(c)) pids.add(c.pid);
+  const kept = window.slice(0, end + 1).filter((c) => pids.has(c.pid) || /^(clone3?|fork|vfork|wait4)$/.test(c.name));
+  const oneByte = (c: Call | undefined) => c?.name === 'recvfrom' && c.argv[2] === '1' && c.argv[3] === '0';
   const out: string[] = [];
   for (let i = 0; i < kept.length; i++) {
-    if (!/recvfrom\(\d+, ".*", 1, 0/.test(kept[i])) { out.push(kept[i]); continue; }
+    if (!oneByte(kept[i])) { out.push(kept[i].line); continue; }
     let j = i;
-    while (j + 1 < kept.length && /recvfrom\(\d+, ".*", 1, 0/.test(kept[j + 1])) j++;
+    while (oneByte(kept[j + 1])) j++;
     if (j - i >= 6) {
-      out.push(...kept.slice(i, i + 3), `  … ${j - i - 4} more one-byte recvfrom() calls …`, ...kept.slice(j - 1, j + 1));
+      out.push(...kept.slice(i, i + 3).map((c) => c.line), `  … ${j - i - 4} more one-byte recvfrom() calls …`, ...kept.slice(j - 1, j + 1).map((c) => c.line));
       i = j;
-    } else out.push(kept[i]);
+    } else out.push(kept[i].line);
   }
   return (out.length > maxLines ? [...out.slice(0, maxLines - 8), '  …', ...out.slice(-7)] : out).join('\n');
 }

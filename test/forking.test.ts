@@ -20,16 +20,16 @@ describe('forking server', function () {
     assert.match(fs.readFileSync(`/proc/${server.pid}/maps`, 'utf8'), /forksafe\.so/);
   });
 
-  it('serves 3,000 mixed requests at concurrency 20, reaps every child, counts every guestbook visit', async () => {
+  it('serves 1,000 mixed requests at concurrency 20, reaps every child, counts every guestbook visit', async () => {
     server = await start(['forking']);
     const r = redis().client();
     const before = Number((await r.get('visitor_count')) ?? 0);
     const paths = ['/', '/guestbook', '/index.html', '/guestbook', '/nope.html'];
     let guestbookGets = 0;
-    for (let i = 0; i < 3000; i++) if (paths[i % paths.length] === '/guestbook') guestbookGets++;
-    const res = await load(server.port, 3000, 20, (i) => `GET ${paths[i % paths.length]} HTTP/1.0\r\nHost: x\r\n\r\n`);
+    for (let i = 0; i < 1000; i++) if (paths[i % paths.length] === '/guestbook') guestbookGets++;
+    const res = await load(server.port, 1000, 20, (i) => `GET ${paths[i % paths.length]} HTTP/1.0\r\nHost: x\r\n\r\n`);
     assert.deepEqual(res.errors, []);
-    assert.deepEqual(res.byStatus, { 200: 2400, 404: 600 });
+    assert.deepEqual(res.byStatus, { 200: 800, 404: 200 });
     assert.equal(Number(await r.get('visitor_count')) - before, guestbookGets);
     // No zombie and no stuck child remains (the parent reaps at least every 200 ms).
     await waitFor('every child reaped', 5000, () => childrenOf(server!.pid).length === 0);

@@ -22,6 +22,7 @@ import { freePort } from './helpers/redis';
 import { parseResponse, RawResponse } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
 import { parseListening } from '../lib/listening';
+import { isOpen, openedFile, parseTrace } from './helpers/strace';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PUBLIC = path.join(ROOT, 'public');
@@ -37,12 +38,16 @@ const ARCHS = process.env.HARDENING_ARCHS ? process.env.HARDENING_ARCHS.split(',
 /** How many clients an architecture serves at once, if bounded (others: one per connection / event-driven). */
 const CONCURRENCY: Record<string, number> = { iterative: 1, preforked: POOL, prethreaded: POOL };
 /**
- * Requests for the leak check per architecture, checked after the first LEAK_FIRST and again at
- * the end. 100,000 as the issue asks, except where one request costs a fork() or a new Worker
- * (~2 ms and ~25 ms): there the budget allows 500 and 150 (see SECURITY.md).
+ * The leak check's requests per architecture, checked after the first LEAK_FIRST, at half and at
+ * the end. CI's default is short and still fails on a leak of one fd, thread or process per
+ * request (counted exactly) or of LEAK_KB per request (RSS over the second half);
+ * LEAK_REQUESTS=100000 is the soak (SECURITY.md). Where one request costs a fork() or a new
+ * Worker (~2 ms and ~25 ms) the budget allows 500 and 150.
  */
-const LEAK_TOTAL: Record<string, number> = { threaded: 150, forking: 500, default: Number(process.env.LEAK_REQUESTS) || 100_000 };
+const LEAK_REQUESTS = Number(process.env.LEAK_REQUESTS) || 6000;
+const LEAK_TOTAL: Record<string, number> = { threaded: Math.min(150, LEAK_REQUESTS), forking: Math.min(500, LEAK_REQUESTS), default: LEAK_REQUESTS };
 const LEAK_FIRST = 1500;
+const LEAK_KB = 8;
 const FUZZ_MS = 2000;
 
 const summary = {
@@ -521,8 +526,8 @@ describe('hardening: every architecture', function () {
           // of ~15 ms, and an over-long header gets 408, not 431. Serve a file from every worker first.
           await waitFor('an open() traced in every preforked worker', 20_000, async () => {
             await getA(srv.port);
-            const trace = fs.readFileSync(traceFile, 'utf8');
-            return workerPids.every((pid) => new RegExp(`^${pid}\\s+openat2?\\(`, 'm').test(trace));
+            const opens = parseTrace(fs.readFileSync(traceFile, 'utf8')).filter(isOpen);
+            return workerPids.every((pid) => opens.some((c) => c.pid === pid));
           });
         }
         summary.archs++;
@@ -542,17 +547,15 @@ describe('hardening: every architecture', function () {
         const bad = unexpectedStderr(srv.stderr());
         if (bad.length) crashed.push(`unexpected stderr: ${bad.slice(0, 5).join(' | ')}`);
         // Every open*() of the server's whole life: nothing outside the public root succeeded.
-        const lines = fs.readFileSync(srv.traceFile!, 'utf8').split('\n');
+        // (An open another thread interrupts is split in two lines; parseTrace joins them.)
         const opened: string[] = [];
         let underPub = 0;
-        for (const l of lines) {
-          const m = /\bopen(?:at2?)?\(.*\)\s+=\s+\d+<([^>]*)>\s*$/.exec(l);
-          if (!/\bopen(at2?)?\(/.test(l)) continue;
+        for (const c of parseTrace(fs.readFileSync(srv.traceFile!, 'utf8')).filter(isOpen)) {
           summary.opensChecked++;
-          if (!m) continue;
-          const p = m[1];
+          const p = openedFile(c);
+          if (p === undefined) continue;
           if (p.startsWith(tree.pub + '/') || p === tree.pub) underPub++;
-          else if (p.startsWith(tree.root) || /^\/etc\/(passwd|shadow)$/.test(p)) opened.push(l);
+          else if (p.startsWith(tree.root) || /^\/etc\/(passwd|shadow)$/.test(p)) opened.push(c.line);
         }
         summary.forbiddenOpens += opened.length;
         summary.crashes += crashed.length ? 1 : 0;
@@ -860,9 +863,10 @@ describe('hardening: every architecture', function () {
         };
         const base = await steady(srv);
         // Checkpoints: fds/threads/processes must be back to baseline at each. RSS: V8 grows its
-        // heaps for a while after start, so a leak is judged on the second half of the run
-        // (a leak of 800 B/request shows as 40 MB over 50,000 requests; heap resizing alone has
-        // moved it by up to 16 MB here), the whole run only loosely.
+        // heaps for a while after start (in steps: prethreaded's four Workers by +17 MB at once
+        // between 3,500 and 5,000 requests here), so a leak is judged on the second half of the
+        // run: at most LEAK_KB per request and 40 MB (800 B/request over the soak's 50,000); the
+        // whole run only loosely.
         const points = [...new Set([n, Math.max(n, Math.floor(total / 2)), total])];
         const at: Record<number, Usage> = {};
         let done = 0;
@@ -877,7 +881,8 @@ describe('hardening: every architecture', function () {
         const half = points.length === 3 ? mb(at[total].rss - at[points[1]].rss) : null;
         summary.rssGrowth.push(`${arch} ${fmt(whole)}/${total}` + (half === null ? '' : ` (${fmt(half)} over the last ${total - points[1]})`));
         assert.ok(whole < (half === null ? 40 : 100), `RSS grew by ${whole.toFixed(1)} MB over ${total} requests (${base.rss} -> ${at[total].rss} kB)`);
-        if (half !== null) assert.ok(half < 40, `RSS grew by ${half.toFixed(1)} MB over the last ${total - points[1]} requests (${at[points[1]].rss} -> ${at[total].rss} kB)`);
+        const bound = Math.min(40, mb(LEAK_KB * (total - points[1])));
+        if (half !== null) assert.ok(half < bound, `RSS grew by ${half.toFixed(1)} MB (bound ${bound.toFixed(1)}) over the last ${total - points[1]} requests (${at[points[1]].rss} -> ${at[total].rss} kB)`);
         await redis.client().del(REMARKS_KEY);
       });
 

@@ -4,9 +4,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLI } from './server';
 import { parseListening } from '../../lib/listening';
-import { joinUnfinished } from '../../scripts/strace-parse';
+import { Call, fdPath, parseTrace } from '../../lib/strace-parse';
 
-export { joinUnfinished };
+export type { Call };
+export { fdNum, fdPath, parseLine, parseTrace, splitArgs } from '../../lib/strace-parse';
 
 export const STRACE = '/usr/bin/strace';
 
@@ -17,8 +18,8 @@ export interface Traced {
   traceFile: string;
   stderr(): string;
   stdout(): string;
-  /** SIGINT to the server; waits for strace to exit; returns the server's exit line and the trace. */
-  stop(): Promise<{ code: number | null; lines: string[] }>;
+  /** SIGINT to the server; waits for strace to exit; returns its exit code and the traced calls. */
+  stop(): Promise<{ code: number | null; calls: Call[] }>;
 }
 
 const live = new Set<ChildProcess>();
@@ -57,21 +58,29 @@ export async function startTraced(trace: string, args: string[], dir: string): P
       const t = setTimeout(() => { try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone */ } }, 20_000);
       const code = await exited;
       clearTimeout(t);
-      return { code, lines: joinUnfinished(fs.readFileSync(traceFile, 'utf8').split('\n')) };
+      return { code, calls: parseTrace(fs.readFileSync(traceFile, 'utf8')) };
     },
   };
 }
 
-/** Calls made by thread `tid`: {name, args, result}. */
-export function callsOf(lines: string[], tid: number): { name: string; args: string; result: string; line: string }[] {
-  const calls = [];
-  for (const line of lines) {
-    const m = /^(\d+)\s+(\w+)\((.*)\)\s+=\s+(.*)$/.exec(line);
-    if (m && Number(m[1]) === tid) calls.push({ name: m[2], args: m[3], result: m[4], line });
-  }
-  return calls;
+/** Calls made by thread `tid`, in order. */
+export const callsOf = (calls: Call[], tid: number): Call[] => calls.filter((c) => c.pid === tid);
+
+// What the tests look for in a trace, by argument position (never by the spacing or the end of
+// the line, which vary with strace's version and the widths of pids, fds and inodes).
+
+/** `recvfrom(fd, buf, 1, 0, ...)`: the article's one-byte read. */
+export const isOneByteRecv = (c: Call): boolean => c.name === 'recvfrom' && c.argv[2] === '1' && c.argv[3] === '0';
+/** `recvfrom(fd, buf, 1, MSG_PEEK, ...)`: the look-ahead after a '\r'. */
+export const isPeek = (c: Call): boolean => c.name === 'recvfrom' && /\bMSG_PEEK\b/.test(c.argv[3] ?? '');
+/** listen(fd, backlog) that returned 0. */
+export const listenedWith = (c: Call, backlog: number): boolean => c.name === 'listen' && c.argv[1] === String(backlog) && c.ret === 0;
+
+export const isOpen = (c: Call): boolean => /^open(at2?)?$/.test(c.name);
+/** The path an open*() was asked for: `"a.txt"` -> `a.txt`. */
+export function openTarget(c: Call): string | undefined {
+  const arg = c.name === 'open' ? c.argv[0] : c.argv[1];
+  return arg && /^"(.*)"(\.\.\.)?$/.exec(arg)?.[1];
 }
-
-// strace -y prints fds as N<socket:[inode]> or N</path>; this strips the decoration.
-export const fdNum = (s: string) => Number(/^(\d+)/.exec(s.trim())?.[1] ?? NaN);
-
+/** The file a successful open*() opened, as -y printed the returned fd (`= 5</srv/a.txt>`). */
+export const openedFile = (c: Call): string | undefined => (isOpen(c) && c.ret !== null && c.ret >= 0 ? fdPath(c.result) : undefined);
