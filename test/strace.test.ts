@@ -25,7 +25,7 @@ describe('iterative server under strace', function () {
   for (const reader of ['byte', 'buffered'] as const) {
     it(`GET / is accepted, read, sendfile()d and closed by the main thread (--reader ${reader})`, async () => {
       const sub = fs.mkdtempSync(path.join(dir, `${reader}-`));
-      const srv = await startTraced('accept4,recvfrom,sendfile,close',
+      const srv = await startTraced('accept4,recvfrom,sendfile,shutdown,close',
         ['iterative', '--reader', reader, '--redis', `127.0.0.1:${await freePort()}`, '--quiet'], sub);
       let stopped = false;
       try {
@@ -42,7 +42,12 @@ describe('iterative server under strace', function () {
         const a = main.indexOf(accepted[0]);
         const n = accepted[0].ret;
         const after = main.slice(a + 1);
-        const recvs = after.filter((c) => c.name === 'recvfrom' && fdNum(c.argv[0]) === n);
+        const sf = after.filter((c) => c.name === 'sendfile' && fdNum(c.argv[0]) === n);
+        assert.ok(sf.length >= 1, `sendfile on fd ${n}`);
+        // The request's reads come before the response; the lingering close's after it.
+        const onFd = after.filter((c) => c.name === 'recvfrom' && fdNum(c.argv[0]) === n);
+        const recvs = onFd.filter((c) => after.indexOf(c) < after.indexOf(sf[0]));
+        const drains = onFd.filter((c) => after.indexOf(c) > after.indexOf(sf[0]));
         assert.ok(recvs.length > 0, 'recvfrom on the client fd');
         if (reader === 'byte') {
           const oneByte = recvs.filter((c) => isOneByteRecv(c) && c.ret === 1);
@@ -54,14 +59,21 @@ describe('iterative server under strace', function () {
         } else {
           assert.ok(recvs.every((c) => !isOneByteRecv(c)), 'buffered reader makes large reads');
         }
-        const sf = after.filter((c) => c.name === 'sendfile' && fdNum(c.argv[0]) === n);
-        assert.ok(sf.length >= 1, `sendfile on fd ${n}`);
         assert.match(sf[0].argv[1], /index\.html>$/, 'sendfile from public/index.html');
         assert.equal(sf.reduce((s, c) => s + c.ret!, 0), size, 'sendfile sent the whole file');
         const closes = after.filter((c) => c.name === 'close' && fdNum(c.argv[0]) === n);
         assert.ok(closes.length >= 1, `close(${n}) in the main thread`);
         const firstRecv = main.indexOf(recvs[0]), firstSf = main.indexOf(sf[0]), closeIdx = main.indexOf(closes[0]);
         assert.ok(a < firstRecv && firstRecv < firstSf && firstSf < closeIdx, 'accept4 < recvfrom < sendfile < close');
+        // Lingering close: shutdown(n, SHUT_WR) after the last byte, one recvfrom that sees the
+        // client's EOF (it read the answer and closed), then close(n).
+        const shut = after.filter((c) => c.name === 'shutdown' && fdNum(c.argv[0]) === n);
+        assert.equal(shut.length, 1, `one shutdown(${n}):\n${after.map((c) => c.line).join('\n')}`);
+        assert.equal(shut[0].argv[1], 'SHUT_WR');
+        const shutIdx = main.indexOf(shut[0]);
+        assert.ok(main.indexOf(sf[sf.length - 1]) < shutIdx && shutIdx < closeIdx, 'sendfile < shutdown < close');
+        assert.deepEqual(drains.map((c) => c.ret), [0], 'the drain reads the EOF and nothing else');
+        assert.ok(drains.every((c) => shutIdx < main.indexOf(c) && main.indexOf(c) < closeIdx), 'shutdown < drain < close');
         // No other thread touched the client socket between accept and close.
         const others = calls.filter((c) => /^(recvfrom|sendfile)$/.test(c.name) && c.pid !== srv.pid && fdNum(c.argv[0]) === n);
         assert.deepEqual(others.map((c) => c.line), []);
