@@ -201,7 +201,7 @@ async function guestbookPost(site: Site, req: http.IncomingMessage, res: http.Se
  * LIMITS.requestLine (414), more header lines than LIMITS.headerLines or a header section over
  * LIMITS.headerBytes (431), and at once, without waiting for a body, a Content-Length over
  * LIMITS.body (413). node:http keeps no bytes as sent: the sizes are those of the usual
- * `Name: value` CRLF lines.
+ * `Name: value` CRLF lines. And a missing (HTTP/1.1) or repeated Host: 400.
  */
 function refusedHead(req: http.IncomingMessage): HttpError | null {
   if (`${req.method} ${req.url} HTTP/${req.httpVersion}`.length > LIMITS.requestLine) return new HttpError(414, 'request line too long');
@@ -212,6 +212,10 @@ function refusedHead(req: http.IncomingMessage): HttpError | null {
     bytes += raw[i].length + 2 + raw[i + 1].length + 2;
     if (bytes > LIMITS.headerBytes) return new HttpError(431, 'header section too large');
   }
+  // RFC 9112 §3.2 (node:http lets two Host lines through; its own refusal of none has no page).
+  const hosts = req.headersDistinct.host?.length ?? 0;
+  if (hosts > 1) return new HttpError(400, 'more than one Host header');
+  if (hosts === 0 && req.httpVersion === '1.1') return new HttpError(400, 'HTTP/1.1 request without a Host header');
   if (Number(req.headers['content-length'] ?? 0) > LIMITS.body) return new HttpError(413, 'request body too large');
   return null;
 }
@@ -287,6 +291,7 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
   const server = http.createServer({
     connectionsCheckingInterval: Math.max(50, Math.min(1000, opts.timeoutMs / 4)),
     maxHeaderSize: LIMITS.requestLine + LIMITS.headerBytes + 1,
+    requireHostHeader: false, // refusedHead() answers 400 with the raw servers' page
   }, (req, res) => {
     handle(site, req, res).catch(() => {
       if (!res.headersSent) sendError(req, res, 500);
