@@ -3,23 +3,21 @@
 import * as assert from 'node:assert/strict';
 import { ARCHITECTURES } from '../lib/servers/index';
 import { withRedis } from './helpers/redis';
-import { RunningServer, withServer } from './helpers/server';
+import { RunningServer, smallPool, startServer } from './helpers/server';
 import { rawRequest } from './helpers/http';
-
-// Small pools: these tests are about answers, not concurrency.
-const ARGS: Record<string, string[]> = { preforked: ['--workers', '2'], prethreaded: ['--threads', '2'] };
 
 describe('HTTP rules on every architecture', function () {
   this.timeout(60_000);
   const redis = withRedis();
-  const start = withServer(redis);
-
   for (const arch of Object.keys(ARCHITECTURES)) {
     describe(arch, () => {
       let srv: RunningServer;
       const status = async (request: string) => (await rawRequest(srv.port, request)).status;
-      beforeEach(async () => {
-        srv = await start([arch, ...(ARGS[arch] ?? [])]);
+      before(async () => {
+        srv = await startServer([...smallPool(arch), '--redis', `127.0.0.1:${redis().port}`, '--quiet']);
+      });
+      after(async () => {
+        assert.equal((await srv?.stop())?.code, 0);
       });
 
       it('Host: 400 for HTTP/1.1 without it and for two of them; HTTP/1.0 may omit it', async () => {

@@ -89,7 +89,7 @@ function pathOf(url: string): string {
   return p;
 }
 
-async function serveStatic(site: Site, req: http.IncomingMessage, res: http.ServerResponse, rawPath: string): Promise<void> {
+async function serveStatic(site: Site, req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, query = ''): Promise<void> {
   const s = sanitizePath(rawPath);
   if (!s.ok) return sendError(req, res, s.status);
   const full = path.join(site.publicDir, s.rel);
@@ -112,7 +112,7 @@ async function serveStatic(site: Site, req: http.IncomingMessage, res: http.Serv
   }
   if (st.isDirectory() && !s.dirIndex) {
     await file.close();
-    const location = directoryRedirect(rawPath);
+    const location = directoryRedirect(rawPath, query); // the query string stays
     return sendError(req, res, 301, `Moved to ${location}`, { Location: location });
   }
   if (!st.isFile()) {
@@ -248,7 +248,8 @@ async function handle(site: Site, req: http.IncomingMessage, res: http.ServerRes
   const p = pathOf(req.url ?? '/');
   if (p === '/guestbook') return isGet ? guestbookGet(site, req, res) : guestbookPost(site, req, res);
   if (!isGet) return sendError(req, res, 405, undefined, { Allow: 'GET, HEAD' });
-  return serveStatic(site, req, res, p);
+  const q = (req.url ?? '').indexOf('?');
+  return serveStatic(site, req, res, p, q < 0 ? '' : req.url!.slice(q + 1));
 }
 
 function connectRedis(opts: Options): Promise<Redis> {
