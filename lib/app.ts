@@ -55,7 +55,7 @@ export function route(app: App, req: Request): Plan {
   if (!isGet && req.method !== 'POST') return errorPlan(501, { message: `${req.method} is not supported`, extra: { Allow: ALLOW } });
   if (req.path === '/guestbook') return isGet ? guestbookGet(app, req) : guestbookPost(app, req);
   if (!isGet) return errorPlan(405, { extra: { Allow: 'GET, HEAD' } });
-  return staticFile(app, req.path, head);
+  return staticFile(app, req.path, head, req.query);
 }
 
 const RESOLVE = C.RESOLVE_BENEATH | C.RESOLVE_NO_MAGICLINKS;
@@ -79,7 +79,7 @@ function transientRedisError(replies: RespValue[]): boolean {
   return replies.some((r) => r instanceof RespError && /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN)\b/.test(r.message));
 }
 
-export function staticFile(app: App, rawPath: string, head: boolean): Plan {
+export function staticFile(app: App, rawPath: string, head: boolean, query = ''): Plan {
   const s = sanitizePath(rawPath);
   if (!s.ok) return errorPlan(s.status, { head });
   const fd = native.openat2(app.publicFd, s.rel || '.', OPEN_FLAGS, RESOLVE);
@@ -95,7 +95,7 @@ export function staticFile(app: App, rawPath: string, head: boolean): Plan {
   const type = statBuf[0] & C.S_IFMT;
   if (type === C.S_IFDIR && !s.dirIndex) {
     native.close(fd);
-    const location = directoryRedirect(rawPath);
+    const location = directoryRedirect(rawPath, query); // the query string stays: /about?x=1 -> /about/?x=1
     return errorPlan(301, { head, message: `Moved to ${location}`, extra: { Location: location } });
   }
   if (type !== C.S_IFREG) {

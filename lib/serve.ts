@@ -3,7 +3,7 @@
 import { C, native, sendAll } from './sys';
 import { HttpError, RequestParser } from './http/request';
 import { App, errorPlan, httpErrorPlan, Plan, route } from './app';
-import { BlockingRedis } from './redis/blocking';
+import { BAD_REPLY, BlockingRedis } from './redis/blocking';
 import { logRequest } from './log';
 import { Reader } from './options';
 
@@ -148,12 +148,14 @@ export interface Sent { status: number; bytes: number; complete: boolean }
 /**
  * Carry out a plan on a blocking socket (SO_SNDTIMEO already set to `timeoutMs`, the longest a
  * single send may stall). `sendTimeoutMs` bounds the whole response: a client reading very
- * slowly is cut off. `complete` says whether every byte of the response was queued.
+ * slowly is cut off. `complete` says whether every byte of the response was queued. `head`: a HEAD request.
  */
-export function sendPlan(fd: number, plan: Plan, redis: BlockingRedis, timeoutMs: number, sendTimeoutMs: number): Sent {
+export function sendPlan(fd: number, plan: Plan, redis: BlockingRedis, timeoutMs: number, sendTimeoutMs: number, head = false): Sent {
   if (plan.kind === 'redis') {
     const replies = redis.run(plan.commands);
-    return sendPlan(fd, replies ? plan.respond(replies) : plan.unavailable(), redis, timeoutMs, sendTimeoutMs);
+    const next = replies === BAD_REPLY ? errorPlan(502, { head, message: 'unexpected reply from the database' })
+      : replies ? plan.respond(replies) : plan.unavailable();
+    return sendPlan(fd, next, redis, timeoutMs, sendTimeoutMs, head);
   }
   const d = new Deadline(fd, C.SO_SNDTIMEO, sendTimeoutMs, timeoutMs);
   if (plan.kind === 'bytes') {
@@ -189,7 +191,7 @@ export function handleClient(fd: number, ctx: ServeContext): void {
   let complete = false;
   if (plan) {
     const req = parser.request;
-    const sent = sendPlan(fd, plan, ctx.redis, ctx.timeoutMs, ctx.sendTimeoutMs);
+    const sent = sendPlan(fd, plan, ctx.redis, ctx.timeoutMs, ctx.sendTimeoutMs, req?.method === 'HEAD');
     logRequest(sent.status, req?.method ?? '-', req?.target ?? '-', sent.bytes);
     complete = sent.complete;
   }

@@ -7,6 +7,15 @@
 
 namespace zh {
 
+// What is left of a wait of timeoutMs begun at startNs (CLOCK_MONOTONIC); negative waits forever.
+// ZH_CALL re-evaluates the call on each EINTR retry, so a retried wait ends when the first
+// would have: the caller's timeout holds however many signals interrupt it.
+static int timeLeft(int32_t timeoutMs, uint64_t startNs) {
+  if (timeoutMs <= 0) return timeoutMs;
+  uint64_t spentMs = (nowNs() - startNs) / 1000000;
+  return spentMs >= (uint64_t)timeoutMs ? 0 : timeoutMs - (int32_t)spentMs;
+}
+
 // poll(buf, nfds, timeoutMs): buf holds at least nfds struct pollfd.
 static napi_value Poll(napi_env env, napi_callback_info info) {
   Args a(env, info);
@@ -19,9 +28,9 @@ static napi_value Poll(napi_env env, napi_callback_info info) {
   if (nfds < 0 || (size_t)nfds * sizeof(struct pollfd) > len)
     return rangeError(env, "nfds is negative or larger than the pollfd buffer"), nullptr;
   if ((uintptr_t)p % alignof(struct pollfd)) return rangeError(env, "pollfd buffer misaligned"), nullptr;
-  // poll() returns EINTR even with SA_RESTART; retrying with the same timeout is the policy
-  // (the caller recomputes deadlines after each return anyway).
-  long r = ZH_CALL(poll, poll((struct pollfd*)p, (nfds_t)nfds, timeout));
+  // poll() returns EINTR even with SA_RESTART: retried with the time left (a stop returns -EINTR).
+  uint64_t start = nowNs();
+  long r = ZH_CALL(poll, poll((struct pollfd*)p, (nfds_t)nfds, timeLeft(timeout, start)));
   ZH_TRACE(poll, r, "poll([%d fds], %d, %d)", nfds, nfds, timeout);
   return num(env, r);
 }
@@ -65,7 +74,8 @@ static napi_value EpollWait(napi_env env, napi_callback_info info) {
   if (maxev <= 0 || (size_t)maxev * sizeof(struct epoll_event) > len)
     return rangeError(env, "maxevents must be > 0 and fit in the events buffer"), nullptr;
   if ((uintptr_t)p % 4) return rangeError(env, "events buffer misaligned"), nullptr;
-  long r = ZH_CALL(epoll_wait, epoll_wait(epfd, (struct epoll_event*)p, maxev, timeout));
+  uint64_t start = nowNs();
+  long r = ZH_CALL(epoll_wait, epoll_wait(epfd, (struct epoll_event*)p, maxev, timeLeft(timeout, start)));
   ZH_TRACE(epoll_wait, r, "epoll_wait(%d, [%d], %d)", epfd, maxev, timeout);
   return num(env, r);
 }

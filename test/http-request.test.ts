@@ -59,13 +59,13 @@ describe('RequestParser', () => {
     });
 
     it('handles absolute-form targets', () => {
-      let r = parse('GET http://example.com:8000/x?y HTTP/1.1\r\n\r\n').p.request!;
+      let r = parse('GET http://example.com:8000/x?y HTTP/1.1\r\nHost: example.com:8000\r\n\r\n').p.request!;
       assert.equal(r.target, 'http://example.com:8000/x?y');
       assert.equal(r.path, '/x');
       assert.equal(r.query, 'y');
-      r = parse('GET HTTP://example.com HTTP/1.1\r\n\r\n').p.request!;
+      r = parse('GET HTTP://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n').p.request!;
       assert.equal(r.path, '/');
-      r = parse('GET http://example.com?q HTTP/1.1\r\n\r\n').p.request!;
+      r = parse('GET http://example.com?q HTTP/1.1\r\nHost: example.com\r\n\r\n').p.request!;
       assert.equal(r.path, '/');
       assert.equal(r.query, 'q');
     });
@@ -76,37 +76,37 @@ describe('RequestParser', () => {
     });
 
     it('ignores a few empty lines before the request line', () => {
-      assert.equal(parse('\r\n\r\nGET / HTTP/1.1\r\n\r\n').p.request!.path, '/');
+      assert.equal(parse('\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n').p.request!.path, '/');
       assertStatus('\r\n'.repeat(20) + 'GET / HTTP/1.1\r\n\r\n', 400);
     });
 
     it('lower-cases header names, trims OWS, joins duplicates', () => {
-      const r = parse('GET / HTTP/1.1\r\nAccept:  text/html \t\r\nACCEPT:\timage/png\r\nX-Empty:\r\n\r\n').p.request!;
+      const r = parse('GET / HTTP/1.1\r\nHost: x\r\nAccept:  text/html \t\r\nACCEPT:\timage/png\r\nX-Empty:\r\n\r\n').p.request!;
       assert.equal(r.headers.get('accept'), 'text/html, image/png');
       assert.equal(r.headers.get('x-empty'), '');
     });
 
     it('keeps method case as sent', () => {
-      assert.equal(parse('get / HTTP/1.1\r\n\r\n').p.request!.method, 'get');
+      assert.equal(parse('get / HTTP/1.1\r\nHost: x\r\n\r\n').p.request!.method, 'get');
     });
 
     it('decodes non-UTF-8 header values as latin1', () => {
-      const head = Buffer.concat([Buffer.from('GET / HTTP/1.1\r\nX-Name: caf'), Buffer.from([0xe9, 0xff]), Buffer.from('\r\n\r\n')]);
+      const head = Buffer.concat([Buffer.from('GET / HTTP/1.1\r\nHost: x\r\nX-Name: caf'), Buffer.from([0xe9, 0xff]), Buffer.from('\r\n\r\n')]);
       assert.equal(parse(head).p.request!.headers.get('x-name'), 'caf\u00e9\u00ff');
     });
 
     it('reads a POST body of exactly Content-Length bytes', () => {
-      const { p, used } = parse('POST /guestbook HTTP/1.1\r\nContent-Length: 11\r\n\r\nname=hello!EXTRA');
+      const { p, used } = parse('POST /guestbook HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nname=hello!EXTRA');
       assert.equal(p.state, 'done');
       assert.equal(p.request!.body.toString(), 'name=hello!');
       assert.equal(p.request!.contentLength, 11);
-      assert.equal(used, 'POST /guestbook HTTP/1.1\r\nContent-Length: 11\r\n\r\nname=hello!'.length);
+      assert.equal(used, 'POST /guestbook HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nname=hello!'.length);
     });
 
     it('reports bodyRemaining while in the body', () => {
       const p = new RequestParser();
       assert.equal(p.bodyRemaining, 0);
-      p.push(buf('POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc'));
+      p.push(buf('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc'));
       assert.equal(p.state, 'body');
       assert.equal(p.bodyRemaining, 7);
       assert.equal(p.wantsMore, true);
@@ -117,21 +117,21 @@ describe('RequestParser', () => {
     });
 
     it('POST with Content-Length: 0 completes without body', () => {
-      const { p } = parse('POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n');
+      const { p } = parse('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n');
       assert.equal(p.state, 'done');
       assert.equal(p.request!.body.length, 0);
     });
 
     it('GET/HEAD may carry a body, which is read', () => {
-      const { p, used } = parse('GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET');
+      const { p, used } = parse('GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET');
       assert.equal(p.state, 'done');
       assert.equal(p.request!.body.toString(), 'abc');
-      assert.equal(used, 'GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc'.length);
-      assertStatus(`HEAD / HTTP/1.1\r\nContent-Length: ${LIMITS.body + 1}\r\n\r\n`, 413);
+      assert.equal(used, 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc'.length);
+      assertStatus(`HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: ${LIMITS.body + 1}\r\n\r\n`, 413);
     });
 
     it('accepts repeated identical Content-Length values', () => {
-      const r = parse('POST / HTTP/1.1\r\nContent-Length: 2, 2\r\ncontent-length: 02\r\n\r\nhi').p.request!;
+      const r = parse('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\ncontent-length: 02\r\n\r\nhi').p.request!;
       assert.equal(r.contentLength, 2);
       assert.equal(r.headers.get('content-length'), '2');
       assert.equal(r.body.toString(), 'hi');
@@ -140,12 +140,12 @@ describe('RequestParser', () => {
     it('accepts a request line of exactly LIMITS.requestLine bytes', () => {
       const line = 'GET /' + 'a'.repeat(LIMITS.requestLine - 'GET / HTTP/1.1'.length) + ' HTTP/1.1';
       assert.equal(line.length, LIMITS.requestLine);
-      assertStatus(line + '\r\n\r\n', 'done');
-      assertStatus(line + '\n\n', 'done');
+      assertStatus(line + '\r\nHost: x\r\n\r\n', 'done');
+      assertStatus(line + '\nHost: x\n\n', 'done');
     });
 
     it('accepts exactly LIMITS.headerLines header lines', () => {
-      assertStatus('GET / HTTP/1.1\r\n' + 'X-A: b\r\n'.repeat(LIMITS.headerLines) + '\r\n', 'done');
+      assertStatus('GET / HTTP/1.0\r\n' + 'X-A: b\r\n'.repeat(LIMITS.headerLines) + '\r\n', 'done');
     });
 
     it('wants more until the head is complete', () => {
@@ -157,9 +157,31 @@ describe('RequestParser', () => {
     });
   });
 
+  describe('Host (RFC 9112 §3.2)', () => {
+    it('400 for an HTTP/1.1 request without Host, whatever the target form', () => {
+      for (const input of ['GET / HTTP/1.1\r\n\r\n', 'GET http://example.com/ HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nX-Host: a\r\n\r\n']) {
+        assertStatus(input, 400);
+        assert.match(parse(input).p.error!.message, /Host/);
+      }
+    });
+
+    it('400 for more than one Host header line, in HTTP/1.1 and HTTP/1.0, even if they agree', () => {
+      assertStatus('GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400);
+      assertStatus('GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n', 400);
+      assertStatus('GET / HTTP/1.0\r\nHOST: a\r\nX: y\r\nHost: b\r\n\r\n', 400);
+      assertStatus('POST / HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 1\r\n\r\nx', 400);
+    });
+
+    it('one Host (even an empty one) is enough; HTTP/1.0 may omit it', () => {
+      assertStatus('GET / HTTP/1.1\r\nHost: a\r\n\r\n', 'done');
+      assertStatus('GET / HTTP/1.1\r\nhost:\r\n\r\n', 'done');
+      assertStatus('GET / HTTP/1.0\r\n\r\n', 'done');
+    });
+  });
+
   describe('pipelining', () => {
     it('leaves the next request unconsumed', () => {
-      const first = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n', second = 'GET /b HTTP/1.1\r\n\r\n';
+      const first = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n', second = 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n';
       const data = buf(first + second);
       const p1 = new RequestParser();
       const n = p1.push(data);
@@ -265,7 +287,7 @@ describe('RequestParser', () => {
     it('431 when the header section is too large, without waiting for a newline', () => {
       assertStatus('GET / HTTP/1.1\r\nX: ' + 'a'.repeat(LIMITS.headerBytes), 431);
       const line = 'X-Filler: ' + 'b'.repeat(990) + '\r\n'; // 1002 bytes
-      assertStatus('GET / HTTP/1.1\r\n' + line.repeat(16) + '\r\n', 'done');
+      assertStatus('GET / HTTP/1.0\r\n' + line.repeat(16) + '\r\n', 'done');
       assertStatus('GET / HTTP/1.1\r\n' + line.repeat(17) + '\r\n', 431);
     });
 
@@ -279,26 +301,26 @@ describe('RequestParser', () => {
       assert.equal(status('GET /0123456789012345 HTTP/1.1\r\n\r\n', limits), 414);
       assert.equal(status('GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n', limits), 431);
       assert.equal(status('GET / HTTP/1.1\r\nA: 12345678901234567890123456\r\n\r\n', limits), 431);
-      assert.equal(status('POST / HTTP/1.1\r\nContent-Length: 6\r\n\r\n', limits), 413);
-      assert.equal(status('POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n12345', limits), 'done');
+      assert.equal(status('POST / HTTP/1.0\r\nContent-Length: 6\r\n\r\n', limits), 413);
+      assert.equal(status('POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\n12345', limits), 'done');
     });
 
     it('413 for a Content-Length over the body limit', () => {
-      assertStatus(`POST / HTTP/1.1\r\nContent-Length: ${LIMITS.body + 1}\r\n\r\n`, 413);
-      assertStatus('POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999999\r\n\r\n', 413);
-      assertStatus(`POST / HTTP/1.1\r\nContent-Length: ${LIMITS.body}\r\n\r\n` + 'x'.repeat(LIMITS.body), 'done');
+      assertStatus(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${LIMITS.body + 1}\r\n\r\n`, 413);
+      assertStatus('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999999\r\n\r\n', 413);
+      assertStatus(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${LIMITS.body}\r\n\r\n` + 'x'.repeat(LIMITS.body), 'done');
     });
 
     it('411 for POST without Content-Length', () => {
       assertStatus('POST / HTTP/1.1\r\nHost: x\r\n\r\n', 411);
       assertStatus('GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'done');
-      assertStatus('post / HTTP/1.1\r\n\r\n', 'done'); // not POST: a 405/501 is the caller's business
+      assertStatus('post / HTTP/1.1\r\nHost: x\r\n\r\n', 'done'); // not POST: a 405/501 is the caller's business
     });
 
     it('501 for Transfer-Encoding', () => {
-      assertStatus('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 501);
-      assertStatus('POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 501);
-      assertStatus('GET / HTTP/1.1\r\ntransfer-encoding: identity\r\n\r\n', 501);
+      assertStatus('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 501);
+      assertStatus('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 501);
+      assertStatus('GET / HTTP/1.1\r\nHost: x\r\ntransfer-encoding: identity\r\n\r\n', 501);
     });
 
     it('errors are HttpError instances', () => {
@@ -312,12 +334,12 @@ describe('RequestParser', () => {
 
   describe('end()', () => {
     it('is quiet for EOF before or in the middle of a request', () => {
-      for (const partial of ['', 'GE', 'GET / HTTP/1.1\r\n', 'POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab']) {
+      for (const partial of ['', 'GE', 'GET / HTTP/1.1\r\n', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab']) {
         assert.equal(parse(partial).p.end(), null, partial);
       }
     });
     it('is null after a complete request', () => {
-      assert.equal(parse('GET / HTTP/1.1\r\n\r\n').p.end(), null);
+      assert.equal(parse('GET / HTTP/1.1\r\nHost: x\r\n\r\n').p.end(), null);
     });
     it('returns the pending error', () => {
       const { p } = parse('GET / HTTP/9.9\r\n');

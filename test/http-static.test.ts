@@ -209,7 +209,8 @@ describe('static files on every architecture (end to end)', function () {
       });
 
       it('a directory without its slash is 301 to one path on this host, never //host', async () => {
-        for (const [target, location] of [['/about', '/about/'], ['//about', '/about/'], ['///about', '/about/']]) {
+        for (const [target, location] of [['/about', '/about/'], ['//about', '/about/'], ['///about', '/about/'],
+          ['/about?x=1', '/about/?x=1'], ['//about?a=1&b=%2F', '/about/?a=1&b=%2F']]) { // the query string stays
           const r = await get(srv.port, target);
           assertPage(r, 301, `Moved to ${location}`);
           assert.equal(r.headers.location, location, target);

@@ -139,7 +139,7 @@ describe('iterative server (end to end)', function () {
         assertCommonHeaders(r);
         const q = await get(srv.port, '/about?x=1');
         assert.equal(q.status, 301);
-        assert.equal(q.headers.location, '/about/');
+        assert.equal(q.headers.location, '/about/?x=1', 'the query string stays');
         const d = await get(srv.port, '/about/');
         assert.equal(d.status, 200);
         assert.deepEqual(d.body, fs.readFileSync(path.join(PUBLIC, 'about', 'index.html')));

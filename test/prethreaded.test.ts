@@ -4,7 +4,8 @@ import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { RunningServer, withServer } from './helpers/server';
+import { RunningServer, startServer, withServer } from './helpers/server';
+import { startFakeRedis } from './helpers/fake-redis';
 import { withRedis } from './helpers/redis';
 import { get, load } from './helpers/http';
 import { SharedMutex } from '../lib/shared-mutex';
@@ -110,6 +111,28 @@ describe('prethreaded server', function () {
     assert.equal(r.code, 0);
     assert.ok(r.ms < 2000, `took ${r.ms} ms`);
     await closed;
+  });
+
+  it('Ctrl-C while a Worker waits on a Redis that never answers: terminate() once, no MaxListenersExceededWarning, exit 0', async () => {
+    const fake = await startFakeRedis();
+    fake.mode = 'silent';
+    const s = await startServer(['prethreaded', '--threads', '2', '--quiet', '--redis', `127.0.0.1:${fake.port}`]);
+    try {
+      const answered = get(s.port, '/guestbook').catch(() => undefined);
+      await waitFor('a Worker to send its command to the fake Redis', 30_000, () => fake.ignored > 0);
+      const stopped = s.stop('SIGINT', 30_000);
+      // The Worker sits in recv() on Redis, which neither the stop flag nor shutting the client
+      // down interrupts: keep it there well past the 1 s grace period, then let it go (EOF).
+      await sleep(3000);
+      await fake.close();
+      const r = await stopped;
+      await answered;
+      assert.equal(r.code, 0, s.stderr());
+      assert.doesNotMatch(s.stderr(), /MaxListenersExceededWarning/);
+    } finally {
+      await s.stop('SIGKILL');
+      await fake.close();
+    }
   });
 
   it('replaces a Worker that throws, and service continues (ZEROHTTPD_TEST_THROW_AFTER)', async () => {

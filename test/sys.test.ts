@@ -99,6 +99,36 @@ function runChild(
 
 const children = new Set<child_process.ChildProcess>();
 
+/**
+ * Runs the blocking `wait` while a child process sends us SIGUSR2 every 50 ms (for at most
+ * 10 s). A handler is installed, so each signal that lands in the wait interrupts it with
+ * EINTR. Returns the wait's result, how long it took and how many signals came meanwhile.
+ */
+async function underSignals(wait: () => number): Promise<{ r: number; ms: number; signals: number }> {
+  let signals = 0;
+  const onSignal = () => signals++;
+  process.on('SIGUSR2', onSignal);
+  const sender = child_process.spawn(process.execPath, ['-e',
+    `let n = 0; const t = setInterval(() => { process.kill(${process.pid}, 'SIGUSR2'); if (++n === 200) clearInterval(t); }, 50);`],
+  { stdio: 'ignore' });
+  children.add(sender);
+  const gone = new Promise((resolve) => sender.once('exit', resolve));
+  try {
+    for (let t = Date.now(); signals === 0; await new Promise((res) => setTimeout(res, 10))) {
+      assert.ok(Date.now() - t < 20_000, 'no SIGUSR2 from the sender');
+    }
+    const before = signals, t0 = Date.now();
+    const r = wait();
+    const ms = Date.now() - t0;
+    await new Promise((res) => setTimeout(res, 200)); // the handler runs (and counts) only now
+    return { r, ms, signals: signals - before };
+  } finally {
+    sender.kill('SIGKILL');
+    await gone; // no SIGUSR2 may arrive once the handler is gone (the default action kills)
+    process.off('SIGUSR2', onSignal);
+  }
+}
+
 describe('native layer (lib/sys.ts + addon)', function () {
   this.timeout(30000);
 
@@ -372,6 +402,32 @@ describe('native layer (lib/sys.ts + addon)', function () {
       assert.equal(native.epoll_wait(ep, view, max, 5000), 1);
       assert.ok(evAt(0).events & C.EPOLLRDHUP);
       assert.equal(evAt(0).data, conn);
+    });
+  });
+
+  describe('poll and epoll_wait under signals (EINTR)', () => {
+    // An interrupted wait is retried with the time left, not the whole timeout again: with a
+    // signal every 50 ms, a 1 s wait that restarted from scratch would last until the signals stop.
+    it('poll with a 1,000 ms timeout returns 0 after about 1 s, however many signals interrupt it', async () => {
+      const { server } = pair();
+      const pfd = Buffer.alloc(C.POLLFD_SIZE);
+      pfd.writeInt32LE(server, C.POLLFD_FD_OFFSET);
+      pfd.writeInt16LE(C.POLLIN, C.POLLFD_EVENTS_OFFSET); // never readable: the client sends nothing
+      const { r, ms, signals } = await underSignals(() => native.poll(pfd, 1, 1000));
+      assert.equal(r, 0, errname(r));
+      assert.ok(signals >= 3, `only ${signals} signals during the wait`);
+      assert.ok(ms >= 900 && ms < 5000, `took ${ms} ms`);
+    });
+
+    it('epoll_wait with a 1,000 ms timeout returns 0 after about 1 s, however many signals interrupt it', async () => {
+      const ep = track(native.epoll_create1(C.EPOLL_CLOEXEC), 'epoll_create1');
+      const { server } = pair();
+      assert.equal(native.epoll_ctl(ep, C.EPOLL_CTL_ADD, server, C.EPOLLIN), 0);
+      const events = new Int32Array(4 * C.EPOLL_EVENT_SIZE / 4);
+      const { r, ms, signals } = await underSignals(() => native.epoll_wait(ep, events, 4, 1000));
+      assert.equal(r, 0, errname(r));
+      assert.ok(signals >= 3, `only ${signals} signals during the wait`);
+      assert.ok(ms >= 900 && ms < 5000, `took ${ms} ms`);
     });
   });
 

@@ -46,6 +46,7 @@ export class RequestParser {
   private req: Request | null = null;
   private filled = 0;
   private te = false;
+  private hosts = 0;             // Host header lines
 
   constructor(private limits: Limits = LIMITS) {
     this.line = Buffer.allocUnsafe(Math.max(limits.requestLine, limits.headerBytes) + 2);
@@ -201,12 +202,16 @@ export class RequestParser {
       return;
     }
     if (name === 'transfer-encoding') this.te = true;
+    if (name === 'host') this.hosts++;
     const prev = req.headers.get(name);
     req.headers.set(name, prev === undefined ? value : prev + ', ' + value);
   }
 
   private headSectionDone(): void {
     const req = this.req!;
+    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any with more than one.
+    if (this.hosts > 1) return this.fail(400, 'more than one Host header');
+    if (this.hosts === 0 && req.version === 'HTTP/1.1') return this.fail(400, 'HTTP/1.1 request without a Host header');
     if (this.te) return this.fail(501, 'Transfer-Encoding not implemented');
     if (req.contentLength > this.limits.body) return this.fail(413, 'request body too large');
     if (req.contentLength === -1 && req.method === 'POST') return this.fail(411, 'Content-Length required');

@@ -23,6 +23,7 @@ export const STATUS_TEXT: Record<number, string> = {
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   501: 'Not Implemented',
+  502: 'Bad Gateway',
   503: 'Service Unavailable',
   505: 'HTTP Version Not Supported',
 };

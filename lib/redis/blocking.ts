@@ -11,6 +11,20 @@ export function warnRedisUnreachable(host: string, port: number, why: string): v
 const CONNECT_TIMEOUT_MS = 2000;
 const IO_TIMEOUT_MS = 5000;
 
+/** What command() and run() return when Redis answered bytes that are not RESP (the connection is dropped; the next command reconnects). */
+export const BAD_REPLY: unique symbol = Symbol('bad reply from Redis');
+
+/**
+ * A non-blocking connect() after poll() returned `polled`: 0 if connected, else -errno.
+ * `soError` is getsockopt(SO_ERROR): the pending error (>= 0), or -errno if getsockopt itself failed.
+ */
+export function connectOutcome(polled: number, soError: () => number): number {
+  if (polled === 0) return -C.ETIMEDOUT;
+  if (polled < 0) return polled;
+  const e = soError();
+  return e > 0 ? -e : e; // a pending error, or getsockopt's own -errno, or 0
+}
+
 export class BlockingRedis {
   private fd = -1;
   private decoder = new RespDecoder();
@@ -35,8 +49,7 @@ export class BlockingRedis {
       const pfd = new Int32Array(2);
       pfd[0] = fd;
       new Int16Array(pfd.buffer)[2] = C.POLLOUT;
-      r = native.poll(pfd, 1, CONNECT_TIMEOUT_MS);
-      r = r === 0 ? -C.ETIMEDOUT : r < 0 ? r : -native.getsockopt(fd, C.SOL_SOCKET, C.SO_ERROR);
+      r = connectOutcome(native.poll(pfd, 1, CONNECT_TIMEOUT_MS), () => native.getsockopt(fd, C.SOL_SOCKET, C.SO_ERROR));
     }
     if (r < 0) {
       native.close(fd);
@@ -56,12 +69,18 @@ export class BlockingRedis {
     if (!this.connect()) warnRedisUnreachable(this.host, this.port, this.lastError);
   }
 
-  /** One command, one round trip. Returns the reply, or undefined if Redis is unreachable. */
-  command(args: string[]): RespValue | undefined {
+  /** One command, one round trip. Returns the reply, undefined if Redis is unreachable, BAD_REPLY if it answered garbage. */
+  command(args: string[]): RespValue | undefined | typeof BAD_REPLY {
     if (!this.connect()) return undefined;
     if (sendAll(this.fd, encodeCommand(args)) < 0) return this.drop('send');
     for (;;) {
-      const next = this.decoder.next();
+      let next;
+      try {
+        next = this.decoder.next();
+      } catch (e) { // a RESP protocol error: nothing more on this connection can be trusted
+        this.drop((e as Error).message);
+        return BAD_REPLY;
+      }
       if (next) return next.value;
       const n = native.recv(this.fd, this.buf, 0, this.buf.length);
       if (n <= 0) return this.drop(n === 0 ? 'closed by server' : native.errname(n));
@@ -69,13 +88,13 @@ export class BlockingRedis {
     }
   }
 
-  /** Runs commands in order; undefined if any round trip failed. */
-  run(commands: string[][]): RespValue[] | undefined {
+  /** Runs commands in order; stops at the first round trip that failed (undefined) or got garbage (BAD_REPLY). */
+  run(commands: string[][]): RespValue[] | undefined | typeof BAD_REPLY {
     this.dropIfStale();
     const replies: RespValue[] = [];
     for (const c of commands) {
       const r = this.command(c);
-      if (r === undefined) return undefined;
+      if (r === undefined || r === BAD_REPLY) return r;
       replies.push(r);
     }
     return replies;

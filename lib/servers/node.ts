@@ -96,7 +96,7 @@ function pathOf(url: string): string {
   return p;
 }
 
-async function serveStatic(site: Site, req: http.IncomingMessage, res: http.ServerResponse, rawPath: string): Promise<void> {
+async function serveStatic(site: Site, req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, query = ''): Promise<void> {
   const s = sanitizePath(rawPath);
   if (!s.ok) return sendError(req, res, s.status);
   const full = path.join(site.publicDir, s.rel);
@@ -119,7 +119,7 @@ async function serveStatic(site: Site, req: http.IncomingMessage, res: http.Serv
   }
   if (st.isDirectory() && !s.dirIndex) {
     await file.close();
-    const location = directoryRedirect(rawPath);
+    const location = directoryRedirect(rawPath, query); // the query string stays
     return sendError(req, res, 301, `Moved to ${location}`, { Location: location });
   }
   if (!st.isFile()) {
@@ -208,7 +208,7 @@ async function guestbookPost(site: Site, req: http.IncomingMessage, res: http.Se
  * LIMITS.requestLine (414), more header lines than LIMITS.headerLines or a header section over
  * LIMITS.headerBytes (431), and at once, without waiting for a body, a Content-Length over
  * LIMITS.body (413). node:http keeps no bytes as sent: the sizes are those of the usual
- * `Name: value` CRLF lines.
+ * `Name: value` CRLF lines. And a missing (HTTP/1.1) or repeated Host: 400.
  */
 function refusedHead(req: http.IncomingMessage): HttpError | null {
   if (`${req.method} ${req.url} HTTP/${req.httpVersion}`.length > LIMITS.requestLine) return new HttpError(414, 'request line too long');
@@ -219,6 +219,10 @@ function refusedHead(req: http.IncomingMessage): HttpError | null {
     bytes += raw[i].length + 2 + raw[i + 1].length + 2;
     if (bytes > LIMITS.headerBytes) return new HttpError(431, 'header section too large');
   }
+  // RFC 9112 §3.2 (node:http lets two Host lines through; its own refusal of none has no page).
+  const hosts = req.headersDistinct.host?.length ?? 0;
+  if (hosts > 1) return new HttpError(400, 'more than one Host header');
+  if (hosts === 0 && req.httpVersion === '1.1') return new HttpError(400, 'HTTP/1.1 request without a Host header');
   if (Number(req.headers['content-length'] ?? 0) > LIMITS.body) return new HttpError(413, 'request body too large');
   return null;
 }
@@ -254,7 +258,8 @@ async function handle(site: Site, req: http.IncomingMessage, res: http.ServerRes
   const p = pathOf(req.url ?? '/');
   if (p === '/guestbook') return isGet ? guestbookGet(site, req, res) : guestbookPost(site, req, res);
   if (!isGet) return sendError(req, res, 405, undefined, { Allow: 'GET, HEAD' });
-  return serveStatic(site, req, res, p);
+  const q = (req.url ?? '').indexOf('?');
+  return serveStatic(site, req, res, p, q < 0 ? '' : req.url!.slice(q + 1));
 }
 
 function connectRedis(opts: Options): Promise<Redis> {
@@ -297,6 +302,7 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
   const server = http.createServer({
     connectionsCheckingInterval: Math.max(50, Math.min(1000, opts.timeoutMs / 4)),
     maxHeaderSize: LIMITS.requestLine + LIMITS.headerBytes + 1,
+    requireHostHeader: false, // refusedHead() answers 400 with the raw servers' page
   }, (req, res) => {
     requests.set(req.socket, req); // once it is complete, bytes past it are ignored (onClientError)
     handle(site, req, res).catch(() => {

@@ -95,15 +95,25 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Wait until every Worker has exited (the stop flag is already set). Every 20 ms, shut down
  * the client sockets they are still serving, so none stays blocked in recv()/send(); a
- * Worker still alive after graceMs is busy in JavaScript and gets terminate().
+ * Worker still alive after graceMs is busy in JavaScript and gets terminate(), once: each
+ * call adds an 'exit' listener, and a Worker blocked in a syscall (a slow Redis) stays
+ * alive until it returns, so calling it every round would pile up listeners
+ * (MaxListenersExceededWarning).
  */
 export async function stopThreads(live: Iterable<Thread>, graceMs = 1000): Promise<void> {
   const deadline = Date.now() + graceMs;
+  const terminated = new Set<Thread>();
   for (;;) {
     const left = [...live];
     if (left.length === 0) return;
     for (const t of left) t.slot.shutdownClient();
-    if (Date.now() > deadline) for (const t of left) void t.worker.terminate();
+    if (Date.now() > deadline) {
+      for (const t of left) {
+        if (terminated.has(t)) continue;
+        terminated.add(t);
+        void t.worker.terminate();
+      }
+    }
     await Promise.race([sleep(20), ...left.map((t) => t.exited)]);
   }
 }
