@@ -919,7 +919,7 @@ describe('hardening: every architecture', function () {
           assert.ok(pinned < 50, `CPU while at the fd limit: ${pinned} ticks in 1 s`);
           assert.ok(alive(lim.pid), 'alive at the limit');
           // The limit was really reached: accept() failed with EMFILE (node:http sheds silently, libuv's reserve-fd trick).
-          if (!isNode) await waitFor('accept() hit EMFILE', 5000, () => /accept: EMFILE/.test(lim.stderr()));
+          if (!isNode) await waitFor('accept() hit EMFILE', 20_000, () => /accept: EMFILE/.test(lim.stderr()));
           // Lifted: the waiting requests are served.
           for (const p of pins) execFileSync('prlimit', ['--pid', String(p), '--nofile=64:64']);
           const results = await Promise.all(pending);

@@ -6,9 +6,14 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fdCount, RunningServer, startServer } from './helpers/server';
+import { fdCount, heldConnections, RunningServer, startServer } from './helpers/server';
 import { freePort, withRedis } from './helpers/redis';
 import { formRequest, get, post, rawRequest, RawResponse } from './helpers/http';
+import { waitFor } from './helpers/procs';
+
+/** Every client connection closed on the servers' side (the lingering close waits for the client's EOF). */
+const settled = (...servers: RunningServer[]) =>
+  waitFor('the servers to close their client connections', 10_000, () => servers.every((x) => heldConnections(x.pid, x.port) === 0));
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PUBLIC = path.join(ROOT, 'public');
@@ -86,6 +91,7 @@ describe('iterative server (end to end)', function () {
         tsrv = await startServer(['iterative', '--reader', reader, '--public', tmp.pub, '--redis', `127.0.0.1:${r.port}`, '--quiet']);
         assert.equal((await get(srv.port, '/')).status, 200);
         assert.equal((await get(tsrv.port, '/')).status, 200);
+        await settled(srv, tsrv);
         fds0 = [fdCount(srv.pid), fdCount(tsrv.pid)];
       });
       after(async () => {
@@ -279,6 +285,7 @@ describe('iterative server (end to end)', function () {
         assert.equal((await get(tsrv.port, '/')).status, 200);
         assert.equal(srv.proc.exitCode, null);
         assert.equal(tsrv.proc.exitCode, null);
+        await settled(srv, tsrv);
         assert.deepEqual([fdCount(srv.pid), fdCount(tsrv.pid)], fds0, 'open fds after every kind of request');
       });
     });

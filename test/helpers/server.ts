@@ -88,6 +88,37 @@ export function processGroupMembers(pgid: number): number[] {
   return pids;
 }
 
+/**
+ * Client connections a server process still holds on `port` (its socket fds whose TCP entry is
+ * not the listener), or has yet to accept. Every response ends with a lingering close that waits for the client's EOF,
+ * so right after a client has read its answer the server may still hold the socket for a moment:
+ * tests that snapshot a server's fds wait for this to be 0 first.
+ */
+export function heldConnections(pid: number, port: number): number {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  let held = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = fs.readFileSync(table, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const localPort = parseInt(f[1].split(':')[1], 16);
+      // Its own sockets but the listener (0A: LISTEN), and connections still waiting in the
+      // accept queue (no inode yet; 01: ESTABLISHED, 08: CLOSE_WAIT, the client already gone).
+      if (localPort === port && f[3] !== '0A' && (inodes.has(f[9]) || (f[9] === '0' && (f[3] === '01' || f[3] === '08')))) held++;
+    }
+  }
+  return held;
+}
+
 /** Number of open fds of a process. */
 export function fdCount(pid: number): number {
   return require('node:fs').readdirSync(`/proc/${pid}/fd`).length;
