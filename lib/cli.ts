@@ -52,6 +52,13 @@ function int(name: string, v: string, min: number, max: number): number {
   return Number(v);
 }
 
+/** A timeout in seconds, as whole milliseconds: at least 1 ms (0 would mean "no timeout" to the kernel and to node). */
+function seconds(name: string, v: string): number {
+  const ms = Math.round(Number(v) * 1000);
+  if (!(ms >= 1 && ms <= 86_400_000)) throw new UsageError(`--${name} must be a number of seconds from 0.001 to 86400, not '${v}'`);
+  return ms;
+}
+
 function hostPort(v: string, defPort: number): { host: string; port: number } {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(v) ?? /^([^:]+)(?::(\d+))?$/.exec(v);
   if (m) return { host: m[1], port: m[2] ? int('redis', m[2], 1, 65535) : defPort };
@@ -103,16 +110,8 @@ export function parseCommandLine(argv: string[]): Parsed {
     o.reader = v.reader;
   }
   if (v.backlog !== undefined) o.backlog = int('backlog', v.backlog, 1, 1 << 20);
-  if (v.timeout !== undefined) {
-    const t = Number(v.timeout);
-    if (!(t > 0 && t <= 86400)) throw new UsageError(`--timeout must be a number of seconds > 0, not '${v.timeout}'`);
-    o.timeoutMs = Math.round(t * 1000);
-  }
-  if (v['send-timeout'] !== undefined) {
-    const t = Number(v['send-timeout']);
-    if (!(t > 0 && t <= 86400)) throw new UsageError(`--send-timeout must be a number of seconds > 0, not '${v['send-timeout']}'`);
-    o.sendTimeoutMs = Math.round(t * 1000);
-  }
+  if (v.timeout !== undefined) o.timeoutMs = seconds('timeout', v.timeout);
+  if (v['send-timeout'] !== undefined) o.sendTimeoutMs = seconds('send-timeout', v['send-timeout']);
   if (v.workers !== undefined) o.workers = int('workers', v.workers, 1, 10000);
   if (v.threads !== undefined) o.threads = int('threads', v.threads, 1, 10000);
   if (v['max-threads'] !== undefined) o.maxThreads = int('max-threads', v['max-threads'], 0, 100000);

@@ -54,6 +54,9 @@ describe('cli', function () {
       [['iterative', 'eighty'], /^zerohttpd: --port must be an integer .* not 'eighty'$/],
       [['iterative', '--timeout', '0'], /^zerohttpd: --timeout must be .* not '0'$/],
       [['iterative', '--timeout', 'soon'], /^zerohttpd: --timeout must be .* not 'soon'$/],
+      // Rounds to 0 ms, which the kernel (SO_RCVTIMEO) and node read as "no timeout at all".
+      [['iterative', '--timeout', '0.0001'], /^zerohttpd: --timeout must be .* not '0.0001'$/],
+      [['epoll', '--send-timeout', '0.0004'], /^zerohttpd: --send-timeout must be .* not '0.0004'$/],
       [['iterative', '--host', 'not-an-ip'], /^zerohttpd: --host must be .* not 'not-an-ip'$/],
       [['iterative', '--port'], /^zerohttpd: .*--port/],
       [['iterative', '8000', '127.0.0.1', 'extra'], /^zerohttpd: too many arguments: extra$/],

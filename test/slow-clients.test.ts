@@ -12,8 +12,40 @@ import { withRedis } from './helpers/redis';
 import { startServer, withServer } from './helpers/server';
 import { parseResponse } from './helpers/http';
 import { waitFor } from './helpers/procs';
+import { C, native, sleepMs } from '../lib/sys';
 
 const BIG = 16 * 1024 * 1024; // sparse: sendfile() reads zero pages from the page cache
+const MID = 300 * 1024;
+
+/**
+ * A blocking client with a 4 KB receive buffer (so most of the answer is still queued on the
+ * server's side): send the request, wait `lateMs` (the server has queued the whole answer by
+ * then), send two more bytes, then read everything. Returns the bytes received and the error
+ * that ended the read (0: the server's EOF).
+ */
+function smallWindowFetch(port: number, request: string, lateMs: number): { bytes: number; err: number } {
+  const fd = native.socket(C.AF_INET, C.SOCK_STREAM | C.SOCK_CLOEXEC, 0);
+  assert.ok(fd >= 0, native.errname(fd));
+  try {
+    native.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVBUF, 4096);
+    native.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, 20_000);
+    assert.equal(native.connect(fd, '127.0.0.1', port), 0);
+    const req = Buffer.from(request);
+    assert.equal(native.send(fd, req, 0, req.length, C.MSG_NOSIGNAL), req.length);
+    sleepMs(lateMs);
+    native.send(fd, Buffer.from('\r\n'), 0, 2, C.MSG_NOSIGNAL);
+    const buf = Buffer.alloc(64 * 1024);
+    let bytes = 0;
+    for (;;) {
+      const n = native.recv(fd, buf, 0, buf.length);
+      if (n <= 0) return { bytes, err: n < 0 ? -n : 0 };
+      bytes += n;
+    }
+  } finally {
+    native.close(fd);
+  }
+}
+
 const REQ = (p: string) => `GET ${p} HTTP/1.0\r\nHost: x\r\n\r\n`;
 
 /** Only the pool options of the architectures that have pools, kept small. */
@@ -62,6 +94,7 @@ describe('slow and sloppy clients, every architecture', function () {
     pub = path.join(dir, 'public');
     fs.mkdirSync(pub);
     fs.writeFileSync(path.join(pub, 'index.html'), '<p>hello</p>\n');
+    fs.writeFileSync(path.join(pub, 'mid.bin'), Buffer.alloc(MID, 'm'));
     const fd = fs.openSync(path.join(pub, 'big.bin'), 'w');
     fs.ftruncateSync(fd, BIG);
     fs.closeSync(fd);
@@ -90,6 +123,13 @@ describe('slow and sloppy clients, every architecture', function () {
           }
         });
       }
+
+      it('bytes arriving after the whole answer was queued do not reset it (a small receive window)', async () => {
+        const s = await launch([...archArgs(arch), '--public', pub, '--timeout', '5']);
+        const r = smallWindowFetch(s.port, REQ('/mid.bin'), 300);
+        assert.equal(r.err, 0, `the read ended with ${native.errname(-r.err)} after ${r.bytes} bytes`);
+        assert.ok(r.bytes > MID, `${r.bytes} bytes for a ${MID}-byte file`);
+      });
 
       it('a trickled request gets 408 after --timeout in total, however steadily it trickles', async () => {
         const s = await launch([...archArgs(arch), '--public', pub, '--timeout', '1']);

@@ -132,7 +132,8 @@ export function parseGuestbookForm(body: Buffer): GuestbookForm {
 
 /**
  * POST /guestbook: LTRIM the list to the newest MAX_REMARKS - 1, then RPUSH the remark (two
- * round trips; the list holds at most MAX_REMARKS afterwards). Trimming first keeps RPUSH's
+ * round trips; the list holds at most MAX_REMARKS afterwards, plus one for each POST
+ * running at the same time between the two). Trimming first keeps RPUSH's
  * reply the acknowledgement, as before: a Redis lost during the LTRIM has stored nothing.
  */
 export function postCommands(form: { name: string; remarks: string }): string[][] {

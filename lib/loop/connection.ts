@@ -118,6 +118,13 @@ export class HttpConnection implements Handler, IdleNode {
     return n === 0 ? 'eof' : -n === C.EAGAIN ? 'again' : 'failed';
   }
 
+  /** Bytes of the response not yet queued (a response whose last byte made it is done, not cut). */
+  private unsent(): number {
+    const head = this.out ? this.out.length - this.outOff : 0;
+    const file = this.fileFd >= 0 ? (this.plan as Plan & { kind: 'file' }).size - this.fileOff : 0;
+    return head + file;
+  }
+
   /**
    * A write made progress: restart the stall timeout (--timeout), unless the whole response is
    * past --send-timeout (then false: the caller closes). Reading never touches: --timeout bounds
@@ -172,7 +179,7 @@ export class HttpConnection implements Handler, IdleNode {
       }
       this.outOff += n;
       this.sent += n;
-      if (!this.progress()) return this.abort();
+      if (this.unsent() > 0 && !this.progress()) return this.abort();
     }
     this.out = null;
     if (this.fileFd >= 0) {
@@ -191,7 +198,7 @@ export class HttpConnection implements Handler, IdleNode {
       if (n <= 0) return this.abort(); // peer gone, or the file shrank under us
       this.fileOff += n;
       this.sent += n;
-      if (!this.progress()) return this.abort();
+      if (this.unsent() > 0 && !this.progress()) return this.abort();
     }
     this.done();
   }

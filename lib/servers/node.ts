@@ -4,6 +4,7 @@
 import { warnRedisUnreachable } from '../redis/blocking';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { Duplex, pipeline } from 'node:stream';
 import Redis from 'ioredis';
@@ -14,6 +15,7 @@ import { contentType, directoryRedirect, sanitizePath } from '../http/static';
 import * as gb from '../guestbook/guestbook';
 import { HttpError, LIMITS } from '../http/request';
 import { logRequest, notice } from '../log';
+import { LINGER_MAX_BYTES, LINGER_MS } from '../serve';
 import { DEFAULTS, Options } from '../options';
 
 export const childrenInStats = false;
@@ -235,6 +237,30 @@ function refusalOf(err: Error & { code?: string; reason?: string }): HttpError |
   return err.code?.startsWith('HPE_') ? new HttpError(400, '') : null;
 }
 
+/**
+ * The raw servers' lingering close (lingeringClose() in lib/serve.ts) for node:http, which ends a
+ * `Connection: close` response with socket.destroySoon(): destroy as soon as the last byte is
+ * handed to the kernel, so a client byte arriving after that makes the kernel reset the
+ * connection and drop what the client has not received yet. Instead: FIN after the last byte,
+ * discard what the client still sends until its EOF (at most LINGER_MAX_BYTES, LINGER_MS), then
+ * destroy.
+ */
+function lingerOnClose(socket: net.Socket): void {
+  socket.destroySoon = function (this: net.Socket) {
+    if (this.destroyed) return;
+    this.end();
+    const t = setTimeout(() => this.destroy(), LINGER_MS);
+    let drained = 0;
+    this.on('data', (d: Buffer) => {
+      drained += d.length;
+      if (drained >= LINGER_MAX_BYTES) this.destroy();
+    });
+    this.once('end', () => this.destroy());
+    this.once('close', () => clearTimeout(t));
+    this.resume();
+  };
+}
+
 /** Like node:http's default 'clientError' handler, with the raw servers' pages (and their HTTP/1.0 head). */
 function onClientError(err: Error, socket: Duplex): void {
   // Bytes after the request (a stray CRLF, a pipelined request, late bytes) while its answer is
@@ -270,6 +296,7 @@ function connectRedis(opts: Options): Promise<Redis> {
     port: opts.redisPort,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    commandTimeout: opts.timeoutMs, // Redis stalled: 503 after --timeout (per round trip), as the raw servers
     retryStrategy: (times) => Math.min(50 * times, RETRY_MAX_MS),
   });
   let reported = false;
@@ -305,6 +332,7 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
     requireHostHeader: false, // refusedHead() answers 400 with the raw servers' page
   }, (req, res) => {
     requests.set(req.socket, req); // once it is complete, bytes past it are ignored (onClientError)
+    lingerOnClose(req.socket);
     handle(site, req, res).catch(() => {
       if (!res.headersSent) sendError(req, res, 500);
       else res.destroy();
