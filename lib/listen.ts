@@ -30,15 +30,23 @@ export function boundPort(fd: number): number {
   return typeof a === 'number' ? 0 : a.port;
 }
 
-const FD_PAUSE_MS = 100;
+/**
+ * Out of fds (EMFILE/ENFILE), accept() leaves the pending connection queued and would fail again
+ * at once: every server, blocking or event-driven, stops accepting for this long instead of spinning.
+ */
+export const ACCEPT_PAUSE_MS = 100;
+
+/** accept() failed for want of fds (the process's or the system's). */
+export function outOfFds(acceptResult: number): boolean {
+  return -acceptResult === C.EMFILE || -acceptResult === C.ENFILE;
+}
 
 /**
- * After a failed accept() on a blocking listener: out of fds (EMFILE/ENFILE) the pending
- * connection stays queued and accept() would fail again at once, so wait a moment instead of
- * spinning. Call it after releasing any accept lock. Other errors (EINTR, ECONNABORTED) need nothing.
+ * After a failed accept() on a blocking listener: out of fds, pause ACCEPT_PAUSE_MS. Call it
+ * after releasing any accept lock. Other errors (EINTR, ECONNABORTED) need nothing.
  */
 export function pauseIfOutOfFds(acceptResult: number, who = ''): void {
-  if (-acceptResult !== C.EMFILE && -acceptResult !== C.ENFILE) return;
-  notice(`zerohttpd: accept: ${native.errname(acceptResult)}${who ? `; ${who}` : ''}; pausing accept for ${FD_PAUSE_MS} ms`);
-  sleepMs(FD_PAUSE_MS);
+  if (!outOfFds(acceptResult)) return;
+  notice(`zerohttpd: accept: ${native.errname(acceptResult)}${who ? `; ${who}` : ''}; pausing accept for ${ACCEPT_PAUSE_MS} ms`);
+  sleepMs(ACCEPT_PAUSE_MS);
 }

@@ -6,6 +6,7 @@ import { App, errorPlan, httpErrorPlan, Plan, route } from './app';
 import { BAD_REPLY, BlockingRedis } from './redis/blocking';
 import { logRequest } from './log';
 import { Reader } from './options';
+import { LINGER_MS, LingerDrain, readRequest } from './request-reader';
 
 export interface ServeContext {
   app: App;
@@ -15,17 +16,6 @@ export interface ServeContext {
   sendTimeoutMs: number; // bounds the whole response write
   /** Called just before the client fd is closed (the thread servers release their claim on it). */
   beforeClose?: (fd: number) => void;
-}
-
-const CR = 13, LF = 10;
-const one = Buffer.alloc(1);
-const chunk = Buffer.allocUnsafe(16 * 1024 + 512);
-
-/** What ended the read: a complete request, a parse error to answer, or a reason to drop it. */
-type ReadResult = 'done' | 'error' | 'eof' | 'timeout' | 'failed';
-
-function classify(n: number): ReadResult {
-  return n === 0 ? 'eof' : -n === C.EAGAIN ? 'timeout' : 'failed';
 }
 
 /**
@@ -60,57 +50,6 @@ class Deadline {
 }
 
 /**
- * The article's get_line() pattern: one recv() per byte; after '\r', a MSG_PEEK look-ahead
- * and, if it is '\n', one more recv() to take it. Body bytes are read in one recv() each time.
- */
-function readByteByByte(fd: number, p: RequestParser, d: Deadline): ReadResult {
-  while (p.wantsMore) {
-    if (p.state === 'body') {
-      const n = native.recv(fd, chunk, 0, Math.min(p.bodyRemaining, chunk.length));
-      if (n <= 0) return classify(n);
-      p.push(chunk, 0, n);
-      if (p.wantsMore && !d.ok()) return 'timeout';
-      continue;
-    }
-    let n = native.recv(fd, one, 0, 1);
-    if (n <= 0) return classify(n);
-    p.push(one, 0, 1);
-    if (p.wantsMore && !d.ok()) return 'timeout';
-    if (one[0] === CR && p.wantsMore) {
-      n = native.recv(fd, one, 0, 1, C.MSG_PEEK);
-      if (n <= 0) return classify(n);
-      if (!d.ok()) return 'timeout';
-      const peeked: number = one[0];
-      if (peeked === LF) {
-        native.recv(fd, one, 0, 1);
-        p.push(one, 0, 1);
-      }
-    }
-  }
-  return p.state === 'done' ? 'done' : 'error';
-}
-
-/** Large recv() calls; the parser leaves any pipelined bytes unconsumed (we answer one request). */
-function readBuffered(fd: number, p: RequestParser, d: Deadline): ReadResult {
-  while (p.wantsMore) {
-    const n = native.recv(fd, chunk, 0, chunk.length);
-    if (n <= 0) return classify(n);
-    p.push(chunk, 0, n);
-    if (p.wantsMore && !d.ok()) return 'timeout';
-  }
-  return p.state === 'done' ? 'done' : 'error';
-}
-
-/** Read one request; `timeoutMs` bounds the whole read (see Deadline). SO_RCVTIMEO must already be timeoutMs. */
-export function readRequest(fd: number, p: RequestParser, reader: Reader, timeoutMs: number): ReadResult {
-  const d = new Deadline(fd, C.SO_RCVTIMEO, timeoutMs, timeoutMs);
-  return reader === 'byte' ? readByteByByte(fd, p, d) : readBuffered(fd, p, d);
-}
-
-export const LINGER_MS = 1000;
-export const LINGER_MAX_BYTES = 256 * 1024;
-
-/**
  * nginx's lingering close, after every response. close() on a socket with unread input (a stray
  * CRLF after the request, a pipelined request, bytes arriving a little later) sends RST, and the
  * kernel then throws away the part of the response still queued for the client. So: stop
@@ -123,11 +62,7 @@ export function lingeringClose(fd: number, beforeClose?: (fd: number) => void): 
   native.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, LINGER_MS);
   // Bounded in time too: a client trickling bytes would otherwise reset SO_RCVTIMEO forever.
   const deadline = Date.now() + LINGER_MS;
-  for (let total = 0; total < LINGER_MAX_BYTES && Date.now() < deadline; ) {
-    const n = native.recv(fd, chunk, 0, chunk.length);
-    if (n <= 0) break;
-    total += n;
-  }
+  new LingerDrain().step(fd, () => Date.now() < deadline);
   beforeClose?.(fd);
   native.close(fd);
 }
@@ -183,11 +118,12 @@ export function handleClient(fd: number, ctx: ServeContext): void {
   native.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, ctx.timeoutMs);
   native.setsockopt(fd, C.SOL_SOCKET, C.SO_SNDTIMEO, ctx.timeoutMs);
   const parser = new RequestParser();
-  const r = readRequest(fd, parser, ctx.reader, ctx.timeoutMs);
+  // --timeout bounds the whole read (see Deadline); 'again' is SO_RCVTIMEO firing or the deadline passing.
+  const d = new Deadline(fd, C.SO_RCVTIMEO, ctx.timeoutMs, ctx.timeoutMs);
+  const r = readRequest(fd, parser, ctx.reader, () => d.ok());
   let plan: Plan | null = null;
-  if (r === 'done') plan = route(ctx.app, parser.request!);
-  else if (r === 'error') plan = httpErrorPlan(parser.error as HttpError);
-  else if (r === 'timeout') plan = errorPlan(408);
+  if (r === 'done') plan = parser.state === 'done' ? route(ctx.app, parser.request!) : httpErrorPlan(parser.error as HttpError);
+  else if (r === 'again') plan = errorPlan(408);
   let complete = false;
   if (plan) {
     const req = parser.request;

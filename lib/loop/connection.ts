@@ -9,12 +9,8 @@ import { logRequest, notice } from '../log';
 import { Options, Reader } from '../options';
 import { Backend, EventLoop, Handler, IdleList, IdleNode, NONE, READABLE, WRITABLE } from './loop';
 import { RedisClient, RedisJob } from './redis';
-import { LINGER_MAX_BYTES, LINGER_MS } from '../serve';
-
-const CR = 13, LF = 10;
-const one = Buffer.alloc(1);
-const chunk = Buffer.allocUnsafe(16 * 1024 + 512);
-const ACCEPT_PAUSE_MS = 100;
+import { LINGER_MS, LingerDrain, readRequest } from '../request-reader';
+import { ACCEPT_PAUSE_MS, outOfFds } from '../listen';
 
 export interface Server {
   loop: EventLoop;
@@ -44,7 +40,7 @@ export class HttpConnection implements Handler, IdleNode {
   private fileOff = 0;
   private status = 0;
   private sent = 0;
-  private lingered = 0;
+  private drainer: LingerDrain | null = null;
   private sendBy = 0;        // the whole response must be out by then (--send-timeout)
 
   constructor(private s: Server, readonly fd: number) {
@@ -62,9 +58,10 @@ export class HttpConnection implements Handler, IdleNode {
 
   // ---- reading ----
 
+  /** Read what has arrived; when the request is incomplete, wait for readability. */
   read(): void {
     const p = this.parser;
-    const r = this.s.reader === 'byte' ? this.readByteByByte(p) : this.readBuffered(p);
+    const r = readRequest(this.fd, p, this.s.reader);
     if (r === 'again') {
       this.s.loop.want(this.fd, READABLE);
       return;
@@ -72,50 +69,6 @@ export class HttpConnection implements Handler, IdleNode {
     if (r === 'eof' || r === 'failed') return this.close();
     if (p.state === 'done') this.carryOut(route(this.s.app, p.request!));
     else this.carryOut(httpErrorPlan(p.error as HttpError));
-  }
-
-  /**
-   * The article's get_line(): one recv() per byte, and after '\r' a MSG_PEEK look-ahead that
-   * takes the '\n' if it is there. Non-blocking: EAGAIN anywhere just waits for readability
-   * (after a '\r' whose '\n' has not arrived, the parser takes the '\n' later).
-   */
-  private readByteByByte(p: RequestParser): 'done' | 'again' | 'eof' | 'failed' {
-    const fd = this.fd;
-    while (p.wantsMore) {
-      if (p.state === 'body') {
-        const n = native.recv(fd, chunk, 0, Math.min(p.bodyRemaining, chunk.length));
-        if (n <= 0) return this.classify(n);
-        p.push(chunk, 0, n);
-        continue;
-      }
-      let n = native.recv(fd, one, 0, 1);
-      if (n <= 0) return this.classify(n);
-      p.push(one, 0, 1);
-      if (one[0] === CR && p.wantsMore) {
-        n = native.recv(fd, one, 0, 1, C.MSG_PEEK);
-        if (n <= 0) return this.classify(n);
-        const peeked: number = one[0];
-        if (peeked === LF) {
-          native.recv(fd, one, 0, 1);
-          p.push(one, 0, 1);
-        }
-      }
-    }
-    return 'done';
-  }
-
-  /** Large recv() calls until the request is complete or EAGAIN. */
-  private readBuffered(p: RequestParser): 'done' | 'again' | 'eof' | 'failed' {
-    while (p.wantsMore) {
-      const n = native.recv(this.fd, chunk, 0, chunk.length);
-      if (n <= 0) return this.classify(n);
-      p.push(chunk, 0, n); // bytes past the request stay unconsumed: lingering close drains them
-    }
-    return 'done';
-  }
-
-  private classify(n: number): 'again' | 'eof' | 'failed' {
-    return n === 0 ? 'eof' : -n === C.EAGAIN ? 'again' : 'failed';
   }
 
   /** Bytes of the response not yet queued (a response whose last byte made it is done, not cut). */
@@ -227,23 +180,19 @@ export class HttpConnection implements Handler, IdleNode {
   /**
    * nginx's lingering close (see lingeringClose() in serve.ts): close() with unread input sends
    * RST and may destroy the response the client has not read yet, so shut down our side, drain
-   * (at most LINGER_MAX_BYTES, for at most LINGER_MS) until the client's EOF, then close.
+   * (LingerDrain: at most LINGER_MAX_BYTES, here for at most LINGER_MS) until the client's EOF, then close.
    */
   private linger(): void {
     this.state = 'lingering';
+    this.drainer = new LingerDrain();
     native.shutdown(this.fd, C.SHUT_WR);
     this.s.lingering.touch(this, this.s.loop.now);
     this.drain();
   }
 
   private drain(): void {
-    for (;;) {
-      const n = native.recv(this.fd, chunk, 0, chunk.length);
-      if (n < 0 && -n === C.EAGAIN) return this.s.loop.want(this.fd, READABLE);
-      if (n <= 0) return this.close();
-      this.lingered += n;
-      if (this.lingered >= LINGER_MAX_BYTES) return this.close();
-    }
+    if (this.drainer!.step(this.fd) === 'again') return this.s.loop.want(this.fd, READABLE);
+    this.close();
   }
 
   /** Deadline passed (IdleNode). */
@@ -303,9 +252,8 @@ class Acceptor implements Handler {
     for (;;) {
       const fd = native.accept4(this.listenFd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC);
       if (fd < 0) {
-        const e = -fd;
-        if (e === C.EAGAIN || e === C.EINTR) return;
-        if (e === C.EMFILE || e === C.ENFILE) return this.pause(fd);
+        if (-fd === C.EAGAIN || -fd === C.EINTR) return;
+        if (outOfFds(fd)) return this.pause(fd);
         continue; // ECONNABORTED, EPROTO, ...: that client is gone, take the next
       }
       const c = new HttpConnection(this.s, fd);

@@ -15,7 +15,7 @@ import { contentType, directoryRedirect, sanitizePath } from '../http/static';
 import * as gb from '../guestbook/guestbook';
 import { HttpError, LIMITS } from '../http/request';
 import { logRequest, notice } from '../log';
-import { LINGER_MAX_BYTES, LINGER_MS } from '../serve';
+import { LINGER_MAX_BYTES, LINGER_MS } from '../request-reader';
 import { DEFAULTS, Options } from '../options';
 
 export const childrenInStats = false;
