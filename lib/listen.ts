@@ -41,12 +41,23 @@ export function outOfFds(acceptResult: number): boolean {
   return -acceptResult === C.EMFILE || -acceptResult === C.ENFILE;
 }
 
+/** An accept lock (Stevens, UNP ch. 30) around accept(); acquire() is false when the server is stopping. */
+export interface Lock { acquire(): boolean; release(): void }
+
 /**
- * After a failed accept() on a blocking listener: out of fds, pause ACCEPT_PAUSE_MS. Call it
- * after releasing any accept lock. Other errors (EINTR, ECONNABORTED) need nothing.
+ * accept() in a blocking server's loop: accept4(SOCK_CLOEXEC) under `lock`, if any; the client
+ * fd or -errno. Out of fds it pauses ACCEPT_PAUSE_MS (after releasing the lock) before returning.
+ * On any failure the caller's loop goes round to its stop check: EINTR (a stop; also a stopping
+ * lock), EAGAIN (an SO_RCVTIMEO tick), ECONNABORTED (that client is gone).
  */
-export function pauseIfOutOfFds(acceptResult: number, who = ''): void {
-  if (!outOfFds(acceptResult)) return;
-  notice(`zerohttpd: accept: ${native.errname(acceptResult)}${who ? `; ${who}` : ''}; pausing accept for ${ACCEPT_PAUSE_MS} ms`);
-  sleepMs(ACCEPT_PAUSE_MS);
+export function acceptClient(listenFd: number, lock: Lock | null = null, who = ''): number {
+  if (lock && !lock.acquire()) return -C.EINTR;
+  // A stop may have come while this process or thread waited for the lock.
+  const client = lock && native.stopRequested() ? -C.EINTR : native.accept4(listenFd, C.SOCK_CLOEXEC);
+  lock?.release();
+  if (outOfFds(client)) {
+    notice(`zerohttpd: accept: ${native.errname(client)}${who ? `; ${who}` : ''}; pausing accept for ${ACCEPT_PAUSE_MS} ms`);
+    sleepMs(ACCEPT_PAUSE_MS);
+  }
+  return client;
 }

@@ -4,8 +4,9 @@ import { C, native, sendAll } from './sys';
 import { HttpError, RequestParser } from './http/request';
 import { App, errorPlan, httpErrorPlan, Plan, route } from './app';
 import { BAD_REPLY, BlockingRedis } from './redis/blocking';
-import { logRequest } from './log';
-import { Reader } from './options';
+import { logRequest, notice } from './log';
+import { errorResponse } from './http/response';
+import { Options, Reader } from './options';
 import { LINGER_MS, LingerDrain, readRequest } from './request-reader';
 
 export interface ServeContext {
@@ -16,6 +17,11 @@ export interface ServeContext {
   sendTimeoutMs: number; // bounds the whole response write
   /** Called just before the client fd is closed (the thread servers release their claim on it). */
   beforeClose?: (fd: number) => void;
+}
+
+/** A ServeContext from the command line's options. */
+export function serveContext(app: App, redis: BlockingRedis, opts: Options, beforeClose?: (fd: number) => void): ServeContext {
+  return { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs, beforeClose };
 }
 
 /**
@@ -138,4 +144,15 @@ export function handleClient(fd: number, ctx: ServeContext): void {
     ctx.beforeClose?.(fd);
     native.close(fd);
   }
+}
+
+/**
+ * No process or thread could be started for this client (fork() failed, a Worker could not
+ * start): say why on stderr, answer 503 and close, so the client is not left hanging.
+ */
+export function refuseClient(fd: number, why: string, message: string): void {
+  notice(`zerohttpd: ${why}; answering 503`);
+  native.setsockopt(fd, C.SOL_SOCKET, C.SO_SNDTIMEO, 1000);
+  sendAll(fd, errorResponse(503, { message }));
+  lingeringClose(fd);
 }

@@ -1,14 +1,13 @@
 // Part II: the forking server. The parent accepts; per connection it fork()s, and the child
 // connects to Redis, serves that one client with handleClient(), and _exit()s. The parent
 // closes its copy of the client fd, reaps whatever children have finished, and accepts again.
-import { C, native, sendAll } from '../sys';
+import { C, native } from '../sys';
 import { createApp } from '../app';
-import { errorResponse } from '../http/response';
-import { handleClient, lingeringClose, ServeContext } from '../serve';
+import { handleClient, refuseClient, serveContext, ServeContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { notice } from '../log';
 import { Options } from '../options';
-import { pauseIfOutOfFds } from '../listen';
+import { acceptClient } from '../listen';
 import { reapChildren, stopChildren, tieToParent } from './children';
 
 export const childrenInStats = true;
@@ -23,22 +22,16 @@ export function enterServerLoop(listenFd: number, opts: Options): void {
   const parentPid = native.getpid();
   native.setsockopt(listenFd, C.SOL_SOCKET, C.SO_RCVTIMEO, REAP_INTERVAL_MS);
   while (!native.stopRequested()) {
-    const client = native.accept4(listenFd, C.SOCK_CLOEXEC);
+    const client = acceptClient(listenFd);
     reapChildren(children);
-    if (client < 0) {
-      pauseIfOutOfFds(client);
-      continue; // EAGAIN (reap tick), EINTR (stop), ECONNABORTED: the loop condition decides
-    }
+    if (client < 0) continue; // EAGAIN (reap tick), EINTR (stop), ECONNABORTED: the loop condition decides
     const pid = native.fork();
     if (pid === 0) {
       tieToParent(parentPid);
       serveInChild(listenFd, client, app, opts);
     }
     if (pid < 0) {
-      notice(`zerohttpd: fork: ${native.errname(pid)}; answering 503`);
-      native.setsockopt(client, C.SOL_SOCKET, C.SO_SNDTIMEO, 1000);
-      sendAll(client, errorResponse(503, { message: 'The server cannot start a process for this request; try again later.' }));
-      lingeringClose(client);
+      refuseClient(client, `fork: ${native.errname(pid)}`, 'The server cannot start a process for this request; try again later.');
       continue;
     }
     children.add(pid);
@@ -52,7 +45,7 @@ function serveInChild(listenFd: number, client: number, app: ServeContext['app']
   let code = 0;
   try {
     const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
-    handleClient(client, { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs });
+    handleClient(client, serveContext(app, redis, opts));
     redis.close();
   } catch (e) {
     notice(`zerohttpd: child ${native.getpid()}: ${(e as Error).stack ?? e}`);

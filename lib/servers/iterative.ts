@@ -1,23 +1,20 @@
 // Part I: the iterative server. One process, one client at a time: accept, serve, close.
-import { C, native } from '../sys';
+import { native } from '../sys';
 import { createApp } from '../app';
-import { handleClient, ServeContext } from '../serve';
+import { handleClient, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { Options } from '../options';
-import { pauseIfOutOfFds } from '../listen';
+import { acceptClient } from '../listen';
 
 export const childrenInStats = false;
 
 export function enterServerLoop(listenFd: number, opts: Options): void {
   const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
   redis.connectOrWarn();
-  const ctx: ServeContext = { app: createApp(opts), redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs };
+  const ctx = serveContext(createApp(opts), redis, opts);
   while (!native.stopRequested()) {
-    const client = native.accept4(listenFd, C.SOCK_CLOEXEC);
-    if (client < 0) {
-      pauseIfOutOfFds(client);
-      continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
-    }
+    const client = acceptClient(listenFd);
+    if (client < 0) continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
     handleClient(client, ctx);
   }
   redis.close();

@@ -2,24 +2,22 @@
 // connects to Redis once and loops on a blocking accept() on the shared listening socket,
 // optionally serialized by an accept lock (Stevens, UNP ch. 30). The parent only waits:
 // a worker that dies is replaced; on Ctrl-C every worker is stopped and reaped.
-import { pauseIfOutOfFds } from '../listen';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { C, native, sleepMs } from '../sys';
 import { App, createApp } from '../app';
-import { handleClient } from '../serve';
+import { handleClient, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { notice } from '../log';
 import { AcceptLock, Options } from '../options';
+import { acceptClient, Lock } from '../listen';
 import { describe, stopChildren, tieToParent } from './children';
 
 export const childrenInStats = true;
 export const forks = true;
 
 /** acquire() is false when a stop signal interrupted the wait. */
-interface Lock { acquire(): boolean; release(): void }
-
 function makeAcceptLock(kind: AcceptLock): Lock {
   if (kind === 'fcntl') {
     // A record lock on an unlinked temp file. POSIX locks belong to the process, so the
@@ -57,15 +55,11 @@ function workerLoop(listenFd: number, app: App, lock: Lock, opts: Options): neve
   try {
     const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
     redis.connect(); // once; reconnects lazily if Redis goes away
-    const ctx = { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs };
+    const ctx = serveContext(app, redis, opts);
+    const who = `worker ${native.getpid()}`;
     while (!native.stopRequested()) {
-      if (!lock.acquire()) continue;
-      const client = native.stopRequested() ? -C.EINTR : native.accept4(listenFd, C.SOCK_CLOEXEC);
-      lock.release();
-      if (client < 0) {
-        pauseIfOutOfFds(client, `worker ${native.getpid()}`);
-        continue; // EINTR (stop), ECONNABORTED: the loop condition decides
-      }
+      const client = acceptClient(listenFd, lock, who);
+      if (client < 0) continue; // EINTR (stop), ECONNABORTED: the loop condition decides
       handleClient(client, ctx);
     }
     redis.close();

@@ -1,11 +1,11 @@
 // The body of one thread (a Worker) of the threaded and prethreaded servers. The fds belong
 // to the whole process, so the Worker serves the client fd it was given (threaded) or the
 // ones it accepts on the shared listening fd (prethreaded) with the same handleClient().
-import { pauseIfOutOfFds } from '../listen';
 import { workerData } from 'node:worker_threads';
 import { C, native } from '../sys';
 import { closeApp, createApp } from '../app';
-import { handleClient, ServeContext } from '../serve';
+import { acceptClient } from '../listen';
+import { handleClient, ServeContext, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { notice, setQuiet } from '../log';
 import { SharedMutex } from '../shared-mutex';
@@ -38,7 +38,7 @@ function threadMain(): void {
   let app;
   try {
     app = createApp(opts);
-    serveClient(fd, { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs, beforeClose: () => slot.release() });
+    serveClient(fd, serveContext(app, redis, opts, () => slot.release()));
   } finally {
     if (slot.busy) { // createApp() failed: nothing was sent yet
       slot.release();
@@ -56,16 +56,14 @@ function poolThreadMain(): void {
   if (d.id === 1) redis.connectOrWarn();
   else redis.connect();
   const app = createApp(opts);
-  const ctx: ServeContext = { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs, beforeClose: () => slot.release() };
+  const ctx = serveContext(app, redis, opts, () => slot.release());
+  const lock = mutex && { acquire: () => mutex.lock(d.id), release: () => mutex.unlock(d.id) };
   let served = 0;
   try {
     while (!native.stopRequested()) {
-      if (mutex && !mutex.lock(d.id)) break; // closed: the server is stopping
-      const client = native.accept4(d.listenFd, C.SOCK_CLOEXEC);
-      mutex?.unlock(d.id);
+      const client = acceptClient(d.listenFd, lock, `thread ${d.id}`);
       if (client < 0) {
-        if (-client === C.EINVAL) break; // the listening socket was shut down: stopping
-        pauseIfOutOfFds(client, `thread ${d.id}`);
+        if (-client === C.EINVAL || mutex?.closed) break; // the listening socket shut down, the mutex closed: stopping
         continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
       }
       slot.assign(client);

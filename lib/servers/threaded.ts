@@ -11,11 +11,11 @@
 // which also gives up every 200 ms (SO_RCVTIMEO) so that exits are collected while no client comes.
 import * as fs from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { C, native, sendAll } from '../sys';
-import { errorResponse } from '../http/response';
-import { notice, out } from '../log';
+import { C, native } from '../sys';
+import { out } from '../log';
 import { Options } from '../options';
-import { pauseIfOutOfFds } from '../listen';
+import { acceptClient } from '../listen';
+import { refuseClient } from '../serve';
 import { ClientSlot, startThread, stopThreads, Thread } from './threads';
 
 export const childrenInStats = false;
@@ -54,9 +54,8 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
       });
     }
     if (native.stopRequested()) break;
-    const client = native.accept4(listenFd, C.SOCK_CLOEXEC);
+    const client = acceptClient(listenFd);
     if (client < 0) {
-      pauseIfOutOfFds(client);
       await yieldToEventLoop(); // EAGAIN every COLLECT_INTERVAL_MS: collect exited Workers
       continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
     }
@@ -70,10 +69,8 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
       if (fdsLeft() < WORKER_FD_RESERVE * (1 + starting)) throw new Error('too few file descriptors left (EMFILE)');
       t = startThread({ kind: 'threaded', id: nextId++, opts, listenFd, mutex: null }, slot);
     } catch (e) {
-      notice(`zerohttpd: cannot start a thread: ${(e as Error).message}; answering 503`);
-      sendAll(client, errorResponse(503, { message: 'could not start a thread for this request' }));
       slot.release();
-      native.close(client);
+      refuseClient(client, `cannot start a thread: ${(e as Error).message}`, 'could not start a thread for this request');
       continue;
     }
     live.add(t);
