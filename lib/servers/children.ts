@@ -1,16 +1,22 @@
-// Child-process bookkeeping shared by the forking and preforked servers: reap, stop, account.
+// Child processes of the forking and preforked servers: the child's body, reap, stop, account.
 import { C, native, sleepMs, WaitStatus } from '../sys';
+import { BlockingRedis } from '../redis/blocking';
+import { notice } from '../log';
+import { Options } from '../options';
 
 const status = new Int32Array(1);
 
 export interface Reaped { pid: number; how: WaitStatus }
 
-/** waitpid(-1, WNOHANG) until nothing more is ready; returns the children reaped. */
-export function reapChildren(children: Set<number>): Reaped[] {
+/**
+ * waitpid(-1, WNOHANG) until nothing more is ready; returns the children reaped. With `block`,
+ * the first waitpid() waits for a child to end (a stop signal interrupts it: EINTR, none reaped).
+ */
+export function reapChildren(children: Set<number>, block = false): Reaped[] {
   const reaped: Reaped[] = [];
-  for (;;) {
-    const pid = native.waitpid(-1, C.WNOHANG, status);
-    if (pid < 0 && -pid === C.EINTR) continue;
+  for (let flags = block ? 0 : C.WNOHANG; ; flags = C.WNOHANG) {
+    const pid = native.waitpid(-1, flags, status);
+    if (pid < 0 && -pid === C.EINTR && flags === C.WNOHANG) continue;
     if (pid < 0 && -pid === C.ECHILD) children.clear(); // none left at all
     if (pid <= 0) return reaped;
     children.delete(pid);
@@ -22,9 +28,29 @@ export function reapChildren(children: Set<number>): Reaped[] {
  * In a just-forked child: get SIGTERM if the parent dies (even by SIGKILL), so no worker is
  * ever orphaned in accept(). If the parent is already gone, leave at once.
  */
-export function tieToParent(parentPid: number): void {
+function tieToParent(parentPid: number): void {
   native.prctl(C.PR_SET_PDEATHSIG, C.SIGTERM);
   if (native.getppid() !== parentPid) native._exit(0);
+}
+
+/**
+ * The body of a just-forked child (`who`: 'child' of forking, 'worker' of preforked): tie it to
+ * the parent, serve with its own Redis client (it connects on first use), and _exit(): never
+ * back into node's event loop (docs/fork-safety.md). The stop handler (SIGINT/SIGTERM) is
+ * inherited from the parent; an exception is logged and exits 1.
+ */
+export function runChild(parentPid: number, who: string, opts: Options, serve: (redis: BlockingRedis) => void): never {
+  tieToParent(parentPid);
+  let code = 0;
+  try {
+    const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
+    serve(redis);
+    redis.close();
+  } catch (e) {
+    notice(`zerohttpd: ${who} ${native.getpid()}: ${(e as Error).stack ?? e}`);
+    code = 1;
+  }
+  return native._exit(code);
 }
 
 export function describe(how: WaitStatus): string {

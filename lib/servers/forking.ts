@@ -3,12 +3,10 @@
 // closes its copy of the client fd, reaps whatever children have finished, and accepts again.
 import { C, native } from '../sys';
 import { createApp } from '../app';
-import { handleClient, refuseClient, serveContext, ServeContext } from '../serve';
-import { BlockingRedis } from '../redis/blocking';
-import { notice } from '../log';
+import { handleClient, refuseClient, serveContext } from '../serve';
 import { Options } from '../options';
 import { acceptClient } from '../listen';
-import { reapChildren, stopChildren, tieToParent } from './children';
+import { reapChildren, runChild, stopChildren } from './children';
 
 export const childrenInStats = true;
 export const forks = true;
@@ -27,8 +25,10 @@ export function enterServerLoop(listenFd: number, opts: Options): void {
     if (client < 0) continue; // EAGAIN (reap tick), EINTR (stop), ECONNABORTED: the loop condition decides
     const pid = native.fork();
     if (pid === 0) {
-      tieToParent(parentPid);
-      serveInChild(listenFd, client, app, opts);
+      runChild(parentPid, 'child', opts, (redis) => {
+        native.close(listenFd);
+        handleClient(client, serveContext(app, redis, opts));
+      });
     }
     if (pid < 0) {
       refuseClient(client, `fork: ${native.errname(pid)}`, 'The server cannot start a process for this request; try again later.');
@@ -38,18 +38,4 @@ export function enterServerLoop(listenFd: number, opts: Options): void {
     native.close(client);
   }
   stopChildren(children, { graceMs: 1000 });
-}
-
-function serveInChild(listenFd: number, client: number, app: ServeContext['app'], opts: Options): never {
-  native.close(listenFd);
-  let code = 0;
-  try {
-    const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
-    handleClient(client, serveContext(app, redis, opts));
-    redis.close();
-  } catch (e) {
-    notice(`zerohttpd: child ${native.getpid()}: ${(e as Error).stack ?? e}`);
-    code = 1;
-  }
-  return native._exit(code); // never back into node's event loop (docs/fork-safety.md)
 }

@@ -12,7 +12,7 @@ import { BlockingRedis } from '../redis/blocking';
 import { notice } from '../log';
 import { AcceptLock, Options } from '../options';
 import { acceptClient, Lock } from '../listen';
-import { describe, stopChildren, tieToParent } from './children';
+import { describe, reapChildren, runChild, stopChildren } from './children';
 
 export const childrenInStats = true;
 export const forks = true;
@@ -50,24 +50,16 @@ function makeAcceptLock(kind: AcceptLock): Lock {
   return { acquire: () => true, release: () => {} };
 }
 
-function workerLoop(listenFd: number, app: App, lock: Lock, opts: Options): never {
-  let code = 0;
-  try {
-    const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
-    redis.connect(); // once; reconnects lazily if Redis goes away
-    const ctx = serveContext(app, redis, opts);
-    const who = `worker ${native.getpid()}`;
-    while (!native.stopRequested()) {
-      const client = acceptClient(listenFd, lock, who);
-      if (client < 0) continue; // EINTR (stop), ECONNABORTED: the loop condition decides
-      handleClient(client, ctx);
-    }
-    redis.close();
-  } catch (e) {
-    notice(`zerohttpd: worker ${native.getpid()}: ${(e as Error).stack ?? e}`);
-    code = 1;
+/** A worker: connect to Redis once (it reconnects lazily if Redis goes away), then accept and serve until stopped. */
+function workerLoop(listenFd: number, app: App, lock: Lock, redis: BlockingRedis, opts: Options): void {
+  redis.connect();
+  const ctx = serveContext(app, redis, opts);
+  const who = `worker ${native.getpid()}`;
+  while (!native.stopRequested()) {
+    const client = acceptClient(listenFd, lock, who);
+    if (client < 0) continue; // EINTR (stop), ECONNABORTED: the loop condition decides
+    handleClient(client, ctx);
   }
-  return native._exit(code); // never back into node's event loop (docs/fork-safety.md)
 }
 
 export function enterServerLoop(listenFd: number, opts: Options): void {
@@ -79,14 +71,10 @@ export function enterServerLoop(listenFd: number, opts: Options): void {
 
   const workers = new Set<number>();
   const parentPid = native.getpid();
-  const status = new Int32Array(1);
   while (!native.stopRequested()) {
     while (workers.size < opts.workers && !native.stopRequested()) {
       const pid = native.fork();
-      if (pid === 0) {
-        tieToParent(parentPid);
-        workerLoop(listenFd, app, lock, opts);
-      }
+      if (pid === 0) runChild(parentPid, 'worker', opts, (redis) => workerLoop(listenFd, app, lock, redis, opts));
       if (pid < 0) {
         notice(`zerohttpd: fork: ${native.errname(pid)} with ${workers.size} of ${opts.workers} workers; retrying`);
         break;
@@ -95,13 +83,11 @@ export function enterServerLoop(listenFd: number, opts: Options): void {
     }
     // Block until a worker dies (or a stop signal: EINTR); poll while we are short of workers.
     const short = workers.size < opts.workers;
-    const pid = native.waitpid(-1, short ? C.WNOHANG : 0, status);
-    if (pid <= 0) {
-      if (short) sleepMs(200);
-      continue;
+    const reaped = reapChildren(workers, !short);
+    if (short && reaped.length === 0) sleepMs(200);
+    for (const { pid, how } of reaped) {
+      if (!native.stopRequested()) notice(`zerohttpd: worker ${pid} ${describe(how)}; starting a replacement`);
     }
-    workers.delete(pid);
-    if (!native.stopRequested()) notice(`zerohttpd: worker ${pid} ${describe(native.waitStatus(status[0]))}; starting a replacement`);
   }
   stopChildren(workers, { graceMs: 0 });
 }
