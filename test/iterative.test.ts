@@ -173,18 +173,6 @@ describe('iterative server (end to end)', function () {
         }
       });
 
-      it('HEAD sends the headers of GET and no body', async () => {
-        const g = await get(srv.port, '/logo.png');
-        const h = await rawRequest(srv.port, 'HEAD /logo.png HTTP/1.0\r\nHost: x\r\n\r\n');
-        assert.equal(h.status, 200);
-        assert.equal(h.body.length, 0);
-        assert.equal(h.headers['content-length'], g.headers['content-length']);
-        assert.equal(h.headers['content-type'], g.headers['content-type']);
-        const m = await rawRequest(srv.port, 'HEAD /missing HTTP/1.0\r\nHost: x\r\n\r\n');
-        assert.equal(m.status, 404);
-        assert.equal(m.body.length, 0);
-      });
-
       it('ignores the query string', async () => {
         const r = await get(srv.port, '/index.html?a=1&b=../../etc/passwd');
         assert.equal(r.status, 200);
