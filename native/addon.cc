@@ -27,48 +27,59 @@ bool rangeError(Napi::Env env, const char* msg) {
   return throwWithCode(Napi::RangeError::New(env, msg), "ERR_OUT_OF_RANGE");
 }
 
-// The number in info[i], refused unless it is finite, integral and within [lo, hi].
-// The range is checked on the double, before the cast (a cast out of range is undefined).
-// napi_get_value_double directly: one N-API call, no type probe first (this is every fd).
+// d as a T, refused unless it is finite, integral and within [lo, hi). The range is checked
+// on the double, before the cast (a cast out of range is undefined behaviour).
 template <typename T>
-static bool argIntIn(const CallbackInfo& info, size_t i, double lo, double hi, T* out, const char* name) {
-  double d;
-  if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok)
-    return typeError(info.Env(), "argument '%s' must be an integer", name);
+static bool toInt(Napi::Env env, double d, double lo, double hi, T* out, const char* name) {
   if (!(d >= lo && d < hi) || (double)(T)d != d) {
     if (d != d || d - d != 0 || (d >= lo && d < hi))  // NaN, +-Infinity, or a fraction
-      return typeError(info.Env(), "argument '%s' must be an integer", name);
-    return typeError(info.Env(), "argument '%s' is out of range (%.17g)", name, d);
+      return typeError(env, "argument '%s' must be an integer", name);
+    return typeError(env, "argument '%s' is out of range (%.17g)", name, d);
   }
   *out = (T)d;
   return true;
 }
 
-bool argInt(const CallbackInfo& info, size_t i, int32_t* out, const char* name) {
-  return argIntIn<int32_t>(info, i, -0x1p31, 0x1p31, out, name);
-}
-bool argInt64(const CallbackInfo& info, size_t i, int64_t* out, const char* name) {
-  return argIntIn<int64_t>(info, i, -0x1p63, 0x1p63, out, name);
-}
-
-bool argOptInt(const CallbackInfo& info, size_t i, int32_t* out, const char* name) {
-  if (i >= info.Length() || isNullish(info, i)) return true;
-  return argInt(info, i, out, name);
+// napi_get_value_double directly rather than Napi::Number: one N-API call, no type probe
+// first (IsNumber() is a second call), and our own TypeError. This runs for every fd.
+template <typename T>
+static bool argIntIn(const Args& args, size_t i, double lo, double hi, T* out, const char* name) {
+  double d;
+  if (napi_get_value_double(args.Env(), args[i], &d) != napi_ok)
+    return typeError(args.Env(), "argument '%s' must be an integer", name);
+  return toInt<T>(args.Env(), d, lo, hi, out, name);
 }
 
-bool argBool(const CallbackInfo& info, size_t i, bool* out) {
+bool argInt(const Args& args, size_t i, int32_t* out, const char* name) {
+  return argIntIn<int32_t>(args, i, -0x1p31, 0x1p31, out, name);
+}
+bool argInt64(const Args& args, size_t i, int64_t* out, const char* name) {
+  return argIntIn<int64_t>(args, i, -0x1p63, 0x1p63, out, name);
+}
+
+// A number is the common case (send/recv flags): tried first, the nullish check only after.
+bool argOptInt(const Args& args, size_t i, int32_t* out, const char* name) {
+  if (i >= args.Length()) return true;
+  double d;
+  if (napi_get_value_double(args.Env(), args[i], &d) == napi_ok)
+    return toInt<int32_t>(args.Env(), d, -0x1p31, 0x1p31, out, name);
+  if (isNullish(args, i)) return true;
+  return typeError(args.Env(), "argument '%s' must be an integer", name);
+}
+
+bool argBool(const Args& args, size_t i, bool* out) {
   *out = false;
-  if (isNullish(info, i)) return true;
-  Napi::Value v = info[i];
-  if (!v.IsBoolean()) return typeError(info.Env(), "expected a boolean");
+  if (isNullish(args, i)) return true;
+  Napi::Value v = args[i];
+  if (!v.IsBoolean()) return typeError(args.Env(), "expected a boolean");
   *out = v.As<Napi::Boolean>().Value();
   return true;
 }
 
-bool isNullish(const CallbackInfo& info, size_t i) {
-  if (i >= info.Length()) return true;
-  Napi::Value v = info[i];
-  return v.IsUndefined() || v.IsNull();
+bool isNullish(const Args& args, size_t i) {
+  if (i >= args.Length()) return true;
+  napi_valuetype t = args[i].Type();
+  return t == napi_undefined || t == napi_null;
 }
 
 static size_t elementSize(napi_typedarray_type t) {
@@ -82,39 +93,39 @@ static size_t elementSize(napi_typedarray_type t) {
 
 // One napi_get_typedarray_info for type, length and data: Napi::TypedArrayOf<T> makes two
 // calls (its base class asks for type and length first) and wants one element type.
-bool argBytes(const CallbackInfo& info, size_t i, uint8_t** data, size_t* len, const char* name) {
-  napi_value v = info[i];
+bool argBytes(const Args& args, size_t i, uint8_t** data, size_t* len, const char* name) {
+  napi_value v = args[i];
   napi_typedarray_type type;
   size_t length;
   void* p;
-  if (napi_get_typedarray_info(info.Env(), v, &type, &length, &p, nullptr, nullptr) != napi_ok)
-    return typeError(info.Env(), "argument '%s' must be a TypedArray or Buffer", name);
+  if (napi_get_typedarray_info(args.Env(), v, &type, &length, &p, nullptr, nullptr) != napi_ok)
+    return typeError(args.Env(), "argument '%s' must be a TypedArray or Buffer", name);
   *data = (uint8_t*)p;
   *len = length * elementSize(type);
   return true;
 }
 
-bool argWindow(const CallbackInfo& info, size_t i, uint8_t** p, size_t* len) {
+bool argWindow(const Args& args, size_t i, uint8_t** p, size_t* len) {
   uint8_t* data;
   size_t size;
   int64_t off, n;
-  if (!argBytes(info, i, &data, &size, "buffer")) return false;
-  if (!argInt64(info, i + 1, &off, "offset") || !argInt64(info, i + 2, &n, "length")) return false;
+  if (!argBytes(args, i, &data, &size, "buffer")) return false;
+  if (!argInt64(args, i + 1, &off, "offset") || !argInt64(args, i + 2, &n, "length")) return false;
   if (off < 0 || n < 0 || (uint64_t)off > size || (uint64_t)n > size - (uint64_t)off)
-    return rangeError(info.Env(), "offset/length outside the buffer");
+    return rangeError(args.Env(), "offset/length outside the buffer");
   *p = data + off;
   *len = (size_t)n;
   return true;
 }
 
-bool argAddr(const CallbackInfo& info, size_t i, struct sockaddr_storage* ss, socklen_t* sl) {
+bool argAddr(const Args& args, size_t i, struct sockaddr_storage* ss, socklen_t* sl) {
   char host[INET6_ADDRSTRLEN + 1];
   size_t hl = 0;
   int32_t port;
-  if (napi_get_value_string_utf8(info.Env(), info[i], host, sizeof host, &hl) != napi_ok)
-    return typeError(info.Env(), "address must be an IPv4 or IPv6 literal string");
-  if (!argInt(info, i + 1, &port, "port")) return false;
-  if (port < 0 || port > 65535) return rangeError(info.Env(), "port must be 0..65535");
+  if (napi_get_value_string_utf8(args.Env(), args[i], host, sizeof host, &hl) != napi_ok)
+    return typeError(args.Env(), "address must be an IPv4 or IPv6 literal string");
+  if (!argInt(args, i + 1, &port, "port")) return false;
+  if (port < 0 || port > 65535) return rangeError(args.Env(), "port must be 0..65535");
   memset(ss, 0, sizeof *ss);
   auto* s4 = (struct sockaddr_in*)ss;
   auto* s6 = (struct sockaddr_in6*)ss;
@@ -130,15 +141,15 @@ bool argAddr(const CallbackInfo& info, size_t i, struct sockaddr_storage* ss, so
     *sl = sizeof *s6;
     return true;
   }
-  return typeError(info.Env(), "address must be an IPv4 or IPv6 literal string");
+  return typeError(args.Env(), "address must be an IPv4 or IPv6 literal string");
 }
 
-bool argPath(const CallbackInfo& info, size_t i, char* buf, size_t size, const char* name) {
+bool argPath(const Args& args, size_t i, char* buf, size_t size, const char* name) {
   size_t l;
-  if (napi_get_value_string_utf8(info.Env(), info[i], buf, size, &l) != napi_ok)
-    return typeError(info.Env(), "argument '%s' must be a string", name);
-  if (l >= size - 1) return rangeError(info.Env(), "path too long");
-  if (strlen(buf) != l) return typeError(info.Env(), "argument '%s' must not contain NUL bytes", name);
+  if (napi_get_value_string_utf8(args.Env(), args[i], buf, size, &l) != napi_ok)
+    return typeError(args.Env(), "argument '%s' must be a string", name);
+  if (l >= size - 1) return rangeError(args.Env(), "path too long");
+  if (strlen(buf) != l) return typeError(args.Env(), "argument '%s' must not contain NUL bytes", name);
   return true;
 }
 
@@ -150,22 +161,22 @@ Napi::Value num(Napi::Env env, long v) {
 }
 
 // errname(errno) -> 'EAGAIN'; strerror(errno) -> 'resource temporarily unavailable'
-static Napi::Value ErrName(const CallbackInfo& info) {
+static Napi::Value ErrName(const Args& args) {
   int32_t e;
-  if (!argInt(info, 0, &e, "errno")) return Napi::Value();
+  if (!argInt(args, 0, &e, "errno")) return Napi::Value();
   if (e < 0) e = -e;
   const char* n = strerrorname_np(e);
-  return Napi::String::New(info.Env(), n ? n : "UNKNOWN");
+  return Napi::String::New(args.Env(), n ? n : "UNKNOWN");
 }
-static Napi::Value StrError(const CallbackInfo& info) {
+static Napi::Value StrError(const Args& args) {
   int32_t e;
-  if (!argInt(info, 0, &e, "errno")) return Napi::Value();
+  if (!argInt(args, 0, &e, "errno")) return Napi::Value();
   if (e < 0) e = -e;
   const char* d = strerrordesc_np(e);
   char buf[128];
   snprintf(buf, sizeof buf, "%s", d ? d : "unknown error");
   if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z')) buf[0] += 'a' - 'A';
-  return Napi::String::New(info.Env(), buf);
+  return Napi::String::New(args.Env(), buf);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -11,13 +11,13 @@
 
 namespace zh {
 
-static Napi::Value Socket(const CallbackInfo& info) {
+static Napi::Value Socket(const Args& args) {
   int32_t domain, type, proto = 0;
-  if (!argInt(info, 0, &domain, "domain") || !argInt(info, 1, &type, "type")) return Napi::Value();
-  if (!argOptInt(info, 2, &proto, "protocol")) return Napi::Value();
+  if (!argInt(args, 0, &domain, "domain") || !argInt(args, 1, &type, "type")) return Napi::Value();
+  if (!argOptInt(args, 2, &proto, "protocol")) return Napi::Value();
   long r = ZH_CALL(socket, socket(domain, type, proto));
   ZH_TRACE(socket, r, "socket(%d, %#x, %d)", domain, type, proto);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 static bool isTimeOpt(int level, int opt) {
@@ -25,15 +25,15 @@ static bool isTimeOpt(int level, int opt) {
 }
 
 // Integer options take an int; SO_RCVTIMEO/SO_SNDTIMEO take milliseconds (a struct timeval).
-static Napi::Value Setsockopt(const CallbackInfo& info) {
+static Napi::Value Setsockopt(const Args& args) {
   int32_t fd, level, opt;
   int64_t value;
-  if (!argInt(info, 0, &fd, "fd") || !argInt(info, 1, &level, "level") ||
-      !argInt(info, 2, &opt, "option") || !argInt64(info, 3, &value, "value"))
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &level, "level") ||
+      !argInt(args, 2, &opt, "option") || !argInt64(args, 3, &value, "value"))
     return Napi::Value();
   long r;
   if (isTimeOpt(level, opt)) {
-    if (value < 0) return rangeError(info.Env(), "timeout must be >= 0 ms"), Napi::Value();
+    if (value < 0) return rangeError(args.Env(), "timeout must be >= 0 ms"), Napi::Value();
     struct timeval tv = {(time_t)(value / 1000), (suseconds_t)((value % 1000) * 1000)};
     r = ZH_CALL(setsockopt, setsockopt(fd, level, opt, &tv, sizeof tv));
   } else {
@@ -41,13 +41,13 @@ static Napi::Value Setsockopt(const CallbackInfo& info) {
     r = ZH_CALL(setsockopt, setsockopt(fd, level, opt, &v, sizeof v));
   }
   ZH_TRACE(setsockopt, r, "setsockopt(%d, %d, %d, %ld)", fd, level, opt, (long)value);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
-static Napi::Value Getsockopt(const CallbackInfo& info) {
+static Napi::Value Getsockopt(const Args& args) {
   int32_t fd, level, opt;
-  if (!argInt(info, 0, &fd, "fd") || !argInt(info, 1, &level, "level") ||
-      !argInt(info, 2, &opt, "option"))
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &level, "level") ||
+      !argInt(args, 2, &opt, "option"))
     return Napi::Value();
   long r, value;
   if (isTimeOpt(level, opt)) {
@@ -62,37 +62,37 @@ static Napi::Value Getsockopt(const CallbackInfo& info) {
     value = v;
   }
   ZH_TRACE(getsockopt, r, "getsockopt(%d, %d, %d) -> %ld", fd, level, opt, value);
-  return num(info.Env(), r < 0 ? r : value);
+  return num(args.Env(), r < 0 ? r : value);
 }
 
-static Napi::Value Bind(const CallbackInfo& info) {
+static Napi::Value Bind(const Args& args) {
   int32_t fd;
   struct sockaddr_storage ss;
   socklen_t sl;
-  if (!argInt(info, 0, &fd, "fd") || !argAddr(info, 1, &ss, &sl)) return Napi::Value();
+  if (!argInt(args, 0, &fd, "fd") || !argAddr(args, 1, &ss, &sl)) return Napi::Value();
   long r = ZH_CALL(bind, bind(fd, (struct sockaddr*)&ss, sl));
   ZH_TRACE(bind, r, "bind(%d, ...)", fd);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // A non-blocking connect returns -EINPROGRESS; EINTR is not retried by re-calling connect()
 // (that would give EALREADY): the caller waits for writability and reads SO_ERROR.
-static Napi::Value Connect(const CallbackInfo& info) {
+static Napi::Value Connect(const Args& args) {
   int32_t fd;
   struct sockaddr_storage ss;
   socklen_t sl;
-  if (!argInt(info, 0, &fd, "fd") || !argAddr(info, 1, &ss, &sl)) return Napi::Value();
+  if (!argInt(args, 0, &fd, "fd") || !argAddr(args, 1, &ss, &sl)) return Napi::Value();
   long r = ZH_CALL_ONCE(connect, connect(fd, (struct sockaddr*)&ss, sl));
   ZH_TRACE(connect, r, "connect(%d, ...)", fd);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
-static Napi::Value Listen(const CallbackInfo& info) {
+static Napi::Value Listen(const Args& args) {
   int32_t fd, backlog;
-  if (!argInt(info, 0, &fd, "fd") || !argInt(info, 1, &backlog, "backlog")) return Napi::Value();
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &backlog, "backlog")) return Napi::Value();
   long r = ZH_CALL(listen, listen(fd, backlog));
   ZH_TRACE(listen, r, "listen(%d, %d)", fd, backlog);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 static Napi::Object peerObject(Napi::Env env, long fd, const struct sockaddr_storage& ss) {
@@ -117,35 +117,35 @@ static Napi::Object peerObject(Napi::Env env, long fd, const struct sockaddr_sto
 }
 
 // accept4(fd, flags[, wantPeer]) -> fd | -errno; with wantPeer: {fd, address, port, family} | -errno
-static Napi::Value Accept4(const CallbackInfo& info) {
+static Napi::Value Accept4(const Args& args) {
   int32_t fd, flags = 0;
   bool wantPeer;
-  if (!argInt(info, 0, &fd, "fd")) return Napi::Value();
-  if (!argOptInt(info, 1, &flags, "flags")) return Napi::Value();
-  if (!argBool(info, 2, &wantPeer)) return Napi::Value();
+  if (!argInt(args, 0, &fd, "fd")) return Napi::Value();
+  if (!argOptInt(args, 1, &flags, "flags")) return Napi::Value();
+  if (!argBool(args, 2, &wantPeer)) return Napi::Value();
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   long r = ZH_CALL(accept4, accept4(fd, wantPeer ? (struct sockaddr*)&ss : nullptr,
                                     wantPeer ? &sl : nullptr, flags));
   ZH_TRACE(accept4, r, "accept4(%d, %s, %#x)", fd, wantPeer ? "{...}" : "NULL", flags);
-  if (r < 0 || !wantPeer) return num(info.Env(), r);
-  return peerObject(info.Env(), r, ss);
+  if (r < 0 || !wantPeer) return num(args.Env(), r);
+  return peerObject(args.Env(), r, ss);
 }
 
-static Napi::Value sockName(const CallbackInfo& info, bool peer) {
+static Napi::Value sockName(const Args& args, bool peer) {
   int32_t fd;
-  if (!argInt(info, 0, &fd, "fd")) return Napi::Value();
+  if (!argInt(args, 0, &fd, "fd")) return Napi::Value();
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   long r = peer ? ZH_CALL(getpeername, getpeername(fd, (struct sockaddr*)&ss, &sl))
                 : ZH_CALL(getsockname, getsockname(fd, (struct sockaddr*)&ss, &sl));
   if (peer) ZH_TRACE(getpeername, r, "getpeername(%d)", fd);
   else ZH_TRACE(getsockname, r, "getsockname(%d)", fd);
-  if (r < 0) return num(info.Env(), r);
-  return peerObject(info.Env(), fd, ss);
+  if (r < 0) return num(args.Env(), r);
+  return peerObject(args.Env(), fd, ss);
 }
-static Napi::Value Getsockname(const CallbackInfo& info) { return sockName(info, false); }
-static Napi::Value Getpeername(const CallbackInfo& info) { return sockName(info, true); }
+static Napi::Value Getsockname(const Args& args) { return sockName(args, false); }
+static Napi::Value Getpeername(const Args& args) { return sockName(args, true); }
 
 static const char* msgFlags(int f) {
   if (f & MSG_PEEK) return "MSG_PEEK";
@@ -155,35 +155,35 @@ static const char* msgFlags(int f) {
 }
 
 // recv(fd, buf, offset, length, flags)
-static Napi::Value Recv(const CallbackInfo& info) {
+static Napi::Value Recv(const Args& args) {
   int32_t fd, flags = 0;
   uint8_t* p;
   size_t len;
-  if (!argInt(info, 0, &fd, "fd") || !argWindow(info, 1, &p, &len)) return Napi::Value();
-  if (!argOptInt(info, 4, &flags, "flags")) return Napi::Value();
+  if (!argInt(args, 0, &fd, "fd") || !argWindow(args, 1, &p, &len)) return Napi::Value();
+  if (!argOptInt(args, 4, &flags, "flags")) return Napi::Value();
   long r = ZH_CALL(recvfrom, recv(fd, p, len, flags));
   ZH_TRACE(recvfrom, r, "recvfrom(%d, %zu byte%s, %s)", fd, len, len == 1 ? "" : "s", msgFlags(flags));
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // send(fd, buf, offset, length, flags)
-static Napi::Value Send(const CallbackInfo& info) {
+static Napi::Value Send(const Args& args) {
   int32_t fd, flags = 0;
   uint8_t* p;
   size_t len;
-  if (!argInt(info, 0, &fd, "fd") || !argWindow(info, 1, &p, &len)) return Napi::Value();
-  if (!argOptInt(info, 4, &flags, "flags")) return Napi::Value();
+  if (!argInt(args, 0, &fd, "fd") || !argWindow(args, 1, &p, &len)) return Napi::Value();
+  if (!argOptInt(args, 4, &flags, "flags")) return Napi::Value();
   long r = ZH_CALL(sendto, send(fd, p, len, flags));
   ZH_TRACE(sendto, r, "sendto(%d, %zu byte%s, %s)", fd, len, len == 1 ? "" : "s", msgFlags(flags));
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
-static Napi::Value Shutdown(const CallbackInfo& info) {
+static Napi::Value Shutdown(const Args& args) {
   int32_t fd, how;
-  if (!argInt(info, 0, &fd, "fd") || !argInt(info, 1, &how, "how")) return Napi::Value();
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &how, "how")) return Napi::Value();
   long r = ZH_CALL(shutdown, shutdown(fd, how));
   ZH_TRACE(shutdown, r, "shutdown(%d, %d)", fd, how);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 void registerNet(Napi::Object exports, Napi::Object c) {

@@ -17,63 +17,63 @@ static int timeLeft(int32_t timeoutMs, uint64_t startNs) {
 }
 
 // poll(buf, nfds, timeoutMs): buf holds at least nfds struct pollfd.
-static Napi::Value Poll(const CallbackInfo& info) {
+static Napi::Value Poll(const Args& args) {
   uint8_t* p;
   size_t len;
   int32_t nfds, timeout;
-  if (!argBytes(info, 0, &p, &len, "pollfds") || !argInt(info, 1, &nfds, "nfds") ||
-      !argInt(info, 2, &timeout, "timeout"))
+  if (!argBytes(args, 0, &p, &len, "pollfds") || !argInt(args, 1, &nfds, "nfds") ||
+      !argInt(args, 2, &timeout, "timeout"))
     return Napi::Value();
   if (nfds < 0 || (size_t)nfds * sizeof(struct pollfd) > len)
-    return rangeError(info.Env(), "nfds is negative or larger than the pollfd buffer"), Napi::Value();
-  if ((uintptr_t)p % alignof(struct pollfd)) return rangeError(info.Env(), "pollfd buffer misaligned"), Napi::Value();
+    return rangeError(args.Env(), "nfds is negative or larger than the pollfd buffer"), Napi::Value();
+  if ((uintptr_t)p % alignof(struct pollfd)) return rangeError(args.Env(), "pollfd buffer misaligned"), Napi::Value();
   // poll() returns EINTR even with SA_RESTART: retried with the time left (a stop returns -EINTR).
   uint64_t start = nowNs();
   long r = ZH_CALL(poll, poll((struct pollfd*)p, (nfds_t)nfds, timeLeft(timeout, start)));
   ZH_TRACE(poll, r, "poll([%d fds], %d, %d)", nfds, nfds, timeout);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
-static Napi::Value EpollCreate1(const CallbackInfo& info) {
+static Napi::Value EpollCreate1(const Args& args) {
   int32_t flags = 0;
-  if (!argOptInt(info, 0, &flags, "flags")) return Napi::Value();
+  if (!argOptInt(args, 0, &flags, "flags")) return Napi::Value();
   long r = ZH_CALL(epoll_create1, epoll_create1(flags));
   ZH_TRACE(epoll_create1, r, "epoll_create1(%#x)", flags);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // epoll_ctl(epfd, op, fd, events[, data]): data.u64 = data (default fd).
-static Napi::Value EpollCtl(const CallbackInfo& info) {
+static Napi::Value EpollCtl(const Args& args) {
   int32_t epfd, op, fd, events = 0, data;
-  if (!argInt(info, 0, &epfd, "epfd") || !argInt(info, 1, &op, "op") ||
-      !argInt(info, 2, &fd, "fd"))
+  if (!argInt(args, 0, &epfd, "epfd") || !argInt(args, 1, &op, "op") ||
+      !argInt(args, 2, &fd, "fd"))
     return Napi::Value();
-  if (!argOptInt(info, 3, &events, "events")) return Napi::Value();
+  if (!argOptInt(args, 3, &events, "events")) return Napi::Value();
   data = fd;
-  if (!argOptInt(info, 4, &data, "data")) return Napi::Value();
+  if (!argOptInt(args, 4, &data, "data")) return Napi::Value();
   struct epoll_event ev;
   ev.events = (uint32_t)events;
   ev.data.u64 = (uint32_t)data;
   long r = ZH_CALL(epoll_ctl, epoll_ctl(epfd, op, fd, &ev));
   ZH_TRACE(epoll_ctl, r, "epoll_ctl(%d, %d, %d, {events=%#x})", epfd, op, fd, events);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // epoll_wait(epfd, buf, maxevents, timeoutMs): buf holds at least maxevents struct epoll_event.
-static Napi::Value EpollWait(const CallbackInfo& info) {
+static Napi::Value EpollWait(const Args& args) {
   int32_t epfd, maxev, timeout;
   uint8_t* p;
   size_t len;
-  if (!argInt(info, 0, &epfd, "epfd") || !argBytes(info, 1, &p, &len, "events") ||
-      !argInt(info, 2, &maxev, "maxevents") || !argInt(info, 3, &timeout, "timeout"))
+  if (!argInt(args, 0, &epfd, "epfd") || !argBytes(args, 1, &p, &len, "events") ||
+      !argInt(args, 2, &maxev, "maxevents") || !argInt(args, 3, &timeout, "timeout"))
     return Napi::Value();
   if (maxev <= 0 || (size_t)maxev * sizeof(struct epoll_event) > len)
-    return rangeError(info.Env(), "maxevents must be > 0 and fit in the events buffer"), Napi::Value();
-  if ((uintptr_t)p % 4) return rangeError(info.Env(), "events buffer misaligned"), Napi::Value();
+    return rangeError(args.Env(), "maxevents must be > 0 and fit in the events buffer"), Napi::Value();
+  if ((uintptr_t)p % 4) return rangeError(args.Env(), "events buffer misaligned"), Napi::Value();
   uint64_t start = nowNs();
   long r = ZH_CALL(epoll_wait, epoll_wait(epfd, (struct epoll_event*)p, maxev, timeLeft(timeout, start)));
   ZH_TRACE(epoll_wait, r, "epoll_wait(%d, [%d], %d)", epfd, maxev, timeout);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 void registerPoll(Napi::Object exports, Napi::Object c) {

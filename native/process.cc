@@ -27,7 +27,7 @@ static void onStop(int sig) {
 
 // installStopHandler(): SIGINT and SIGTERM set the flag; blocked syscalls return EINTR.
 // Install it after any process.on('SIGINT') (libuv would overwrite it).
-static Napi::Value InstallStopHandler(const CallbackInfo& info) {
+static Napi::Value InstallStopHandler(const Args& args) {
   g_stopThread = pthread_self();
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -41,21 +41,21 @@ static Napi::Value InstallStopHandler(const CallbackInfo& info) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // 0, or the number of the signal that asked us to stop.
-static Napi::Value StopRequested(const CallbackInfo& info) { return num(info.Env(), g_stop); }
-static Napi::Value ClearStop(const CallbackInfo& info) {
+static Napi::Value StopRequested(const Args& args) { return num(args.Env(), g_stop); }
+static Napi::Value ClearStop(const Args& args) {
   g_stop = 0;
-  return info.Env().Undefined();
+  return args.Env().Undefined();
 }
 // requestStop(sig): set the flag from JS (e.g. a Worker telling the process to stop).
-static Napi::Value RequestStop(const CallbackInfo& info) {
+static Napi::Value RequestStop(const Args& args) {
   int32_t sig;
-  if (!argInt(info, 0, &sig, "signal")) return Napi::Value();
+  if (!argInt(args, 0, &sig, "signal")) return Napi::Value();
   g_stop = sig;
-  return info.Env().Undefined();
+  return args.Env().Undefined();
 }
 
 // V8 marks its heap pages MADV_DONTFORK, so a forked child faults (SIGSEGV) as soon as it
@@ -80,12 +80,12 @@ static bool forksafePreloaded() {
   return v;
 }
 
-static Napi::Value Fork(const CallbackInfo& info) {
+static Napi::Value Fork(const Args& args) {
   if (!forksafePreloaded()) allowForkOfAllMappings();
   long r = ZH_CALL(fork, fork());
   if (r == 0) g_stopThread = pthread_self();
   ZH_TRACE(fork, r, "fork()");
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 static void freeStrings(char** v) {
@@ -96,11 +96,11 @@ static void freeStrings(char** v) {
 // A JS array of strings -> the NULL-terminated char*[] execve() takes. A string with an
 // embedded NUL is a TypeError (the kernel would silently cut it there). An allocation that
 // fails leaves *out null (the caller returns -ENOMEM).
-static bool argStrings(const CallbackInfo& info, size_t i, char*** out, const char* name) {
-  Napi::Env env = info.Env();
+static bool argStrings(const Args& args, size_t i, char*** out, const char* name) {
+  Napi::Env env = args.Env();
   *out = nullptr;
-  if (!info[i].IsArray()) return typeError(env, "argument '%s' must be an array of strings", name);
-  Napi::Array arr = info[i].As<Napi::Array>();
+  if (!args[i].IsArray()) return typeError(env, "argument '%s' must be an array of strings", name);
+  Napi::Array arr = args[i].As<Napi::Array>();
   uint32_t n = arr.Length();
   char** v = (char**)calloc((size_t)n + 1, sizeof(char*));
   if (!v) return true;
@@ -120,12 +120,12 @@ static bool argStrings(const CallbackInfo& info, size_t i, char*** out, const ch
 }
 
 // execve(path, argv: string[], env: string[]): replaces the process; returns only -errno.
-static Napi::Value Execve(const CallbackInfo& info) {
+static Napi::Value Execve(const Args& args) {
   char path[4096];
   char **argv = nullptr, **envp = nullptr;
-  if (!argPath(info, 0, path, sizeof path, "path")) return Napi::Value();
-  if (!argStrings(info, 1, &argv, "argv")) return Napi::Value();
-  if (!argStrings(info, 2, &envp, "env")) return freeStrings(argv), Napi::Value();
+  if (!argPath(args, 0, path, sizeof path, "path")) return Napi::Value();
+  if (!argStrings(args, 1, &argv, "argv")) return Napi::Value();
+  if (!argStrings(args, 2, &envp, "env")) return freeStrings(argv), Napi::Value();
   long r = -ENOMEM;
   if (argv && envp) {
     ZH_TRACE(execve, 0, "execve(\"%s\", [...], [...])", path);
@@ -133,7 +133,7 @@ static Napi::Value Execve(const CallbackInfo& info) {
   }
   freeStrings(argv);
   freeStrings(envp);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // ---- process-shared, robust mutexes in MAP_SHARED memory (an accept lock across fork) ----
@@ -143,12 +143,12 @@ static constexpr int kMaxShmMutexes = 64;
 static pthread_mutex_t* g_shmMutex[kMaxShmMutexes];
 static int g_shmMutexCount;
 
-static Napi::Value ShmMutexCreate(const CallbackInfo& info) {
-  if (g_shmMutexCount == kMaxShmMutexes) return num(info.Env(), -ENOSPC);
+static Napi::Value ShmMutexCreate(const Args& args) {
+  if (g_shmMutexCount == kMaxShmMutexes) return num(args.Env(), -ENOSPC);
   long r = ZH_CALL(mmap, (long)mmap(nullptr, sizeof(pthread_mutex_t), PROT_READ | PROT_WRITE,
                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   ZH_TRACE(mmap, r, "mmap(NULL, %zu, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0)", sizeof(pthread_mutex_t));
-  if (r < 0) return num(info.Env(), r);
+  if (r < 0) return num(args.Env(), r);
   auto* m = (pthread_mutex_t*)r;
   pthread_mutexattr_t at;
   pthread_mutexattr_init(&at);
@@ -158,16 +158,16 @@ static Napi::Value ShmMutexCreate(const CallbackInfo& info) {
   pthread_mutexattr_destroy(&at);
   if (e) {
     munmap(m, sizeof *m);
-    return num(info.Env(), -e);
+    return num(args.Env(), -e);
   }
   g_shmMutex[g_shmMutexCount] = m;
-  return num(info.Env(), g_shmMutexCount++);
+  return num(args.Env(), g_shmMutexCount++);
 }
 
-static pthread_mutex_t* argMutex(const CallbackInfo& info) {
+static pthread_mutex_t* argMutex(const Args& args) {
   int32_t h;
-  if (!argInt(info, 0, &h, "handle")) return nullptr;
-  if (h < 0 || h >= g_shmMutexCount) return rangeError(info.Env(), "no such shared mutex"), nullptr;
+  if (!argInt(args, 0, &h, "handle")) return nullptr;
+  if (h < 0 || h >= g_shmMutexCount) return rangeError(args.Env(), "no such shared mutex"), nullptr;
   return g_shmMutex[h];
 }
 
@@ -176,60 +176,60 @@ static pthread_mutex_t* argMutex(const CallbackInfo& info) {
 
 // --syscall-stats counts a futex only when one is made. An uncontended lock is a
 // compare-and-swap in user space (trylock succeeds, or reports EOWNERDEAD): not counted.
-static Napi::Value ShmMutexLock(const CallbackInfo& info) {
-  pthread_mutex_t* m = argMutex(info);
+static Napi::Value ShmMutexLock(const Args& args) {
+  pthread_mutex_t* m = argMutex(args);
   if (!m) return Napi::Value();
   long r = -pthread_mutex_trylock(m);
   if (r == -EBUSY) r = ZH_CALL(futex, ZH_PTHREAD(pthread_mutex_lock(m)));
   ZH_TRACE(futex, r, "pthread_mutex_lock(%p)", (void*)m);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // glibc's unlock calls futex(FUTEX_WAKE) only when a waiter has set FUTEX_WAITERS in the lock
 // word; without one it is an atomic store in user space and is not counted.
-static Napi::Value ShmMutexUnlock(const CallbackInfo& info) {
-  pthread_mutex_t* m = argMutex(info);
+static Napi::Value ShmMutexUnlock(const Args& args) {
+  pthread_mutex_t* m = argMutex(args);
   if (!m) return Napi::Value();
   bool waiters = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) & (int)0x80000000u;
   long r = waiters ? ZH_CALL(futex, ZH_PTHREAD(pthread_mutex_unlock(m))) : -pthread_mutex_unlock(m);
   ZH_TRACE(futex, r, "pthread_mutex_unlock(%p)", (void*)m);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // Marks the state the dead owner left as consistent again: user space only, not counted.
-static Napi::Value ShmMutexConsistent(const CallbackInfo& info) {
-  pthread_mutex_t* m = argMutex(info);
+static Napi::Value ShmMutexConsistent(const Args& args) {
+  pthread_mutex_t* m = argMutex(args);
   if (!m) return Napi::Value();
   long r = -pthread_mutex_consistent(m);
   ZH_TRACE(futex, r, "pthread_mutex_consistent(%p)", (void*)m);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // waitpid(pid, options[, statusOut: Int32Array]) -> pid | 0 (WNOHANG, none ready) | -errno
-static Napi::Value Waitpid(const CallbackInfo& info) {
+static Napi::Value Waitpid(const Args& args) {
   int32_t pid, options = 0;
-  if (!argInt(info, 0, &pid, "pid")) return Napi::Value();
-  if (!argOptInt(info, 1, &options, "options")) return Napi::Value();
+  if (!argInt(args, 0, &pid, "pid")) return Napi::Value();
+  if (!argOptInt(args, 1, &options, "options")) return Napi::Value();
   int32_t* out = nullptr;
-  if (!isNullish(info, 2)) {
+  if (!isNullish(args, 2)) {
     uint8_t* p;
     size_t len;
-    if (!argBytes(info, 2, &p, &len, "statusOut")) return Napi::Value();
-    if (len < 4 || (uintptr_t)p % 4) return rangeError(info.Env(), "statusOut must be an Int32Array"), Napi::Value();
+    if (!argBytes(args, 2, &p, &len, "statusOut")) return Napi::Value();
+    if (len < 4 || (uintptr_t)p % 4) return rangeError(args.Env(), "statusOut must be an Int32Array"), Napi::Value();
     out = (int32_t*)p;
   }
   int status = 0;
   long r = ZH_CALL(wait4, waitpid(pid, &status, options));
   ZH_TRACE(wait4, r, "wait4(%d, %#x, %#x)", pid, status, options);
   if (r > 0 && out) *out = status;
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // waitStatus(status) -> {exited, code, signaled, signal}: the W* macros.
-static Napi::Value WaitStatus(const CallbackInfo& info) {
+static Napi::Value WaitStatus(const Args& args) {
   int32_t s;
-  if (!argInt(info, 0, &s, "status")) return Napi::Value();
-  Napi::Object o = Napi::Object::New(info.Env());
+  if (!argInt(args, 0, &s, "status")) return Napi::Value();
+  Napi::Object o = Napi::Object::New(args.Env());
   o.Set("exited", (bool)WIFEXITED(s));
   o.Set("code", WIFEXITED(s) ? WEXITSTATUS(s) : -1);
   o.Set("signaled", (bool)WIFSIGNALED(s));
@@ -237,54 +237,54 @@ static Napi::Value WaitStatus(const CallbackInfo& info) {
   return o;
 }
 
-static Napi::Value Exit(const CallbackInfo& info) {
+static Napi::Value Exit(const Args& args) {
   int32_t code;
-  if (!argInt(info, 0, &code, "code")) return Napi::Value();
+  if (!argInt(args, 0, &code, "code")) return Napi::Value();
   _exit(code);
 }
 
-static Napi::Value Kill(const CallbackInfo& info) {
+static Napi::Value Kill(const Args& args) {
   int32_t pid, sig;
-  if (!argInt(info, 0, &pid, "pid") || !argInt(info, 1, &sig, "signal")) return Napi::Value();
+  if (!argInt(args, 0, &pid, "pid") || !argInt(args, 1, &sig, "signal")) return Napi::Value();
   long r = ZH_CALL(kill, kill(pid, sig));
   ZH_TRACE(kill, r, "kill(%d, %d)", pid, sig);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
-static Napi::Value Getpid(const CallbackInfo& info) {
+static Napi::Value Getpid(const Args& args) {
   long r = ZH_CALL(getpid, getpid());
   ZH_TRACE(getpid, r, "getpid()");
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
-static Napi::Value Gettid(const CallbackInfo& info) {
+static Napi::Value Gettid(const Args& args) {
   long r = ZH_CALL(gettid, syscall(SYS_gettid));
   ZH_TRACE(gettid, r, "gettid()");
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 // prctl(option, arg2) for the integer options (PR_SET_PDEATHSIG, PR_GET_PDEATHSIG...).
-static Napi::Value Prctl(const CallbackInfo& info) {
+static Napi::Value Prctl(const Args& args) {
   int32_t option, arg2 = 0;
-  if (!argInt(info, 0, &option, "option") || !argOptInt(info, 1, &arg2, "arg2")) return Napi::Value();
+  if (!argInt(args, 0, &option, "option") || !argOptInt(args, 1, &arg2, "arg2")) return Napi::Value();
   long r = ZH_CALL(prctl, prctl(option, (unsigned long)arg2, 0UL, 0UL, 0UL));
   ZH_TRACE(prctl, r, "prctl(%d, %d)", option, arg2);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
-static Napi::Value Getppid(const CallbackInfo& info) {
+static Napi::Value Getppid(const Args& args) {
   long r = ZH_CALL(getppid, getppid());
   ZH_TRACE(getppid, r, "getppid()");
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 // getrusage(who) -> {user, system (seconds), maxrss (KiB), minflt, majflt, nvcsw, nivcsw} | -errno
-static Napi::Value Getrusage(const CallbackInfo& info) {
+static Napi::Value Getrusage(const Args& args) {
   int32_t who;
-  if (!argInt(info, 0, &who, "who")) return Napi::Value();
+  if (!argInt(args, 0, &who, "who")) return Napi::Value();
   struct rusage ru;
   long r = ZH_CALL(getrusage, getrusage(who, &ru));
   ZH_TRACE(getrusage, r, "getrusage(%d)", who);
-  if (r < 0) return num(info.Env(), r);
-  Napi::Object o = Napi::Object::New(info.Env());
+  if (r < 0) return num(args.Env(), r);
+  Napi::Object o = Napi::Object::New(args.Env());
   o.Set("user", ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6);
   o.Set("system", ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
   o.Set("maxrss", (double)ru.ru_maxrss);
@@ -296,30 +296,30 @@ static Napi::Value Getrusage(const CallbackInfo& info) {
 }
 
 // getrlimit(resource) -> {soft, hard} (-1 = unlimited) | -errno
-static Napi::Value Getrlimit(const CallbackInfo& info) {
+static Napi::Value Getrlimit(const Args& args) {
   int32_t res;
-  if (!argInt(info, 0, &res, "resource")) return Napi::Value();
+  if (!argInt(args, 0, &res, "resource")) return Napi::Value();
   struct rlimit rl;
   long r = ZH_CALL(getrlimit, getrlimit(res, &rl));
   ZH_TRACE(getrlimit, r, "getrlimit(%d)", res);
-  if (r < 0) return num(info.Env(), r);
-  Napi::Object o = Napi::Object::New(info.Env());
+  if (r < 0) return num(args.Env(), r);
+  Napi::Object o = Napi::Object::New(args.Env());
   o.Set("soft", rl.rlim_cur == RLIM_INFINITY ? -1 : (double)rl.rlim_cur);
   o.Set("hard", rl.rlim_max == RLIM_INFINITY ? -1 : (double)rl.rlim_max);
   return o;
 }
 
 // setrlimit(resource, soft, hard) (-1 = unlimited)
-static Napi::Value Setrlimit(const CallbackInfo& info) {
+static Napi::Value Setrlimit(const Args& args) {
   int32_t res;
   int64_t soft, hard;
-  if (!argInt(info, 0, &res, "resource") || !argInt64(info, 1, &soft, "soft") ||
-      !argInt64(info, 2, &hard, "hard"))
+  if (!argInt(args, 0, &res, "resource") || !argInt64(args, 1, &soft, "soft") ||
+      !argInt64(args, 2, &hard, "hard"))
     return Napi::Value();
   struct rlimit rl = {soft < 0 ? RLIM_INFINITY : (rlim_t)soft, hard < 0 ? RLIM_INFINITY : (rlim_t)hard};
   long r = ZH_CALL(setrlimit, setrlimit(res, &rl));
   ZH_TRACE(setrlimit, r, "setrlimit(%d, {%ld, %ld})", res, (long)soft, (long)hard);
-  return num(info.Env(), r);
+  return num(args.Env(), r);
 }
 
 void registerProcess(Napi::Object exports, Napi::Object c) {

@@ -62,24 +62,24 @@ void traceCall(Sys, long ret, const char* fmt, ...) {
 }
 
 // setSyscallStats(mode, trace): mode 0 off, 1 count, 2 count + time.
-static Napi::Value SetSyscallStats(const CallbackInfo& info) {
+static Napi::Value SetSyscallStats(const Args& args) {
   int32_t mode;
   bool trace;
-  if (!argInt(info, 0, &mode, "mode") || !argBool(info, 1, &trace)) return Napi::Value();
-  if (mode < 0 || mode > 2) return rangeError(info.Env(), "mode must be 0, 1 or 2"), Napi::Value();
+  if (!argInt(args, 0, &mode, "mode") || !argBool(args, 1, &trace)) return Napi::Value();
+  if (mode < 0 || mode > 2) return rangeError(args.Env(), "mode must be 0, 1 or 2"), Napi::Value();
   g_stats->mode = mode;
   g_stats->trace = trace ? 1 : 0;
-  return info.Env().Undefined();
+  return args.Env().Undefined();
 }
 
-static Napi::Value ResetSyscallStats(const CallbackInfo& info) {
+static Napi::Value ResetSyscallStats(const Args& args) {
   memset(g_stats->sys, 0, sizeof g_stats->sys);
-  return info.Env().Undefined();
+  return args.Env().Undefined();
 }
 
 // syscallStats() -> [{name, calls, errors, ns, errnos: {EAGAIN: n, ...}}] for every syscall called
-static Napi::Value SyscallStats(const CallbackInfo& info) {
-  Napi::Env env = info.Env();
+static Napi::Value SyscallStats(const Args& args) {
+  Napi::Env env = args.Env();
   Napi::Array arr = Napi::Array::New(env);
   uint32_t k = 0;
   for (int i = 0; i < Z_COUNT; i++) {
