@@ -36,6 +36,7 @@ class Args {
   napi_value argv_[kMax];
 };
 using Fn = Napi::Value (*)(const Args&);
+using Fn0 = Napi::Value (*)(Napi::Env);  // takes no arguments: no napi_get_cb_info at all
 
 // ---- stop flag (set by the native SIGINT/SIGTERM handler, see process.cc) ----
 extern volatile sig_atomic_t g_stop;
@@ -122,7 +123,11 @@ template <Fn fn>
 napi_value callback(napi_env env, napi_callback_info info) {
   return fn(Args(env, info));
 }
-template <Fn fn>
+template <Fn0 fn>
+napi_value callback(napi_env env, napi_callback_info) {
+  return fn(Napi::Env(env));
+}
+template <auto fn>
 void exportFn(Napi::Object exports, const char* name) {
   napi_value f;
   napi_create_function(exports.Env(), name, NAPI_AUTO_LENGTH, callback<fn>, nullptr, &f);

@@ -27,7 +27,7 @@ static void onStop(int sig) {
 
 // installStopHandler(): SIGINT and SIGTERM set the flag; blocked syscalls return EINTR.
 // Install it after any process.on('SIGINT') (libuv would overwrite it).
-static Napi::Value InstallStopHandler(const Args& args) {
+static Napi::Value InstallStopHandler(Napi::Env env) {
   g_stopThread = pthread_self();
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -41,14 +41,14 @@ static Napi::Value InstallStopHandler(const Args& args) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  return num(args.Env(), r);
+  return num(env, r);
 }
 
 // 0, or the number of the signal that asked us to stop.
-static Napi::Value StopRequested(const Args& args) { return num(args.Env(), g_stop); }
-static Napi::Value ClearStop(const Args& args) {
+static Napi::Value StopRequested(Napi::Env env) { return num(env, g_stop); }
+static Napi::Value ClearStop(Napi::Env env) {
   g_stop = 0;
-  return args.Env().Undefined();
+  return env.Undefined();
 }
 // requestStop(sig): set the flag from JS (e.g. a Worker telling the process to stop).
 static Napi::Value RequestStop(const Args& args) {
@@ -80,12 +80,12 @@ static bool forksafePreloaded() {
   return v;
 }
 
-static Napi::Value Fork(const Args& args) {
+static Napi::Value Fork(Napi::Env env) {
   if (!forksafePreloaded()) allowForkOfAllMappings();
   long r = ZH_CALL(fork, fork());
   if (r == 0) g_stopThread = pthread_self();
   ZH_TRACE(fork, r, "fork()");
-  return num(args.Env(), r);
+  return num(env, r);
 }
 
 static void freeStrings(char** v) {
@@ -143,12 +143,12 @@ static constexpr int kMaxShmMutexes = 64;
 static pthread_mutex_t* g_shmMutex[kMaxShmMutexes];
 static int g_shmMutexCount;
 
-static Napi::Value ShmMutexCreate(const Args& args) {
-  if (g_shmMutexCount == kMaxShmMutexes) return num(args.Env(), -ENOSPC);
+static Napi::Value ShmMutexCreate(Napi::Env env) {
+  if (g_shmMutexCount == kMaxShmMutexes) return num(env, -ENOSPC);
   long r = ZH_CALL(mmap, (long)mmap(nullptr, sizeof(pthread_mutex_t), PROT_READ | PROT_WRITE,
                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   ZH_TRACE(mmap, r, "mmap(NULL, %zu, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0)", sizeof(pthread_mutex_t));
-  if (r < 0) return num(args.Env(), r);
+  if (r < 0) return num(env, r);
   auto* m = (pthread_mutex_t*)r;
   pthread_mutexattr_t at;
   pthread_mutexattr_init(&at);
@@ -158,10 +158,10 @@ static Napi::Value ShmMutexCreate(const Args& args) {
   pthread_mutexattr_destroy(&at);
   if (e) {
     munmap(m, sizeof *m);
-    return num(args.Env(), -e);
+    return num(env, -e);
   }
   g_shmMutex[g_shmMutexCount] = m;
-  return num(args.Env(), g_shmMutexCount++);
+  return num(env, g_shmMutexCount++);
 }
 
 static pthread_mutex_t* argMutex(const Args& args) {
@@ -251,15 +251,15 @@ static Napi::Value Kill(const Args& args) {
   return num(args.Env(), r);
 }
 
-static Napi::Value Getpid(const Args& args) {
+static Napi::Value Getpid(Napi::Env env) {
   long r = ZH_CALL(getpid, getpid());
   ZH_TRACE(getpid, r, "getpid()");
-  return num(args.Env(), r);
+  return num(env, r);
 }
-static Napi::Value Gettid(const Args& args) {
+static Napi::Value Gettid(Napi::Env env) {
   long r = ZH_CALL(gettid, syscall(SYS_gettid));
   ZH_TRACE(gettid, r, "gettid()");
-  return num(args.Env(), r);
+  return num(env, r);
 }
 // prctl(option, arg2) for the integer options (PR_SET_PDEATHSIG, PR_GET_PDEATHSIG...).
 static Napi::Value Prctl(const Args& args) {
@@ -270,10 +270,10 @@ static Napi::Value Prctl(const Args& args) {
   return num(args.Env(), r);
 }
 
-static Napi::Value Getppid(const Args& args) {
+static Napi::Value Getppid(Napi::Env env) {
   long r = ZH_CALL(getppid, getppid());
   ZH_TRACE(getppid, r, "getppid()");
-  return num(args.Env(), r);
+  return num(env, r);
 }
 
 // getrusage(who) -> {user, system (seconds), maxrss (KiB), minflt, majflt, nvcsw, nivcsw} | -errno

@@ -72,14 +72,13 @@ static Napi::Value SetSyscallStats(const Args& args) {
   return args.Env().Undefined();
 }
 
-static Napi::Value ResetSyscallStats(const Args& args) {
+static Napi::Value ResetSyscallStats(Napi::Env env) {
   memset(g_stats->sys, 0, sizeof g_stats->sys);
-  return args.Env().Undefined();
+  return env.Undefined();
 }
 
 // syscallStats() -> [{name, calls, errors, ns, errnos: {EAGAIN: n, ...}}] for every syscall called
-static Napi::Value SyscallStats(const Args& args) {
-  Napi::Env env = args.Env();
+static Napi::Value SyscallStats(Napi::Env env) {
   Napi::Array arr = Napi::Array::New(env);
   uint32_t k = 0;
   for (int i = 0; i < Z_COUNT; i++) {
