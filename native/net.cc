@@ -11,14 +11,13 @@
 
 namespace zh {
 
-static napi_value Socket(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Socket(const Args& args) {
   int32_t domain, type, proto = 0;
-  if (!argInt(env, a, 0, &domain, "domain") || !argInt(env, a, 1, &type, "type")) return nullptr;
-  if (!argOptInt(env, a, 2, &proto, "protocol")) return nullptr;
+  if (!argInt(args, 0, &domain, "domain") || !argInt(args, 1, &type, "type")) return Napi::Value();
+  if (!argOptInt(args, 2, &proto, "protocol")) return Napi::Value();
   long r = ZH_CALL(socket, socket(domain, type, proto));
   ZH_TRACE(socket, r, "socket(%d, %#x, %d)", domain, type, proto);
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
 static bool isTimeOpt(int level, int opt) {
@@ -26,16 +25,15 @@ static bool isTimeOpt(int level, int opt) {
 }
 
 // Integer options take an int; SO_RCVTIMEO/SO_SNDTIMEO take milliseconds (a struct timeval).
-static napi_value Setsockopt(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Setsockopt(const Args& args) {
   int32_t fd, level, opt;
   int64_t value;
-  if (!argInt(env, a, 0, &fd, "fd") || !argInt(env, a, 1, &level, "level") ||
-      !argInt(env, a, 2, &opt, "option") || !argInt64(env, a, 3, &value, "value"))
-    return nullptr;
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &level, "level") ||
+      !argInt(args, 2, &opt, "option") || !argInt64(args, 3, &value, "value"))
+    return Napi::Value();
   long r;
   if (isTimeOpt(level, opt)) {
-    if (value < 0) return rangeError(env, "timeout must be >= 0 ms"), nullptr;
+    if (value < 0) return rangeError(args.Env(), "timeout must be >= 0 ms"), Napi::Value();
     struct timeval tv = {(time_t)(value / 1000), (suseconds_t)((value % 1000) * 1000)};
     r = ZH_CALL(setsockopt, setsockopt(fd, level, opt, &tv, sizeof tv));
   } else {
@@ -43,15 +41,14 @@ static napi_value Setsockopt(napi_env env, napi_callback_info info) {
     r = ZH_CALL(setsockopt, setsockopt(fd, level, opt, &v, sizeof v));
   }
   ZH_TRACE(setsockopt, r, "setsockopt(%d, %d, %d, %ld)", fd, level, opt, (long)value);
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
-static napi_value Getsockopt(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Getsockopt(const Args& args) {
   int32_t fd, level, opt;
-  if (!argInt(env, a, 0, &fd, "fd") || !argInt(env, a, 1, &level, "level") ||
-      !argInt(env, a, 2, &opt, "option"))
-    return nullptr;
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &level, "level") ||
+      !argInt(args, 2, &opt, "option"))
+    return Napi::Value();
   long r, value;
   if (isTimeOpt(level, opt)) {
     struct timeval tv;
@@ -65,96 +62,90 @@ static napi_value Getsockopt(napi_env env, napi_callback_info info) {
     value = v;
   }
   ZH_TRACE(getsockopt, r, "getsockopt(%d, %d, %d) -> %ld", fd, level, opt, value);
-  return num(env, r < 0 ? r : value);
+  return num(args.Env(), r < 0 ? r : value);
 }
 
-static napi_value Bind(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Bind(const Args& args) {
   int32_t fd;
   struct sockaddr_storage ss;
   socklen_t sl;
-  if (!argInt(env, a, 0, &fd, "fd") || !argAddr(env, a, 1, &ss, &sl)) return nullptr;
+  if (!argInt(args, 0, &fd, "fd") || !argAddr(args, 1, &ss, &sl)) return Napi::Value();
   long r = ZH_CALL(bind, bind(fd, (struct sockaddr*)&ss, sl));
   ZH_TRACE(bind, r, "bind(%d, ...)", fd);
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
 // A non-blocking connect returns -EINPROGRESS; EINTR is not retried by re-calling connect()
 // (that would give EALREADY): the caller waits for writability and reads SO_ERROR.
-static napi_value Connect(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Connect(const Args& args) {
   int32_t fd;
   struct sockaddr_storage ss;
   socklen_t sl;
-  if (!argInt(env, a, 0, &fd, "fd") || !argAddr(env, a, 1, &ss, &sl)) return nullptr;
+  if (!argInt(args, 0, &fd, "fd") || !argAddr(args, 1, &ss, &sl)) return Napi::Value();
   long r = ZH_CALL_ONCE(connect, connect(fd, (struct sockaddr*)&ss, sl));
   ZH_TRACE(connect, r, "connect(%d, ...)", fd);
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
-static napi_value Listen(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Listen(const Args& args) {
   int32_t fd, backlog;
-  if (!argInt(env, a, 0, &fd, "fd") || !argInt(env, a, 1, &backlog, "backlog")) return nullptr;
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &backlog, "backlog")) return Napi::Value();
   long r = ZH_CALL(listen, listen(fd, backlog));
   ZH_TRACE(listen, r, "listen(%d, %d)", fd, backlog);
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
-static napi_value peerObject(napi_env env, long fd, const struct sockaddr_storage& ss) {
-  napi_value o;
-  napi_create_object(env, &o);
-  setNum(env, o, "fd", (double)fd);
+static Napi::Object peerObject(Napi::Env env, long fd, const struct sockaddr_storage& ss) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fd", num(env, fd));
   char host[INET6_ADDRSTRLEN] = "";
   int port = 0;
   if (ss.ss_family == AF_INET) {
     auto* s = (const struct sockaddr_in*)&ss;
     inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
     port = ntohs(s->sin_port);
-    setStr(env, o, "family", "IPv4");
+    o.Set("family", "IPv4");
   } else if (ss.ss_family == AF_INET6) {
     auto* s = (const struct sockaddr_in6*)&ss;
     inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
     port = ntohs(s->sin6_port);
-    setStr(env, o, "family", "IPv6");
+    o.Set("family", "IPv6");
   }
-  setStr(env, o, "address", host);
-  setNum(env, o, "port", port);
+  o.Set("address", host);
+  o.Set("port", port);
   return o;
 }
 
 // accept4(fd, flags[, wantPeer]) -> fd | -errno; with wantPeer: {fd, address, port, family} | -errno
-static napi_value Accept4(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Accept4(const Args& args) {
   int32_t fd, flags = 0;
   bool wantPeer;
-  if (!argInt(env, a, 0, &fd, "fd")) return nullptr;
-  if (!argOptInt(env, a, 1, &flags, "flags")) return nullptr;
-  if (!argBool(env, a, 2, &wantPeer)) return nullptr;
+  if (!argInt(args, 0, &fd, "fd")) return Napi::Value();
+  if (!argOptInt(args, 1, &flags, "flags")) return Napi::Value();
+  if (!argBool(args, 2, &wantPeer)) return Napi::Value();
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   long r = ZH_CALL(accept4, accept4(fd, wantPeer ? (struct sockaddr*)&ss : nullptr,
                                     wantPeer ? &sl : nullptr, flags));
   ZH_TRACE(accept4, r, "accept4(%d, %s, %#x)", fd, wantPeer ? "{...}" : "NULL", flags);
-  if (r < 0 || !wantPeer) return num(env, r);
-  return peerObject(env, r, ss);
+  if (r < 0 || !wantPeer) return num(args.Env(), r);
+  return peerObject(args.Env(), r, ss);
 }
 
-static napi_value sockName(napi_env env, napi_callback_info info, bool peer) {
-  Args a(env, info);
+static Napi::Value sockName(const Args& args, bool peer) {
   int32_t fd;
-  if (!argInt(env, a, 0, &fd, "fd")) return nullptr;
+  if (!argInt(args, 0, &fd, "fd")) return Napi::Value();
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   long r = peer ? ZH_CALL(getpeername, getpeername(fd, (struct sockaddr*)&ss, &sl))
                 : ZH_CALL(getsockname, getsockname(fd, (struct sockaddr*)&ss, &sl));
   if (peer) ZH_TRACE(getpeername, r, "getpeername(%d)", fd);
   else ZH_TRACE(getsockname, r, "getsockname(%d)", fd);
-  if (r < 0) return num(env, r);
-  return peerObject(env, fd, ss);
+  if (r < 0) return num(args.Env(), r);
+  return peerObject(args.Env(), fd, ss);
 }
-static napi_value Getsockname(napi_env env, napi_callback_info info) { return sockName(env, info, false); }
-static napi_value Getpeername(napi_env env, napi_callback_info info) { return sockName(env, info, true); }
+static Napi::Value Getsockname(const Args& args) { return sockName(args, false); }
+static Napi::Value Getpeername(const Args& args) { return sockName(args, true); }
 
 static const char* msgFlags(int f) {
   if (f & MSG_PEEK) return "MSG_PEEK";
@@ -164,54 +155,51 @@ static const char* msgFlags(int f) {
 }
 
 // recv(fd, buf, offset, length, flags)
-static napi_value Recv(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Recv(const Args& args) {
   int32_t fd, flags = 0;
   uint8_t* p;
   size_t len;
-  if (!argInt(env, a, 0, &fd, "fd") || !argWindow(env, a, 1, &p, &len)) return nullptr;
-  if (!argOptInt(env, a, 4, &flags, "flags")) return nullptr;
+  if (!argInt(args, 0, &fd, "fd") || !argWindow(args, 1, &p, &len)) return Napi::Value();
+  if (!argOptInt(args, 4, &flags, "flags")) return Napi::Value();
   long r = ZH_CALL(recvfrom, recv(fd, p, len, flags));
   ZH_TRACE(recvfrom, r, "recvfrom(%d, %zu byte%s, %s)", fd, len, len == 1 ? "" : "s", msgFlags(flags));
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
 // send(fd, buf, offset, length, flags)
-static napi_value Send(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Send(const Args& args) {
   int32_t fd, flags = 0;
   uint8_t* p;
   size_t len;
-  if (!argInt(env, a, 0, &fd, "fd") || !argWindow(env, a, 1, &p, &len)) return nullptr;
-  if (!argOptInt(env, a, 4, &flags, "flags")) return nullptr;
+  if (!argInt(args, 0, &fd, "fd") || !argWindow(args, 1, &p, &len)) return Napi::Value();
+  if (!argOptInt(args, 4, &flags, "flags")) return Napi::Value();
   long r = ZH_CALL(sendto, send(fd, p, len, flags));
   ZH_TRACE(sendto, r, "sendto(%d, %zu byte%s, %s)", fd, len, len == 1 ? "" : "s", msgFlags(flags));
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
-static napi_value Shutdown(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Shutdown(const Args& args) {
   int32_t fd, how;
-  if (!argInt(env, a, 0, &fd, "fd") || !argInt(env, a, 1, &how, "how")) return nullptr;
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &how, "how")) return Napi::Value();
   long r = ZH_CALL(shutdown, shutdown(fd, how));
   ZH_TRACE(shutdown, r, "shutdown(%d, %d)", fd, how);
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
-void registerNet(napi_env env, napi_value exports, napi_value c) {
-  exportFn(env, exports, "socket", Socket);
-  exportFn(env, exports, "setsockopt", Setsockopt);
-  exportFn(env, exports, "getsockopt", Getsockopt);
-  exportFn(env, exports, "bind", Bind);
-  exportFn(env, exports, "connect", Connect);
-  exportFn(env, exports, "listen", Listen);
-  exportFn(env, exports, "accept4", Accept4);
-  exportFn(env, exports, "getsockname", Getsockname);
-  exportFn(env, exports, "getpeername", Getpeername);
-  exportFn(env, exports, "recv", Recv);
-  exportFn(env, exports, "send", Send);
-  exportFn(env, exports, "shutdown", Shutdown);
-#define C(n) exportConst(env, c, #n, n)
+void registerNet(Napi::Object exports, Napi::Object c) {
+  exportFn<Socket>(exports, "socket");
+  exportFn<Setsockopt>(exports, "setsockopt");
+  exportFn<Getsockopt>(exports, "getsockopt");
+  exportFn<Bind>(exports, "bind");
+  exportFn<Connect>(exports, "connect");
+  exportFn<Listen>(exports, "listen");
+  exportFn<Accept4>(exports, "accept4");
+  exportFn<Getsockname>(exports, "getsockname");
+  exportFn<Getpeername>(exports, "getpeername");
+  exportFn<Recv>(exports, "recv");
+  exportFn<Send>(exports, "send");
+  exportFn<Shutdown>(exports, "shutdown");
+#define C(n) exportConst(c, #n, n)
   C(AF_INET); C(AF_INET6); C(SOCK_STREAM); C(SOCK_DGRAM); C(SOCK_NONBLOCK); C(SOCK_CLOEXEC);
   C(SOL_SOCKET); C(IPPROTO_TCP); C(IPPROTO_IPV6); C(SO_REUSEADDR); C(SO_REUSEPORT);
   C(SO_RCVTIMEO); C(SO_SNDTIMEO); C(SO_ERROR); C(SO_RCVBUF); C(SO_SNDBUF); C(SO_KEEPALIVE);

@@ -17,87 +17,83 @@ static int timeLeft(int32_t timeoutMs, uint64_t startNs) {
 }
 
 // poll(buf, nfds, timeoutMs): buf holds at least nfds struct pollfd.
-static napi_value Poll(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value Poll(const Args& args) {
   uint8_t* p;
   size_t len;
   int32_t nfds, timeout;
-  if (!argBytes(env, a, 0, &p, &len, "pollfds") || !argInt(env, a, 1, &nfds, "nfds") ||
-      !argInt(env, a, 2, &timeout, "timeout"))
-    return nullptr;
+  if (!argBytes(args, 0, &p, &len, "pollfds") || !argInt(args, 1, &nfds, "nfds") ||
+      !argInt(args, 2, &timeout, "timeout"))
+    return Napi::Value();
   if (nfds < 0 || (size_t)nfds * sizeof(struct pollfd) > len)
-    return rangeError(env, "nfds is negative or larger than the pollfd buffer"), nullptr;
-  if ((uintptr_t)p % alignof(struct pollfd)) return rangeError(env, "pollfd buffer misaligned"), nullptr;
+    return rangeError(args.Env(), "nfds is negative or larger than the pollfd buffer"), Napi::Value();
+  if ((uintptr_t)p % alignof(struct pollfd)) return rangeError(args.Env(), "pollfd buffer misaligned"), Napi::Value();
   // poll() returns EINTR even with SA_RESTART: retried with the time left (a stop returns -EINTR).
   uint64_t start = nowNs();
   long r = ZH_CALL(poll, poll((struct pollfd*)p, (nfds_t)nfds, timeLeft(timeout, start)));
   ZH_TRACE(poll, r, "poll([%d fds], %d, %d)", nfds, nfds, timeout);
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
-static napi_value EpollCreate1(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value EpollCreate1(const Args& args) {
   int32_t flags = 0;
-  if (!argOptInt(env, a, 0, &flags, "flags")) return nullptr;
+  if (!argOptInt(args, 0, &flags, "flags")) return Napi::Value();
   long r = ZH_CALL(epoll_create1, epoll_create1(flags));
   ZH_TRACE(epoll_create1, r, "epoll_create1(%#x)", flags);
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
 // epoll_ctl(epfd, op, fd, events[, data]): data.u64 = data (default fd).
-static napi_value EpollCtl(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value EpollCtl(const Args& args) {
   int32_t epfd, op, fd, events = 0, data;
-  if (!argInt(env, a, 0, &epfd, "epfd") || !argInt(env, a, 1, &op, "op") ||
-      !argInt(env, a, 2, &fd, "fd"))
-    return nullptr;
-  if (!argOptInt(env, a, 3, &events, "events")) return nullptr;
+  if (!argInt(args, 0, &epfd, "epfd") || !argInt(args, 1, &op, "op") ||
+      !argInt(args, 2, &fd, "fd"))
+    return Napi::Value();
+  if (!argOptInt(args, 3, &events, "events")) return Napi::Value();
   data = fd;
-  if (!argOptInt(env, a, 4, &data, "data")) return nullptr;
+  if (!argOptInt(args, 4, &data, "data")) return Napi::Value();
   struct epoll_event ev;
   ev.events = (uint32_t)events;
   ev.data.u64 = (uint32_t)data;
   long r = ZH_CALL(epoll_ctl, epoll_ctl(epfd, op, fd, &ev));
   ZH_TRACE(epoll_ctl, r, "epoll_ctl(%d, %d, %d, {events=%#x})", epfd, op, fd, events);
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
 // epoll_wait(epfd, buf, maxevents, timeoutMs): buf holds at least maxevents struct epoll_event.
-static napi_value EpollWait(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value EpollWait(const Args& args) {
   int32_t epfd, maxev, timeout;
   uint8_t* p;
   size_t len;
-  if (!argInt(env, a, 0, &epfd, "epfd") || !argBytes(env, a, 1, &p, &len, "events") ||
-      !argInt(env, a, 2, &maxev, "maxevents") || !argInt(env, a, 3, &timeout, "timeout"))
-    return nullptr;
+  if (!argInt(args, 0, &epfd, "epfd") || !argBytes(args, 1, &p, &len, "events") ||
+      !argInt(args, 2, &maxev, "maxevents") || !argInt(args, 3, &timeout, "timeout"))
+    return Napi::Value();
   if (maxev <= 0 || (size_t)maxev * sizeof(struct epoll_event) > len)
-    return rangeError(env, "maxevents must be > 0 and fit in the events buffer"), nullptr;
-  if ((uintptr_t)p % 4) return rangeError(env, "events buffer misaligned"), nullptr;
+    return rangeError(args.Env(), "maxevents must be > 0 and fit in the events buffer"), Napi::Value();
+  if ((uintptr_t)p % 4) return rangeError(args.Env(), "events buffer misaligned"), Napi::Value();
   uint64_t start = nowNs();
   long r = ZH_CALL(epoll_wait, epoll_wait(epfd, (struct epoll_event*)p, maxev, timeLeft(timeout, start)));
   ZH_TRACE(epoll_wait, r, "epoll_wait(%d, [%d], %d)", epfd, maxev, timeout);
-  return num(env, r);
+  return num(args.Env(), r);
 }
 
-void registerPoll(napi_env env, napi_value exports, napi_value c) {
-  exportFn(env, exports, "poll", Poll);
-  exportFn(env, exports, "epoll_create1", EpollCreate1);
-  exportFn(env, exports, "epoll_ctl", EpollCtl);
-  exportFn(env, exports, "epoll_wait", EpollWait);
-#define C(n) exportConst(env, c, #n, n)
+void registerPoll(Napi::Object exports, Napi::Object c) {
+  exportFn<Poll>(exports, "poll");
+  exportFn<EpollCreate1>(exports, "epoll_create1");
+  exportFn<EpollCtl>(exports, "epoll_ctl");
+  exportFn<EpollWait>(exports, "epoll_wait");
+#define C(n) exportConst(c, #n, n)
   C(POLLIN); C(POLLPRI); C(POLLOUT); C(POLLERR); C(POLLHUP); C(POLLNVAL); C(POLLRDHUP);
   C(EPOLL_CLOEXEC); C(EPOLL_CTL_ADD); C(EPOLL_CTL_MOD); C(EPOLL_CTL_DEL);
   C(EPOLLIN); C(EPOLLOUT); C(EPOLLERR); C(EPOLLHUP); C(EPOLLRDHUP); C(EPOLLPRI);
   C(EPOLLET); C(EPOLLONESHOT); C(EPOLLEXCLUSIVE);
 #undef C
-  exportConst(env, c, "POLLFD_SIZE", sizeof(struct pollfd));
-  exportConst(env, c, "POLLFD_FD_OFFSET", offsetof(struct pollfd, fd));
-  exportConst(env, c, "POLLFD_EVENTS_OFFSET", offsetof(struct pollfd, events));
-  exportConst(env, c, "POLLFD_REVENTS_OFFSET", offsetof(struct pollfd, revents));
-  exportConst(env, c, "EPOLL_EVENT_SIZE", sizeof(struct epoll_event));
-  exportConst(env, c, "EPOLL_EVENT_EVENTS_OFFSET", offsetof(struct epoll_event, events));
-  exportConst(env, c, "EPOLL_EVENT_DATA_OFFSET", offsetof(struct epoll_event, data));
+  exportConst(c, "POLLFD_SIZE", sizeof(struct pollfd));
+  exportConst(c, "POLLFD_FD_OFFSET", offsetof(struct pollfd, fd));
+  exportConst(c, "POLLFD_EVENTS_OFFSET", offsetof(struct pollfd, events));
+  exportConst(c, "POLLFD_REVENTS_OFFSET", offsetof(struct pollfd, revents));
+  exportConst(c, "EPOLL_EVENT_SIZE", sizeof(struct epoll_event));
+  exportConst(c, "EPOLL_EVENT_EVENTS_OFFSET", offsetof(struct epoll_event, events));
+  exportConst(c, "EPOLL_EVENT_DATA_OFFSET", offsetof(struct epoll_event, data));
 }
 
 }  // namespace zh

@@ -62,51 +62,48 @@ void traceCall(Sys, long ret, const char* fmt, ...) {
 }
 
 // setSyscallStats(mode, trace): mode 0 off, 1 count, 2 count + time.
-static napi_value SetSyscallStats(napi_env env, napi_callback_info info) {
-  Args a(env, info);
+static Napi::Value SetSyscallStats(const Args& args) {
   int32_t mode;
   bool trace;
-  if (!argInt(env, a, 0, &mode, "mode") || !argBool(env, a, 1, &trace)) return nullptr;
-  if (mode < 0 || mode > 2) return rangeError(env, "mode must be 0, 1 or 2"), nullptr;
+  if (!argInt(args, 0, &mode, "mode") || !argBool(args, 1, &trace)) return Napi::Value();
+  if (mode < 0 || mode > 2) return rangeError(args.Env(), "mode must be 0, 1 or 2"), Napi::Value();
   g_stats->mode = mode;
   g_stats->trace = trace ? 1 : 0;
-  return undef(env);
+  return args.Env().Undefined();
 }
 
-static napi_value ResetSyscallStats(napi_env env, napi_callback_info) {
+static Napi::Value ResetSyscallStats(Napi::Env env) {
   memset(g_stats->sys, 0, sizeof g_stats->sys);
-  return undef(env);
+  return env.Undefined();
 }
 
 // syscallStats() -> [{name, calls, errors, ns, errnos: {EAGAIN: n, ...}}] for every syscall called
-static napi_value SyscallStats(napi_env env, napi_callback_info) {
-  napi_value arr;
-  napi_create_array(env, &arr);
+static Napi::Value SyscallStats(Napi::Env env) {
+  Napi::Array arr = Napi::Array::New(env);
   uint32_t k = 0;
   for (int i = 0; i < Z_COUNT; i++) {
     SysCounter c;
     memcpy(&c, (const void*)&g_stats->sys[i], sizeof c);
     if (!c.calls) continue;
-    napi_value o, errs;
-    napi_create_object(env, &o);
-    napi_create_object(env, &errs);
-    setStr(env, o, "name", kSysNames[i]);
-    setNum(env, o, "calls", (double)c.calls);
-    setNum(env, o, "errors", (double)c.errors);
-    setNum(env, o, "ns", (double)c.ns);
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Object errs = Napi::Object::New(env);
+    o.Set("name", kSysNames[i]);
+    o.Set("calls", (double)c.calls);
+    o.Set("errors", (double)c.errors);
+    o.Set("ns", (double)c.ns);
     for (int e = 1; e < kMaxErrno; e++)
-      if (c.byErrno[e]) setNum(env, errs, strerrorname_np(e) ? strerrorname_np(e) : "E?", (double)c.byErrno[e]);
-    napi_set_named_property(env, o, "errnos", errs);
-    napi_set_element(env, arr, k++, o);
+      if (c.byErrno[e]) errs.Set(strerrorname_np(e) ? strerrorname_np(e) : "E?", (double)c.byErrno[e]);
+    o.Set("errnos", errs);
+    arr.Set(k++, o);
   }
   return arr;
 }
 
-void registerStats(napi_env env, napi_value exports, napi_value) {
+void registerStats(Napi::Object exports, Napi::Object) {
   std::call_once(g_once, makeTable);
-  exportFn(env, exports, "setSyscallStats", SetSyscallStats);
-  exportFn(env, exports, "resetSyscallStats", ResetSyscallStats);
-  exportFn(env, exports, "syscallStats", SyscallStats);
+  exportFn<SetSyscallStats>(exports, "setSyscallStats");
+  exportFn<ResetSyscallStats>(exports, "resetSyscallStats");
+  exportFn<SyscallStats>(exports, "syscallStats");
 }
 
 }  // namespace zh

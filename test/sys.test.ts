@@ -697,7 +697,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
       assert.throws(() => n.socket(C.AF_INET), TypeError);
       assert.throws(() => n.close(1.5), TypeError);
       assert.throws(() => n.close(NaN), TypeError);
-      assert.throws(() => n.close(2 ** 40), RangeError);
+      assert.throws(() => n.close(2 ** 40), TypeError); // out of int32 range: refused before conversion
       assert.throws(() => n.recv(fd, 'buffer', 0, 1), TypeError);
       assert.throws(() => n.recv(fd, buf), TypeError);
       assert.throws(() => n.recv(fd, buf, 0, -1), RangeError);
@@ -736,6 +736,56 @@ describe('native layer (lib/sys.ts + addon)', function () {
       assert.equal(native.epoll_wait(ep, evs, 1, 0), 0);
       assert.equal(native.recv(fd, buf, 0, 8, C.MSG_DONTWAIT), -C.ENOTCONN);
     });
+
+    it('integers are checked finite, integral and in the C type\'s range before conversion (TypeError)', () => {
+      const fd = tcpSocket();
+      const buf = Buffer.alloc(8);
+      const n = native as any;
+      const notInt32 = [NaN, Infinity, -Infinity, 0.5, 2 ** 31, -(2 ** 31) - 1, 2 ** 53, -(2 ** 63), 2 ** 64];
+      for (const v of notInt32) {
+        assert.throws(() => n.close(v), TypeError, `close(${v})`);
+        assert.throws(() => n.fcntl(fd, C.F_GETFL, v), TypeError, `fcntl optional arg ${v}`);
+        assert.throws(() => n.poll(Buffer.alloc(C.POLLFD_SIZE), 0, v), TypeError, `poll timeout ${v}`);
+      }
+      // int64 arguments (offsets, lengths, counts, option values): the range is [-2^63, 2^63)
+      for (const v of [NaN, Infinity, -Infinity, 0.5, 2 ** 63, -(2 ** 63) - 4096, 2 ** 64]) {
+        assert.throws(() => n.recv(fd, buf, 0, v), TypeError, `recv length ${v}`);
+        assert.throws(() => n.sendfile(fd, fd, null, v), TypeError, `sendfile count ${v}`);
+        assert.throws(() => n.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, v), TypeError, `setsockopt value ${v}`);
+      }
+      // the edges of int32 are accepted and reach the syscall
+      assert.equal(native.close(2 ** 31 - 1), -C.EBADF);
+      assert.equal(native.close(-(2 ** 31)), -C.EBADF);
+    });
+
+    it('extra arguments are ignored and missing ones read as undefined (never past the argument array)', () => {
+      const fd = tcpSocket();
+      const buf = Buffer.alloc(8);
+      const n = native as any;
+      const extra = Array.from({ length: 12 }, (_, i) => i);
+      assert.equal(n.close(-1, ...extra), -C.EBADF);
+      assert.equal(n.recv(fd, buf, 0, 8, C.MSG_DONTWAIT, ...extra), -C.ENOTCONN);
+      assert.equal(n.fcntl(fd, C.F_GETFD, undefined, ...extra), C.FD_CLOEXEC);
+      assert.throws(() => n.recv(fd, buf, 0), TypeError, 'the missing length is undefined, not a stale slot');
+    });
+
+    it('execve refuses a path, argv or env string with an embedded NUL (TypeError, not a truncated exec)', () => {
+      const sysPath = require.resolve('../lib/sys');
+      const echo = fs.existsSync('/bin/echo') ? '/bin/echo' : '/usr/bin/echo';
+      // in a child: if the string were cut at the NUL, execve would succeed and replace it
+      const code = `
+        const { native } = require(${JSON.stringify(sysPath)});
+        const calls = [[${JSON.stringify(echo)} + '\\0x', ['echo', 'path'], []],
+                       [${JSON.stringify(echo)}, ['echo', 'arg\\0v'], []],
+                       [${JSON.stringify(echo)}, ['echo', 'env'], ['A=\\0b']],
+                       [${JSON.stringify(echo)}, ['echo', 42], []]];
+        for (const c of calls) {
+          try { console.log('returned ' + native.execve(...c)); } catch (e) { console.log(e.constructor.name); }
+        }`;
+      const r = child_process.spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 20000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'TypeError\nTypeError\nTypeError\nTypeError\n');
+    });
   });
 
   describe('syscall counters', () => {
@@ -773,6 +823,74 @@ describe('native layer (lib/sys.ts + addon)', function () {
       assert.ok(timed[0].ns > 0);
       native.resetSyscallStats();
       assert.deepEqual(native.syscallStats(), []);
+    });
+
+    it('getppid goes through the counted, traced wrapper like every call', () => {
+      native.setSyscallStats(1);
+      native.resetSyscallStats();
+      assert.equal(native.getppid(), process.ppid);
+      const by = Object.fromEntries(native.syscallStats().map((s) => [s.name, s]));
+      native.setSyscallStats(0);
+      native.resetSyscallStats();
+      assert.equal(by.getppid?.calls, 1, JSON.stringify(by));
+      const sysPath = require.resolve('../lib/sys');
+      const r = child_process.spawnSync(process.execPath, ['-e', `const { native } = require(${JSON.stringify(sysPath)});
+        native.setSyscallStats(0, true); native.getppid(); native.setSyscallStats(0, false);`], { encoding: 'utf8', timeout: 20000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /^\[\d+\/\d+\] getppid\(\) = \d+$/m);
+    });
+
+    it('an uncontended shared mutex makes no futex call and counts none; a contended one counts', async () => {
+      const h = native.shmMutexCreate();
+      assert.ok(h >= 0, errname(h));
+      native.setSyscallStats(1);
+      native.resetSyscallStats();
+      for (let i = 0; i < 3; i++) {
+        assert.equal(native.shmMutexLock(h), 0);
+        assert.equal(native.shmMutexUnlock(h), 0);
+      }
+      const uncontended = native.syscallStats().map((s) => s.name);
+      assert.ok(!uncontended.includes('futex'), `uncontended lock/unlock counted: ${uncontended}`);
+
+      // contended: a Worker blocks in shmMutexLock while we hold it
+      assert.equal(native.shmMutexLock(h), 0);
+      const sysPath = require.resolve('../lib/sys');
+      const w = new Worker(`const { parentPort } = require('node:worker_threads');
+        const { native } = require(${JSON.stringify(sysPath)});
+        parentPort.postMessage(native.gettid());
+        const r = native.shmMutexLock(${h});
+        parentPort.postMessage([r, native.shmMutexUnlock(${h})]);`, { eval: true });
+      const msgs: any[] = [];
+      const done = new Promise<void>((resolve, reject) => {
+        w.on('message', (m) => { msgs.push(m); if (msgs.length === 2) resolve(); });
+        w.once('error', reject);
+      });
+      const tidKnown = async () => { while (!msgs.length) await new Promise((r) => setTimeout(r, 5)); return msgs[0] as number; };
+      const tid = await tidKnown();
+      // it is asleep in the kernel (state S right after posting, with no JS left before the lock)
+      const state = () => fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+      for (let i = 0; i < 2000 && state() !== 'S'; i++) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(native.shmMutexUnlock(h), 0);
+      await done;
+      await w.terminate();
+      assert.deepEqual(msgs[1], [0, 0]);
+      const by = Object.fromEntries(native.syscallStats().map((s) => [s.name, s]));
+      native.setSyscallStats(0);
+      native.resetSyscallStats();
+      assert.ok(by.futex?.calls >= 1, `the blocked lock was not counted: ${JSON.stringify(by)}`);
+    });
+  });
+
+  describe('constants', () => {
+    it('F_DUPFD_CLOEXEC comes from the addon and duplicates with close-on-exec set', () => {
+      const fd = tcpSocket();
+      assert.equal(typeof C.F_DUPFD_CLOEXEC, 'number');
+      const dup = track(native.fcntl(fd, C.F_DUPFD_CLOEXEC, 0), 'F_DUPFD_CLOEXEC');
+      assert.notEqual(dup, fd);
+      assert.equal(native.fcntl(dup, C.F_GETFD) & C.FD_CLOEXEC, C.FD_CLOEXEC);
+      const plain = track(native.fcntl(fd, C.F_DUPFD, 0), 'F_DUPFD');
+      assert.equal(native.fcntl(plain, C.F_GETFD) & C.FD_CLOEXEC, 0);
     });
   });
 });

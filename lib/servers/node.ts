@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { Duplex, pipeline } from 'node:stream';
 import Redis from 'ioredis';
-import { native } from '../sys';
+import { native, C } from '../sys';
 import { openErrorStatus } from '../app';
 import { ALLOW, errorResponse, SERVER } from '../http/response';
 import { contentType, directoryRedirect, sanitizePath } from '../http/static';
@@ -22,7 +22,6 @@ export const childrenInStats = false;
 export const ownSignals = true;
 
 const HTML = 'text/html; charset=utf-8';
-const F_DUPFD_CLOEXEC = 1030; // fcntl(2) on Linux
 const REDIS_CONNECT_WAIT_MS = 2000;
 const RETRY_MAX_MS = 500;
 
@@ -344,7 +343,7 @@ export async function enterServerLoop(listenFd: number, opts: Options): Promise<
   server.maxHeadersCount = LIMITS.headerLines + 1;
   server.on('clientError', onClientError);
   // node:http closes the socket it listens on; give it a duplicate and leave listenFd to run.ts.
-  const fd = native.fcntl(listenFd, F_DUPFD_CLOEXEC, 0);
+  const fd = native.fcntl(listenFd, C.F_DUPFD_CLOEXEC, 0);
   if (fd < 0) throw new Error(`fcntl(F_DUPFD_CLOEXEC): ${native.errname(fd)}`);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
