@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import Redis from 'ioredis';
 import { archArgs, ARCHITECTURES } from '../lib/servers/index';
 import { REMARKS_KEY } from '../lib/guestbook/guestbook';
-import { CLI } from './helpers/server';
+import { CLI, heldConnections } from './helpers/server';
 import { freePort } from './helpers/redis';
 import { parseResponse, RawResponse } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
@@ -220,6 +220,10 @@ function kids(pid: number): { live: number[]; zombies: number[] } {
   return { live: c.filter((k) => k.state !== 'Z').map((k) => k.pid).sort(), zombies: c.filter((k) => k.state === 'Z').map((k) => k.pid) };
 }
 /** The processes that accept(): preforked's workers, else the server itself. */
+/** Every client connection of the server closed on its side (lingering closes included; see heldConnections()). */
+const connectionsClosed = (s: Srv) =>
+  waitFor('the server to close its client connections', 20_000, () => [s.pid, ...acceptors(s)].every((p) => heldConnections(p, s.port) === 0));
+
 function acceptors(s: Srv): number[] {
   const k = kids(s.pid).live;
   return s.arch === 'preforked' && k.length ? k : [s.pid];
@@ -908,7 +912,10 @@ describe('hardening: every architecture', function () {
           assert.ok(alive(lim.pid), 'alive while flooded');
           for (const s of socks) s.destroy();
           await waitFor('fds back after the flood', 20_000, () => acceptors(lim).map(fds).every((n, i) => n <= (base[i] ?? n) + 2));
+          await connectionsClosed(lim);
           await assertServesNormally(lim.port, 'the flood');
+          // The lingering close of that GET may hold its fd a moment: pin the limit only once it is closed.
+          await connectionsClosed(lim);
           summary.faults++;
           // 2. Pinned at the limit: soft limit = the lowest free fd; requests wait (node sheds them); no spinning.
           const pins = acceptors(lim);

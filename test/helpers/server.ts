@@ -97,7 +97,9 @@ export function processGroupMembers(pgid: number): number[] {
 export function heldConnections(pid: number, port: number): number {
   const fs = require('node:fs') as typeof import('node:fs');
   const inodes = new Set<string>();
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+  let fds: string[];
+  try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { fds = []; } // the process is gone: it holds nothing
+  for (const fd of fds) {
     try {
       const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
       if (m) inodes.add(m[1]);
