@@ -7,14 +7,14 @@ import { handleClient, refuseClient, serveContext } from '../serve';
 import { Options } from '../options';
 import { acceptClient } from '../listen';
 import { reapChildren, runChild, stopChildren } from './children';
+import type { Architecture } from './index';
 
-export const childrenInStats = true;
-export const forks = true;
+export const architecture = { childrenInStats: true, forks: true, enterServerLoop } satisfies Architecture;
 
 /** accept() gives up after this long so finished children are reaped even when no client comes. */
 const REAP_INTERVAL_MS = 200;
 
-export function enterServerLoop(listenFd: number, opts: Options): void {
+function enterServerLoop(listenFd: number, opts: Options): void {
   const app = createApp(opts); // opened once: every child inherits the fds and templates
   const children = new Set<number>();
   const parentPid = native.getpid();

@@ -17,9 +17,9 @@ import { HttpError, LIMITS } from '../http/request';
 import { logRequest, notice } from '../log';
 import { LINGER_MAX_BYTES, LINGER_MS } from '../request-reader';
 import { DEFAULTS, Options } from '../options';
+import type { Architecture } from './index';
 
-export const childrenInStats = false;
-export const ownSignals = true;
+export const architecture = { childrenInStats: false, ownSignals: true, enterServerLoop } satisfies Architecture;
 
 const HTML = 'text/html; charset=utf-8';
 const F_DUPFD_CLOEXEC = 1030; // fcntl(2) on Linux
@@ -319,7 +319,7 @@ function connectRedis(opts: Options): Promise<Redis> {
   });
 }
 
-export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
+async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   bounds = opts;
   const site: Site = { publicDir: fs.realpathSync(opts.publicDir), templates: new gb.Templates(opts.templatesDir), redis: await connectRedis(opts) };
   // requestTimeout/headersTimeout are only checked every connectionsCheckingInterval (30 s by

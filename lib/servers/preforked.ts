@@ -13,9 +13,9 @@ import { notice } from '../log';
 import { AcceptLock, Options } from '../options';
 import { acceptClient, Lock } from '../listen';
 import { describe, reapChildren, runChild, stopChildren } from './children';
+import type { Architecture } from './index';
 
-export const childrenInStats = true;
-export const forks = true;
+export const architecture = { childrenInStats: true, forks: true, enterServerLoop } satisfies Architecture;
 
 /** acquire() is false when a stop signal interrupted the wait. */
 function makeAcceptLock(kind: AcceptLock): Lock {
@@ -62,7 +62,7 @@ function workerLoop(listenFd: number, app: App, lock: Lock, redis: BlockingRedis
   }
 }
 
-export function enterServerLoop(listenFd: number, opts: Options): void {
+function enterServerLoop(listenFd: number, opts: Options): void {
   const app = createApp(opts); // opened once: every worker inherits the fds and templates
   const lock = makeAcceptLock(opts.acceptLock ?? 'none');
   const probe = new BlockingRedis(opts.redisHost, opts.redisPort);

@@ -17,8 +17,9 @@ import { Options } from '../options';
 import { acceptClient } from '../listen';
 import { refuseClient } from '../serve';
 import { ClientSlot, startThread, stopThreads, Thread } from './threads';
+import type { Architecture } from './index';
 
-export const childrenInStats = false;
+export const architecture = { childrenInStats: false, enterServerLoop } satisfies Architecture;
 
 /** accept() gives up after this long, so Workers' exits (and their 503s) are collected when no client comes. */
 const COLLECT_INTERVAL_MS = 200;
@@ -40,7 +41,7 @@ function fdsLeft(): number {
   }
 }
 
-export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
+async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   const live = new Set<Thread>();
   let peak = 0, started = 0, nextId = 1;
   let anyExit: () => void = () => {};
