@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { raiseNofile, ROOT } from '../lib/sys';
+import { raiseNofile } from '../lib/sys';
+import { PUBLIC_DIR as PUBLIC, ROOT } from '../lib/paths';
 
 const WRK = process.env.WRK ?? '/usr/bin/wrk';
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
-const PUBLIC = path.join(ROOT, 'public');
 const argDuration = process.argv.indexOf('--duration');
 const DURATION = argDuration > 0 ? Number(process.argv[argDuration + 1]) : 4;
 

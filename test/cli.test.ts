@@ -147,6 +147,25 @@ describe('cli', function () {
     }
   });
 
+  it('--help works with the addon removed from build/; serving then says the addon is not built', () => {
+    // dist/lib and package.json in a temp dir: no build/ beside them, so lib/sys.ts cannot load the addon.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-no-addon-'));
+    try {
+      fs.cpSync(path.dirname(CLI), path.join(dir, 'dist', 'lib'), { recursive: true });
+      fs.copyFileSync(path.join(CLI, '..', '..', '..', 'package.json'), path.join(dir, 'package.json'));
+      const cli = path.join(dir, 'dist', 'lib', 'cli.js');
+      const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(help.status, 0, help.stderr);
+      assert.match(help.stdout, /^usage: zerohttpd <architecture>/);
+      assert.equal(help.stderr, '');
+      const serve = spawnSync(process.execPath, [cli, 'iterative', '--port', '0', '--redis', noRedis], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(serve.status, 1);
+      assert.match(serve.stderr, /the native addon is not built \(looked in .*zerohttpd-no-addon-.*build\/Release\/zerohttpd\.node/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('--version prints the package version and exits 0', async () => {
     for (const flag of ['--version', '-v']) {
       const r = await runCli([flag]);

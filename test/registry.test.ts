@@ -1,12 +1,9 @@
 // The architecture registry (lib/servers/index.ts): every entry loads a module whose
-// `architecture` has the Architecture shape, and parsing, refusing and --help load none of them.
+// `architecture` has the Architecture shape (test/cli.test.ts checks that parsing and --help load none).
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
 import { ARCHITECTURES, COMMON_OPTIONS } from '../lib/servers/index';
 import { COMMAND_LINE } from '../lib/options';
 
-const LIB = path.join(__dirname, '..', 'lib');
 const FLAGS = ['childrenInStats', 'nonBlockingListen', 'forks', 'ownSignals'];
 
 describe('architecture registry', () => {
@@ -44,20 +41,4 @@ describe('architecture registry', () => {
     }
   });
 
-  it('parsing, refusing an option and the usage load no server module and not the addon', () => {
-    // A fresh process: this one has loaded every architecture above.
-    const script = `
-      const cli = require(${JSON.stringify(path.join(LIB, 'cli.js'))});
-      cli.parseCommandLine(['preforked', '--workers', '2']);
-      try { cli.parseCommandLine(['epoll', '--workers', '2']); process.exit(3); } catch (e) { if (!(e instanceof cli.UsageError)) throw e; }
-      if (!cli.USAGE.includes('prethreaded')) process.exit(4);
-      console.log(JSON.stringify(Object.keys(require.cache)));`;
-    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    const loaded: string[] = JSON.parse(r.stdout);
-    assert.ok(loaded.some((f) => f.endsWith(path.join('servers', 'index.js'))), 'the registry itself was loaded');
-    const servers = loaded.filter((f) => f.startsWith(path.join(LIB, 'servers') + path.sep) && !f.endsWith('index.js'));
-    assert.deepEqual(servers, []);
-    assert.deepEqual(loaded.filter((f) => f.endsWith('.node') || f.endsWith(path.join('lib', 'sys.js'))), []);
-  });
 });
