@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { CLI, RunningServer, startServer } from './helpers/server';
 import { STRACE } from './helpers/strace';
 import { archArgs } from '../lib/servers/index';
-import { freePort } from './helpers/redis';
+import { freePort } from '../lib/net-probe';
 import { get, rawRequest } from './helpers/http';
 
 const VERSION: string = require('../../package.json').version;

@@ -1,7 +1,6 @@
 // The yardstick: the same site written the idiomatic Node.js way, with node:http, fs streams and
 // ioredis. It shares the pure modules (path rules, pages, guestbook) so its answers match the
 // raw-syscall servers byte for byte in their bodies; only the plumbing is Node's own.
-import { warnRedisUnreachable } from '../redis/blocking';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -15,6 +14,7 @@ import { contentType, directoryRedirect, sanitizePath } from '../http/static';
 import * as gb from '../guestbook/guestbook';
 import { HttpError, LIMITS } from '../http/request';
 import { logRequest, notice } from '../log';
+import { redisUnreachable } from '../net-probe';
 import { LINGER_MAX_BYTES, LINGER_MS } from '../request-reader';
 import { DEFAULTS, Options } from '../options';
 import type { Architecture } from './index';
@@ -301,7 +301,7 @@ function connectRedis(opts: Options): Promise<Redis> {
   });
   let reported = false;
   redis.on('error', (e: Error) => {
-    if (!reported) warnRedisUnreachable(opts.redisHost, opts.redisPort, e.message);
+    if (!reported) notice(redisUnreachable(opts.redisHost, opts.redisPort, e.message));
     reported = true;
   });
   redis.on('ready', () => (reported = false));
