@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ARCHITECTURES } from '../lib/servers/index';
-import { parseListening } from '../lib/listening';
+import { parseListening } from '../lib/banner';
 import { Call, fdNum, parseTrace } from '../lib/strace-parse';
 
 const ROOT = path.resolve(__dirname, '..', '..');

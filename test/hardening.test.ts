@@ -21,7 +21,7 @@ import { CLI } from './helpers/server';
 import { freePort } from '../lib/net-probe';
 import { parseResponse, RawResponse } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
-import { parseListening } from '../lib/listening';
+import { parseListening } from '../lib/banner';
 import { isOpen, openedFile, parseTrace } from './helpers/strace';
 
 const ROOT = path.resolve(__dirname, '..', '..');

@@ -3,7 +3,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseListening } from '../listening';
+import { parseListening } from '../banner';
 import { freePort, pingRedis } from '../net-probe';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -10,7 +10,7 @@ import { Options, Reader } from '../options';
 import { Backend, EventLoop, Handler, IdleList, IdleNode, NONE, READABLE, WRITABLE } from './loop';
 import { RedisClient, RedisJob } from './redis';
 import { LINGER_MS, LingerDrain, readRequest } from '../request-reader';
-import { ACCEPT_PAUSE_MS, outOfFds } from '../listen';
+import { ACCEPT_PAUSE_MS, outOfFds } from '../listen-socket';
 
 export interface Server {
   loop: EventLoop;

@@ -5,7 +5,7 @@ import { C, native } from '../sys';
 import { createApp } from '../app';
 import { handleClient, refuseClient, serveContext } from '../serve';
 import { Options } from '../options';
-import { acceptClient } from '../listen';
+import { acceptClient } from '../listen-socket';
 import { reapChildren, runChild, stopChildren } from './children';
 import type { Architecture } from './index';
 

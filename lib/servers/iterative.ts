@@ -4,7 +4,7 @@ import { createApp } from '../app';
 import { handleClient, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { Options } from '../options';
-import { acceptClient } from '../listen';
+import { acceptClient } from '../listen-socket';
 import type { Architecture } from './index';
 
 export const architecture = { childrenInStats: false, enterServerLoop } satisfies Architecture;

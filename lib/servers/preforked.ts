@@ -11,7 +11,7 @@ import { handleClient, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { notice } from '../log';
 import { AcceptLock, Options } from '../options';
-import { acceptClient, Lock } from '../listen';
+import { acceptClient, Lock } from '../listen-socket';
 import { describe, reapChildren, runChild, stopChildren } from './children';
 import type { Architecture } from './index';
 

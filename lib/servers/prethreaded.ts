@@ -11,7 +11,7 @@ import { C, native } from '../sys';
 import { notice } from '../log';
 import { Options } from '../options';
 import { SharedMutex } from '../shared-mutex';
-import { ClientSlot, startThread, stopRequested, stopThreads, Thread } from './threads';
+import { ClientSlot, startThread, stopRequested, stopThreads, Thread } from './worker-threads';
 import type { Architecture } from './index';
 
 export const architecture = { childrenInStats: false, enterServerLoop } satisfies Architecture;

@@ -4,12 +4,12 @@
 import { workerData } from 'node:worker_threads';
 import { C, native } from '../sys';
 import { closeApp, createApp } from '../app';
-import { acceptClient } from '../listen';
+import { acceptClient } from '../listen-socket';
 import { handleClient, ServeContext, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { notice, setQuiet } from '../log';
 import { SharedMutex } from '../shared-mutex';
-import { ClientSlot, ThreadWorkerData } from './threads';
+import { ClientSlot, ThreadWorkerData } from './worker-threads';
 
 const d = workerData as ThreadWorkerData;
 const { opts } = d;

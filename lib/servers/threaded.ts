@@ -14,9 +14,9 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { C, native } from '../sys';
 import { out } from '../log';
 import { Options } from '../options';
-import { acceptClient } from '../listen';
+import { acceptClient } from '../listen-socket';
 import { refuseClient } from '../serve';
-import { ClientSlot, startThread, stopThreads, Thread } from './threads';
+import { ClientSlot, startThread, stopThreads, Thread } from './worker-threads';
 import type { Architecture } from './index';
 
 export const architecture = { childrenInStats: false, enterServerLoop } satisfies Architecture;
