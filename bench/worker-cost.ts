@@ -10,7 +10,7 @@ const LIB = path.join(__dirname, '..', 'lib');
 const BODIES: Record<string, string> = {
   empty: '',
   'threaded server modules': `
-    const { createApp, closeApp } = require(${JSON.stringify(path.join(LIB, 'app'))});
+    const { createApp, closeApp } = require(${JSON.stringify(path.join(LIB, 'public-root'))});
     require(${JSON.stringify(path.join(LIB, 'serve'))});
     require(${JSON.stringify(path.join(LIB, 'redis', 'blocking'))});
     const { PUBLIC_DIR, TEMPLATES_DIR } = require(${JSON.stringify(path.join(LIB, 'paths'))});

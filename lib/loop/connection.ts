@@ -3,7 +3,8 @@
 // headers + sendfile, or Redis round trips), close. Plus the acceptor and runEventServer().
 import { C, native, raiseNofile } from '../sys';
 import { HttpError, RequestParser } from '../http/request';
-import { App, closeApp, createApp, errorPlan, httpErrorPlan, Plan, route } from '../app';
+import { App, errorPlan, httpErrorPlan, Plan, route } from '../app';
+import { closeApp, createApp } from '../public-root';
 import { RespValue } from '../redis/resp';
 import { logRequest, notice } from '../log';
 import { Options, Reader } from '../options';

@@ -2,7 +2,7 @@
 // connects to Redis, serves that one client with handleClient(), and _exit()s. The parent
 // closes its copy of the client fd, reaps whatever children have finished, and accepts again.
 import { C, native } from '../sys';
-import { createApp } from '../app';
+import { createApp } from '../public-root';
 import { handleClient, refuseClient, serveContext } from '../serve';
 import { Options } from '../options';
 import { acceptClient } from '../listen-socket';

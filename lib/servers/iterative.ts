@@ -1,6 +1,6 @@
 // Part I: the iterative server. One process, one client at a time: accept, serve, close.
 import { native } from '../sys';
-import { createApp } from '../app';
+import { createApp } from '../public-root';
 import { handleClient, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { Options } from '../options';

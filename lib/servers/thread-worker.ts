@@ -3,7 +3,7 @@
 // ones it accepts on the shared listening fd (prethreaded) with the same handleClient().
 import { workerData } from 'node:worker_threads';
 import { C, native } from '../sys';
-import { closeApp, createApp } from '../app';
+import { closeApp, createApp } from '../public-root';
 import { acceptClient } from '../listen-socket';
 import { handleClient, ServeContext, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
