@@ -3,17 +3,17 @@
 //   npx tsc -p tsconfig.json && node dist/bench/event-archs.js [--duration 4]
 // Prints req/s per server and the ratios the issue asks for. wrk shares the cores with the
 // server (-t1): compare within one run, not across machines.
-import { freePort } from '../lib/bench/processes';
+import { freePort } from '../lib/net-probe';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { raiseNofile, ROOT } from '../lib/sys';
+import { raiseNofile } from '../lib/sys';
+import { PUBLIC_DIR as PUBLIC, ROOT } from '../lib/paths';
 
 const WRK = process.env.WRK ?? '/usr/bin/wrk';
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
-const PUBLIC = path.join(ROOT, 'public');
 const argDuration = process.argv.indexOf('--duration');
 const DURATION = argDuration > 0 ? Number(process.argv[argDuration + 1]) : 4;
 

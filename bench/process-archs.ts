@@ -4,7 +4,7 @@
 // Usage: node dist/bench/process-archs.js [--duration 4] [--connections 50] [--workers 100]
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { parseListening } from '../lib/listening';
+import { parseListening } from '../lib/banner';
 
 const C_PREFORKED = 15_500;
 const CLI = path.resolve(__dirname, '..', 'lib', 'cli.js');

@@ -4,7 +4,8 @@ import * as child_process from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { native, C, ROOT, SyscallError, check } from '../lib/sys';
+import { native, C, SyscallError, check } from '../lib/sys';
+import { ROOT } from '../lib/paths';
 
 const N = Number(process.argv[2]) || 200_000;
 const BATCHES = 9;

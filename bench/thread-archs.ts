@@ -5,7 +5,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseListening } from '../lib/listening';
+import { parseListening } from '../lib/banner';
 
 const SECONDS = Number(process.argv[2] ?? 4);
 const CONNS = Number(process.argv[3] ?? 50);

@@ -10,12 +10,11 @@ const LIB = path.join(__dirname, '..', 'lib');
 const BODIES: Record<string, string> = {
   empty: '',
   'threaded server modules': `
-    const { createApp, closeApp } = require(${JSON.stringify(path.join(LIB, 'app'))});
+    const { createApp, closeApp } = require(${JSON.stringify(path.join(LIB, 'public-root'))});
     require(${JSON.stringify(path.join(LIB, 'serve'))});
     require(${JSON.stringify(path.join(LIB, 'redis', 'blocking'))});
-    const path = require('node:path');
-    const root = require(${JSON.stringify(path.join(LIB, 'sys'))}).ROOT;
-    closeApp(createApp({ publicDir: path.join(root, 'public'), templatesDir: path.join(root, 'templates') }));`,
+    const { PUBLIC_DIR, TEMPLATES_DIR } = require(${JSON.stringify(path.join(LIB, 'paths'))});
+    closeApp(createApp({ publicDir: PUBLIC_DIR, templatesDir: TEMPLATES_DIR }));`,
 };
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];

@@ -4,10 +4,9 @@
 // replaces its own process image with execve(2): same pid, same stdio, same process group,
 // so signals and the exit code are the server's own. docs/fork-safety.md explains why.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { C, native, ROOT } from './sys';
+import { C, native } from './sys';
+import { FORKSAFE_SO } from './paths';
 
-export const FORKSAFE_SO = path.join(ROOT, 'build', 'Release', 'forksafe.so');
 const FLAG = '--single-threaded';
 
 export function isForkSafe(): boolean {

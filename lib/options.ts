@@ -1,7 +1,6 @@
 // Every option of every architecture, with its default and its command-line spelling, in one
 // place. Which architecture takes which option is in lib/servers/index.ts.
-import * as path from 'node:path';
-import { ROOT } from './root';
+import { PUBLIC_DIR, TEMPLATES_DIR } from './paths';
 
 export type Reader = 'byte' | 'buffered';
 export type AcceptLock = 'none' | 'fcntl' | 'mutex';
@@ -36,8 +35,8 @@ export const DEFAULTS: Options = {
   port: 8000,
   redisHost: '127.0.0.1',
   redisPort: 6379,
-  publicDir: path.join(ROOT, 'public'),
-  templatesDir: path.join(ROOT, 'templates'),
+  publicDir: PUBLIC_DIR,
+  templatesDir: TEMPLATES_DIR,
   reader: 'byte',
   backlog: 10,
   timeoutMs: 10_000,

@@ -1,13 +1,13 @@
 // Start one architecture: listening socket, stop handler, server loop, stats.
 import * as fs from 'node:fs';
 import { C, native } from './sys';
-import { boundPort, PortInUseError, setupListeningSocket } from './listen';
+import { boundPort, PortInUseError, setupListeningSocket } from './listen-socket';
 import { notice, out, setQuiet } from './log';
 import { finishSyscallReport } from './syscall-report';
 import { printStats } from './stats';
 import { Options } from './options';
 import { ARCHITECTURES } from './servers/index';
-import { listeningLine } from './listening';
+import { listeningLine } from './banner';
 
 export async function run(opts: Options): Promise<number> {
   const arch = ARCHITECTURES[opts.arch].load();

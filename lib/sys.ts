@@ -3,7 +3,7 @@
 // into a SyscallError shaped like Node's own fs errors.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT } from './root';
+import { ADDON_PATHS, ROOT } from './paths';
 
 export interface Peer { fd: number; family: 'IPv4' | 'IPv6' | ''; address: string; port: number }
 export interface Rusage { user: number; system: number; maxrss: number; minflt: number; majflt: number; nvcsw: number; nivcsw: number }
@@ -69,10 +69,6 @@ export interface Native {
   strerror(errno: number): string;
   constants: Record<string, number>;
 }
-
-export const ADDON_PATHS = ['build/Release/zerohttpd.node', 'build/Debug/zerohttpd.node'];
-
-export { ROOT };
 
 function load(): Native {
   const tried: string[] = [];

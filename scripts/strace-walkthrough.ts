@@ -1,13 +1,13 @@
 // Regenerates docs/strace.md: runs each architecture under `strace -f`, makes one request,
 // and keeps the part of the trace that served it. `npm run strace-doc [-- arch ...]`.
-import { freePort } from '../lib/bench/processes';
+import { freePort } from '../lib/net-probe';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ARCHITECTURES } from '../lib/servers/index';
-import { parseListening } from '../lib/listening';
+import { parseListening } from '../lib/banner';
 import { Call, fdNum, parseTrace } from '../lib/strace-parse';
 
 const ROOT = path.resolve(__dirname, '..', '..');

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { CLI, RunningServer, startServer } from './helpers/server';
 import { STRACE } from './helpers/strace';
 import { archArgs } from '../lib/servers/index';
-import { freePort } from './helpers/redis';
+import { freePort } from '../lib/net-probe';
 import { get, rawRequest } from './helpers/http';
 
 const VERSION: string = require('../../package.json').version;
@@ -144,6 +144,25 @@ describe('cli', function () {
       assert.match(r.stdout, /--timeout/);
       assert.match(r.stdout, /redis-host[^]*the Redis server's host[^]*not an address to listen on/, 'the third argument is the Redis host');
       assert.equal(r.stderr, '');
+    }
+  });
+
+  it('--help works with the addon removed from build/; serving then says the addon is not built', () => {
+    // dist/lib and package.json in a temp dir: no build/ beside them, so lib/sys.ts cannot load the addon.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-no-addon-'));
+    try {
+      fs.cpSync(path.dirname(CLI), path.join(dir, 'dist', 'lib'), { recursive: true });
+      fs.copyFileSync(path.join(CLI, '..', '..', '..', 'package.json'), path.join(dir, 'package.json'));
+      const cli = path.join(dir, 'dist', 'lib', 'cli.js');
+      const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(help.status, 0, help.stderr);
+      assert.match(help.stdout, /^usage: zerohttpd <architecture>/);
+      assert.equal(help.stderr, '');
+      const serve = spawnSync(process.execPath, [cli, 'iterative', '--port', '0', '--redis', noRedis], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(serve.status, 1);
+      assert.match(serve.stderr, /the native addon is not built \(looked in .*zerohttpd-no-addon-.*build\/Release\/zerohttpd\.node/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -11,11 +11,11 @@ import { execFileSync } from 'node:child_process';
 import { fdCount, heldConnections, RunningServer, startServer } from './helpers/server';
 import { withRedis, PrivateRedis } from './helpers/redis';
 import { get, load, parseResponse, post, rawRequest, formRequest } from './helpers/http';
-import { raiseNofile, ROOT } from '../lib/sys';
+import { raiseNofile } from '../lib/sys';
+import { PUBLIC_DIR as PUBLIC } from '../lib/paths';
 import { COUNT_KEY, REMARKS_KEY } from '../lib/guestbook/guestbook';
 import { sleep, waitFor } from './helpers/procs';
 
-const PUBLIC = path.join(ROOT, 'public');
 const INDEX = fs.readFileSync(path.join(PUBLIC, 'index.html'));
 
 interface Combo { name: string; args: string[] }

@@ -18,10 +18,10 @@ import Redis from 'ioredis';
 import { archArgs, ARCHITECTURES } from '../lib/servers/index';
 import { REMARKS_KEY } from '../lib/guestbook/guestbook';
 import { CLI, heldConnections } from './helpers/server';
-import { freePort } from './helpers/redis';
+import { freePort } from '../lib/net-probe';
 import { parseResponse, RawResponse } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
-import { parseListening } from '../lib/listening';
+import { parseListening } from '../lib/banner';
 import { isOpen, openedFile, parseTrace } from './helpers/strace';
 
 const ROOT = path.resolve(__dirname, '..', '..');

@@ -7,7 +7,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fdCount, heldConnections, RunningServer, startServer } from './helpers/server';
-import { freePort, withRedis } from './helpers/redis';
+import { withRedis } from './helpers/redis';
+import { freePort } from '../lib/net-probe';
 import { formRequest, get, post, rawRequest, RawResponse } from './helpers/http';
 import { waitFor } from './helpers/procs';
 

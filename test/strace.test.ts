@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { STRACE, startTraced, callsOf, fdNum, isOneByteRecv, isPeek, listenedWith, isOpen, openTarget, openedFile } from './helpers/strace';
 import { get } from './helpers/http';
-import { freePort } from './helpers/redis';
+import { freePort } from '../lib/net-probe';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 

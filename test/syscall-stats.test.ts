@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { fdNum, parseTrace, startTraced, STRACE } from './helpers/strace';
 import { startServer } from './helpers/server';
 import { get } from './helpers/http';
-import { freePort } from './helpers/redis';
+import { freePort } from '../lib/net-probe';
 
 // Syscalls that, in the iterative server, only our TypeScript makes (Node's own start-up and
 // threads never call them), so strace's totals for them are ours alone.

@@ -1,10 +1,10 @@
 // The processes a benchmark starts: a private redis-server and the zerohttpd server under test.
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseListening } from '../listening';
+import { parseListening } from '../banner';
+import { freePort, pingRedis } from '../net-probe';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -20,36 +20,6 @@ function track(p: ChildProcess): void {
     for (const c of live) {
       try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ }
     }
-  });
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** One PING over a raw socket to 127.0.0.1:port; resolves true on +PONG. */
-export function pingRedis(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let data = '';
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
-    sock.on('data', (d) => {
-      data += d.toString('latin1');
-      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
-    });
   });
 }
 

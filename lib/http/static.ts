@@ -60,3 +60,10 @@ export function contentType(rel: string): string {
 export function directoryRedirect(rawPath: string, query = ''): string {
   return '/' + rawPath.replace(/^\/+/, '') + '/' + (query ? '?' + query : '');
 }
+
+/** A failed open of a public file: missing -> 404; out of fds or memory -> 503 (it is us, and it passes); else 403. */
+export function openErrorStatus(code: string): 404 | 403 | 503 {
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return 404;
+  if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM') return 503;
+  return 403;
+}

@@ -3,14 +3,15 @@
 // headers + sendfile, or Redis round trips), close. Plus the acceptor and runEventServer().
 import { C, native, raiseNofile } from '../sys';
 import { HttpError, RequestParser } from '../http/request';
-import { App, closeApp, createApp, errorPlan, httpErrorPlan, Plan, route } from '../app';
+import { App, errorPlan, httpErrorPlan, Plan, route } from '../app';
+import { closeApp, createApp } from '../public-root';
 import { RespValue } from '../redis/resp';
 import { logRequest, notice } from '../log';
 import { Options, Reader } from '../options';
 import { Backend, EventLoop, Handler, IdleList, IdleNode, NONE, READABLE, WRITABLE } from './loop';
 import { RedisClient, RedisJob } from './redis';
 import { LINGER_MS, LingerDrain, readRequest } from '../request-reader';
-import { ACCEPT_PAUSE_MS, outOfFds } from '../listen';
+import { ACCEPT_PAUSE_MS, outOfFds } from '../listen-socket';
 
 export interface Server {
   loop: EventLoop;

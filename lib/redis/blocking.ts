@@ -3,10 +3,7 @@
 import { C, native, sendAll, setNonBlocking } from '../sys';
 import { encodeCommand, RespDecoder, RespValue } from './resp';
 import { notice } from '../log';
-
-export function warnRedisUnreachable(host: string, port: number, why: string): void {
-  notice(`zerohttpd: redis ${host}:${port} unreachable (${why}); /guestbook answers 503 until it is back`);
-}
+import { redisUnreachable } from '../net-probe';
 
 const CONNECT_TIMEOUT_MS = 2000;
 const IO_TIMEOUT_MS = 5000;
@@ -66,7 +63,7 @@ export class BlockingRedis {
 
   /** Connect at start-up; if Redis is not there, say so once (the server still starts). */
   connectOrWarn(): void {
-    if (!this.connect()) warnRedisUnreachable(this.host, this.port, this.lastError);
+    if (!this.connect()) notice(redisUnreachable(this.host, this.port, this.lastError));
   }
 
   /** One command, one round trip. Returns the reply, undefined if Redis is unreachable, BAD_REPLY if it answered garbage. */

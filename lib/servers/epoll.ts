@@ -5,9 +5,9 @@ import { C, check, native } from '../sys';
 import { Backend, READABLE, WRITABLE } from '../loop/loop';
 import { runEventServer } from '../loop/connection';
 import { Options } from '../options';
+import type { Architecture } from './index';
 
-export const childrenInStats = false;
-export const nonBlockingListen = true;
+export const architecture = { childrenInStats: false, nonBlockingListen: true, enterServerLoop } satisfies Architecture;
 
 const SIZE = C.EPOLL_EVENT_SIZE;
 const EV = C.EPOLL_EVENT_EVENTS_OFFSET / 4, DATA = C.EPOLL_EVENT_DATA_OFFSET / 4;
@@ -58,6 +58,6 @@ export class EpollBackend implements Backend {
   }
 }
 
-export function enterServerLoop(listenFd: number, opts: Options): void {
+function enterServerLoop(listenFd: number, opts: Options): void {
   runEventServer(listenFd, opts, new EpollBackend(opts.edge));
 }

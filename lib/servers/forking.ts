@@ -2,19 +2,19 @@
 // connects to Redis, serves that one client with handleClient(), and _exit()s. The parent
 // closes its copy of the client fd, reaps whatever children have finished, and accepts again.
 import { C, native } from '../sys';
-import { createApp } from '../app';
+import { createApp } from '../public-root';
 import { handleClient, refuseClient, serveContext } from '../serve';
 import { Options } from '../options';
-import { acceptClient } from '../listen';
+import { acceptClient } from '../listen-socket';
 import { reapChildren, runChild, stopChildren } from './children';
+import type { Architecture } from './index';
 
-export const childrenInStats = true;
-export const forks = true;
+export const architecture = { childrenInStats: true, forks: true, enterServerLoop } satisfies Architecture;
 
 /** accept() gives up after this long so finished children are reaped even when no client comes. */
 const REAP_INTERVAL_MS = 200;
 
-export function enterServerLoop(listenFd: number, opts: Options): void {
+function enterServerLoop(listenFd: number, opts: Options): void {
   const app = createApp(opts); // opened once: every child inherits the fds and templates
   const children = new Set<number>();
   const parentPid = native.getpid();

@@ -1,6 +1,8 @@
 // The architectures the CLI knows, loaded lazily so that one server never loads another's code,
 // and the options each one reads, so that the CLI refuses the others before anything listens
-// (without loading a server's module or the addon).
+// (without loading a server's module or the addon). Each server module exports one
+// `architecture` that `satisfies Architecture`; load() is typed with that module's own type,
+// so tsc checks every server against the interface without the registry importing it.
 import { COMMAND_LINE, OptionName, Options, takesValue } from '../options';
 
 export interface Architecture {
@@ -22,6 +24,7 @@ export interface ArchitectureEntry {
   options: readonly OptionName[];
   /** Values of its options it cannot honour, and why (the CLI refuses them too). */
   refuses?: Partial<Record<OptionName, { values: readonly string[]; why: string }>>;
+  /** Requires the server's module (and with it the addon): only to serve, never to parse or help. */
   load: () => Architecture;
 }
 
@@ -34,26 +37,26 @@ const ADDON = ['syscall-stats', 'trace'] as const;
 const RAW = ['reader', ...ADDON] as const;
 
 export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
-  iterative: { summary: 'one client at a time, in one process', options: RAW, load: () => require('./iterative') },
-  forking: { summary: 'a new process (fork) per connection', options: RAW, load: () => require('./forking') },
+  iterative: { summary: 'one client at a time, in one process', options: RAW, load: () => (require('./iterative') as typeof import('./iterative')).architecture },
+  forking: { summary: 'a new process (fork) per connection', options: RAW, load: () => (require('./forking') as typeof import('./forking')).architecture },
   preforked: {
     summary: '--workers processes forked up front, each blocking in accept()',
     options: [...RAW, 'workers', 'accept-lock'],
-    load: () => require('./preforked'),
+    load: () => (require('./preforked') as typeof import('./preforked')).architecture,
   },
-  threaded: { summary: 'a new thread (Worker) per connection, at most --max-threads alive', options: [...RAW, 'max-threads'], load: () => require('./threaded') },
+  threaded: { summary: 'a new thread (Worker) per connection, at most --max-threads alive', options: [...RAW, 'max-threads'], load: () => (require('./threaded') as typeof import('./threaded')).architecture },
   prethreaded: {
     summary: 'a pool of --threads Workers, each accept()ing under an accept mutex',
     options: [...RAW, 'threads', 'accept-lock'],
     refuses: { 'accept-lock': { values: ['fcntl'], why: 'record locks belong to a process and cannot serialize its threads; use mutex or none' } },
-    load: () => require('./prethreaded'),
+    load: () => (require('./prethreaded') as typeof import('./prethreaded')).architecture,
   },
-  poll: { summary: 'one process, poll() over non-blocking sockets', options: [...RAW, 'redis-pool'], load: () => require('./poll') },
-  epoll: { summary: 'one process, epoll (level-triggered; --edge for EPOLLET)', options: [...RAW, 'edge', 'redis-pool'], load: () => require('./epoll') },
+  poll: { summary: 'one process, poll() over non-blocking sockets', options: [...RAW, 'redis-pool'], load: () => (require('./poll') as typeof import('./poll')).architecture },
+  epoll: { summary: 'one process, epoll (level-triggered; --edge for EPOLLET)', options: [...RAW, 'edge', 'redis-pool'], load: () => (require('./epoll') as typeof import('./epoll')).architecture },
   // node:http reads requests itself, ioredis keeps its own connection, and their syscalls go
   // through libuv: --trace and --syscall-stats show only the listening socket's, which run.ts
   // sets up through the addon for every architecture ("0 connections accepted" says the rest).
-  node: { summary: 'the yardstick: idiomatic node:http + ioredis, same pages', options: ADDON, load: () => require('./node') },
+  node: { summary: 'the yardstick: idiomatic node:http + ioredis, same pages', options: ADDON, load: () => (require('./node') as typeof import('./node')).architecture },
 };
 
 export function architectureNames(): string[] {

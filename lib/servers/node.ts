@@ -1,7 +1,6 @@
 // The yardstick: the same site written the idiomatic Node.js way, with node:http, fs streams and
 // ioredis. It shares the pure modules (path rules, pages, guestbook) so its answers match the
 // raw-syscall servers byte for byte in their bodies; only the plumbing is Node's own.
-import { warnRedisUnreachable } from '../redis/blocking';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -9,17 +8,17 @@ import * as path from 'node:path';
 import { Duplex, pipeline } from 'node:stream';
 import Redis from 'ioredis';
 import { native, C } from '../sys';
-import { openErrorStatus } from '../app';
 import { ALLOW, errorResponse, SERVER } from '../http/response';
-import { contentType, directoryRedirect, sanitizePath } from '../http/static';
+import { contentType, directoryRedirect, openErrorStatus, sanitizePath } from '../http/static';
 import * as gb from '../guestbook/guestbook';
 import { HttpError, LIMITS } from '../http/request';
 import { logRequest, notice } from '../log';
+import { redisUnreachable } from '../net-probe';
 import { LINGER_MAX_BYTES, LINGER_MS } from '../request-reader';
 import { DEFAULTS, Options } from '../options';
+import type { Architecture } from './index';
 
-export const childrenInStats = false;
-export const ownSignals = true;
+export const architecture = { childrenInStats: false, ownSignals: true, enterServerLoop } satisfies Architecture;
 
 const HTML = 'text/html; charset=utf-8';
 const REDIS_CONNECT_WAIT_MS = 2000;
@@ -300,7 +299,7 @@ function connectRedis(opts: Options): Promise<Redis> {
   });
   let reported = false;
   redis.on('error', (e: Error) => {
-    if (!reported) warnRedisUnreachable(opts.redisHost, opts.redisPort, e.message);
+    if (!reported) notice(redisUnreachable(opts.redisHost, opts.redisPort, e.message));
     reported = true;
   });
   redis.on('ready', () => (reported = false));
@@ -318,7 +317,7 @@ function connectRedis(opts: Options): Promise<Redis> {
   });
 }
 
-export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
+async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   bounds = opts;
   const site: Site = { publicDir: fs.realpathSync(opts.publicDir), templates: new gb.Templates(opts.templatesDir), redis: await connectRedis(opts) };
   // requestTimeout/headersTimeout are only checked every connectionsCheckingInterval (30 s by

@@ -5,9 +5,9 @@ import { C, native } from '../sys';
 import { Backend, READABLE, WRITABLE } from '../loop/loop';
 import { runEventServer } from '../loop/connection';
 import { Options } from '../options';
+import type { Architecture } from './index';
 
-export const childrenInStats = false;
-export const nonBlockingListen = true;
+export const architecture = { childrenInStats: false, nonBlockingListen: true, enterServerLoop } satisfies Architecture;
 
 const SIZE = C.POLLFD_SIZE;
 const FD = C.POLLFD_FD_OFFSET / 4, EVENTS = C.POLLFD_EVENTS_OFFSET / 2, REVENTS = C.POLLFD_REVENTS_OFFSET / 2;
@@ -93,6 +93,6 @@ export class PollBackend implements Backend {
   }
 }
 
-export function enterServerLoop(listenFd: number, opts: Options): void {
+function enterServerLoop(listenFd: number, opts: Options): void {
   runEventServer(listenFd, opts, new PollBackend());
 }

@@ -6,16 +6,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { C, native, sleepMs } from '../sys';
-import { App, createApp } from '../app';
+import { App } from '../app';
+import { createApp } from '../public-root';
 import { handleClient, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { notice } from '../log';
 import { AcceptLock, Options } from '../options';
-import { acceptClient, Lock } from '../listen';
+import { acceptClient, Lock } from '../listen-socket';
 import { describe, reapChildren, runChild, stopChildren } from './children';
+import type { Architecture } from './index';
 
-export const childrenInStats = true;
-export const forks = true;
+export const architecture = { childrenInStats: true, forks: true, enterServerLoop } satisfies Architecture;
 
 /** acquire() is false when a stop signal interrupted the wait. */
 function makeAcceptLock(kind: AcceptLock): Lock {
@@ -62,7 +63,7 @@ function workerLoop(listenFd: number, app: App, lock: Lock, redis: BlockingRedis
   }
 }
 
-export function enterServerLoop(listenFd: number, opts: Options): void {
+function enterServerLoop(listenFd: number, opts: Options): void {
   const app = createApp(opts); // opened once: every worker inherits the fds and templates
   const lock = makeAcceptLock(opts.acceptLock ?? 'none');
   const probe = new BlockingRedis(opts.redisHost, opts.redisPort);

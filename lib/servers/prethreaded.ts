@@ -11,11 +11,12 @@ import { C, native } from '../sys';
 import { notice } from '../log';
 import { Options } from '../options';
 import { SharedMutex } from '../shared-mutex';
-import { ClientSlot, startThread, stopRequested, stopThreads, Thread } from './threads';
+import { ClientSlot, startThread, stopRequested, stopThreads, Thread } from './worker-threads';
+import type { Architecture } from './index';
 
-export const childrenInStats = false;
+export const architecture = { childrenInStats: false, enterServerLoop } satisfies Architecture;
 
-export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
+async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   const lock = opts.acceptLockGiven ? opts.acceptLock : 'mutex';
   // The CLI refuses fcntl (lib/servers/index.ts): record locks belong to a process.
   assert.notEqual(lock, 'fcntl', 'prethreaded cannot serialize threads with record locks');

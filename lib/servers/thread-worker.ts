@@ -3,13 +3,13 @@
 // ones it accepts on the shared listening fd (prethreaded) with the same handleClient().
 import { workerData } from 'node:worker_threads';
 import { C, native } from '../sys';
-import { closeApp, createApp } from '../app';
-import { acceptClient } from '../listen';
+import { closeApp, createApp } from '../public-root';
+import { acceptClient } from '../listen-socket';
 import { handleClient, ServeContext, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { notice, setQuiet } from '../log';
 import { SharedMutex } from '../shared-mutex';
-import { ClientSlot, ThreadWorkerData } from './threads';
+import { ClientSlot, ThreadWorkerData } from './worker-threads';
 
 const d = workerData as ThreadWorkerData;
 const { opts } = d;

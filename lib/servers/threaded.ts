@@ -14,11 +14,12 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { C, native } from '../sys';
 import { out } from '../log';
 import { Options } from '../options';
-import { acceptClient } from '../listen';
+import { acceptClient } from '../listen-socket';
 import { refuseClient } from '../serve';
-import { ClientSlot, startThread, stopThreads, Thread } from './threads';
+import { ClientSlot, startThread, stopThreads, Thread } from './worker-threads';
+import type { Architecture } from './index';
 
-export const childrenInStats = false;
+export const architecture = { childrenInStats: false, enterServerLoop } satisfies Architecture;
 
 /** accept() gives up after this long, so Workers' exits (and their 503s) are collected when no client comes. */
 const COLLECT_INTERVAL_MS = 200;
@@ -40,7 +41,7 @@ function fdsLeft(): number {
   }
 }
 
-export async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
+async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   const live = new Set<Thread>();
   let peak = 0, started = 0, nextId = 1;
   let anyExit: () => void = () => {};

@@ -1,5 +1,5 @@
 // A private, throwaway redis-server per test suite (never the default port 6379).
-import { freePort, pingRedis } from '../../lib/bench/processes';
+import { freePort, pingRedis } from '../../lib/net-probe';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,8 +36,6 @@ function installExitHook(): void {
     process.once(sig, () => process.exit(130));
   }
 }
-
-export { freePort };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

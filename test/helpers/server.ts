@@ -1,7 +1,7 @@
 // Start a real zerohttpd process (the CLI, as a user would) on a free port and stop it with a signal.
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { parseListening } from '../../lib/listening';
+import { parseListening } from '../../lib/banner';
 
 export const CLI = path.resolve(__dirname, '..', '..', 'lib', 'cli.js');
 

@@ -3,7 +3,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLI } from './server';
-import { parseListening } from '../../lib/listening';
+import { parseListening } from '../../lib/banner';
 import { Call, fdPath, parseTrace } from '../../lib/strace-parse';
 
 export type { Call };

@@ -1,4 +1,5 @@
-// setupListeningSocket(): socket, SO_REUSEADDR, bind, listen — the article's start-up.
+// The listening socket: setupListeningSocket() (socket, SO_REUSEADDR, bind, listen — the article's
+// start-up) and acceptClient(), the accept of every blocking server's loop.
 import { C, native, sleepMs, SyscallError } from './sys';
 import { notice } from './log';
 
