@@ -1,27 +1,8 @@
 // The processes a benchmark starts: a private redis-server and the zerohttpd server under test.
-import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseListening } from '../listening';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Everything we started, killed with its process group if the bench itself goes away. */
-const live = new Set<ChildProcess>();
-let hooked = false;
-function track(p: ChildProcess): void {
-  live.add(p);
-  p.once('exit', () => live.delete(p));
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', () => {
-    for (const c of live) {
-      try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ }
-    }
-  });
-}
+import { spawnServer, startRedis as spawnRedis } from './spawn';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -79,36 +60,8 @@ export interface BenchRedis {
 
 /** A throwaway redis-server on a free port (never 6379), no persistence, in its own process group. */
 export async function startRedis(binary: string): Promise<BenchRedis> {
-  let port = await freePort();
-  while (port === 6379) port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-bench-redis-'));
-  const p = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, '--maxclients', '10000'], {
-    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-  });
-  track(p);
-  let log = '';
-  p.stdout!.on('data', (d) => (log += d));
-  p.stderr!.on('data', (d) => (log += d));
-  let exited = false;
-  p.once('exit', () => (exited = true));
-  const stop = async () => {
-    if (p.exitCode === null && p.signalCode === null) {
-      const gone = new Promise((r) => p.once('exit', r));
-      p.kill('SIGKILL');
-      await gone;
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  const deadline = Date.now() + 10_000;
-  while (!(await pingRedis(port))) {
-    if (exited || Date.now() > deadline) {
-      await stop();
-      throw new Error(`redis-server on port ${port} did not start: ${log.trim().split('\n').slice(-3).join(' | ')}`);
-    }
-    await sleep(25);
-  }
-  const version = /\bv=([\d.]+)/.exec(log)?.[1] ?? /Redis version=([\d.]+)/.exec(log)?.[1] ?? '?';
-  return { port, pid: p.pid!, version, stop };
+  const r = await spawnRedis({ binary, maxclients: 10000, detached: true });
+  return { port: r.port, pid: r.pid()!, version: r.version(), stop: r.remove };
 }
 
 /** One row of a server's --syscall-stats table. */
@@ -186,70 +139,26 @@ export function parseSyscallReport(text: string): SyscallReport | null {
 }
 
 /** `node dist/lib/cli.js <arch> --port 0 --quiet --redis ...`; waits for "listening on ...:PORT (pid N)". */
-export function startServer(cli: string, arch: string, args: string[], timeoutMs = 20_000): Promise<BenchServer> {
-  const proc = spawn(process.execPath, [cli, arch, '--port', '0', '--quiet', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // its own process group: kill() reaches forked children too
+export async function startServer(arch: string, args: string[], timeoutMs = 20_000): Promise<BenchServer> {
+  const s = await spawnServer([arch, '--port', '0', '--quiet', ...args], { timeoutMs });
+  // 'exit' can come before the last of stdout has been read: drained() waits for the pipes too.
+  const exited = s.drained().then(({ code, signal }): ServerExit => {
+    const m = STATS_RE.exec(s.stdout()) ?? STATS_RE.exec(s.stderr());
+    return { code, signal, stats: m ? { user: Number(m[1]), sys: Number(m[2]) } : null, syscalls: parseSyscallReport(s.stdout()) };
   });
-  track(proc);
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (d) => {
-    out += d;
-    if (out.length > 1 << 20) out = out.slice(-65536); // a chatty server must not grow us without bound
-  });
-  proc.stderr!.on('data', (d) => {
-    err += d;
-    if (err.length > 1 << 20) err = err.slice(-65536);
-  });
-  // 'exit' can come before the last of stdout has been read: wait for the pipes to close too,
-  // but not for ever (a forked child that outlived the parent may hold them; stop() kills it).
-  const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
-  const exited = new Promise<ServerExit>((resolve) =>
-    proc.once('exit', async (code, signal) => {
-      let t: NodeJS.Timeout | undefined;
-      await Promise.race([closed, new Promise((r) => (t = setTimeout(r, 2000)))]);
-      clearTimeout(t);
-      const m = STATS_RE.exec(out) ?? STATS_RE.exec(err);
-      resolve({ code, signal, stats: m ? { user: Number(m[1]), sys: Number(m[2]) } : null, syscalls: parseSyscallReport(out) });
-    }),
-  );
-  const alive = () => proc.exitCode === null && proc.signalCode === null;
-  const kill = () => {
-    try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone */ }
+  return {
+    arch,
+    port: s.port,
+    rootPid: s.proc.pid!,
+    alive: s.alive,
+    exited,
+    stderr: s.stderr,
+    kill: s.kill,
+    async stop(stopTimeoutMs = 15_000) {
+      await s.stop('SIGINT', stopTimeoutMs);
+      const r = await exited;
+      s.kill(); // anything left in the group (a stuck child) goes too
+      return r;
+    },
   };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      kill();
-      reject(new Error(`did not print "listening on" within ${timeoutMs} ms: ${err.trim().slice(-300)}`));
-    }, timeoutMs);
-    const onData = () => {
-      const m = parseListening(err);
-      if (!m) return;
-      clearTimeout(timer);
-      proc.stderr!.off('data', onData);
-      resolve({
-        arch,
-        port: m.port,
-        rootPid: proc.pid!,
-        alive,
-        exited,
-        stderr: () => err,
-        kill,
-        async stop(stopTimeoutMs = 15_000) {
-          if (alive()) proc.kill('SIGINT');
-          const t = setTimeout(kill, stopTimeoutMs);
-          const r = await exited;
-          clearTimeout(t);
-          kill(); // anything left in the group (a stuck child) goes too
-          return r;
-        },
-      });
-    };
-    proc.stderr!.on('data', onData);
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`exited at start-up (code ${code}, signal ${signal}): ${err.trim().slice(-300)}`));
-    });
-  });
 }
