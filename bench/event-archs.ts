@@ -3,7 +3,7 @@
 //   npx tsc -p tsconfig.json && node dist/bench/event-archs.js [--duration 4]
 // Prints req/s per server and the ratios the issue asks for. wrk shares the cores with the
 // server (-t1): compare within one run, not across machines.
-import { freePort } from '../lib/bench/processes';
+import { freePort } from '../lib/bench/bench-servers';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';

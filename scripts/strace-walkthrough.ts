@@ -1,6 +1,6 @@
 // Regenerates docs/strace.md: runs each architecture under `strace -f`, makes one request,
 // and keeps the part of the trace that served it. `npm run strace-doc [-- arch ...]`.
-import { freePort } from '../lib/bench/processes';
+import { freePort } from '../lib/bench/bench-servers';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';

@@ -9,9 +9,9 @@ import { ROOT, native, C } from '../sys';
 import { archArgs, ARCHITECTURES, architectureNames, takesOption } from '../servers/index';
 import { COMMAND_LINE } from '../options';
 import { autocannonGenerator, Generator, GeneratorError, LoadResult, wrkGenerator } from './load';
-import { BenchRedis, BenchServer, findExecutable, startRedis, startServer } from './processes';
+import { BenchRedis, BenchServer, findExecutable, startRedis, startServer } from './bench-servers';
 import { sleep } from './spawn';
-import { clientTimeWaitCount, ephemeralPortRange, readSysctl, rssSampler, treeCpuSeconds } from './proc';
+import { clientTimeWaitCount, ephemeralPortRange, readSysctl, rssSampler, treeCpuSeconds } from './procfs';
 import { BenchResults, Cell, csvReport, markdownReport, markdownTables, seriesName, ServerRecord, summarizeSyscalls, svgReport, syscallTable } from './report';
 
 export const QUICK_LEVELS = [20, 100, 500];

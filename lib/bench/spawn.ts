@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseListening } from '../listening';
-import { freePort, pingRedis } from './processes';
+import { freePort, pingRedis } from './bench-servers';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,5 +1,5 @@
 // A private, throwaway redis-server per test suite (never the default port 6379).
-import { freePort } from '../../lib/bench/processes';
+import { freePort } from '../../lib/bench/bench-servers';
 import { RedisSpawnOptions, startRedis as spawnRedis } from '../../lib/bench/spawn';
 import Redis from 'ioredis';
 

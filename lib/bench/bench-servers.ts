@@ -1,4 +1,4 @@
-// The processes a benchmark starts: a private redis-server and the zerohttpd server under test.
+// The servers a benchmark runs: a private redis-server and the zerohttpd server under test (over spawn.ts), and their reports.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
