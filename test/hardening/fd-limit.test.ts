@@ -3,6 +3,7 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as net from 'node:net';
+import { heldConnections } from '../helpers/server';
 import { POOL, acceptors, alive, assertServesNormally, describeEveryArch, exchange, fds, kids, lowestFreeFd, serverArgs, sleep, startUnder, steady, summary, totalCpu, unexpectedStderr, waitFor } from './common';
 
 describeEveryArch('fd limit', (env) => {
@@ -34,6 +35,9 @@ describeEveryArch('fd limit', (env) => {
       summary.faults++;
       // 2. Pinned at the limit: soft limit = the lowest free fd; requests wait (node sheds them); no spinning.
       const pins = acceptors(lim);
+      // The last GET's connection may still be in its lingering close: its fd, about to be freed,
+      // would be free again under the new limit and accept() would not hit EMFILE. Wait until none is held.
+      await waitFor('no client connection held', 20_000, () => pins.every((p) => heldConnections(p, lim.port) === 0));
       for (const p of pins) execFileSync('prlimit', ['--pid', String(p), `--nofile=${lowestFreeFd(p)}:64`]);
       const pending = Array.from({ length: 5 }, () => exchange(lim.port, 'GET /a.txt HTTP/1.0\r\n\r\n', { timeoutMs: 30_000 }));
       await sleep(300);
