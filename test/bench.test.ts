@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { CLI } from './helpers/server';
 import { parseWrkOutput, parseBashTimes } from '../lib/bench/load';
 import { benchSeries, judgeCell, parseBenchArgs } from '../lib/bench/cli';
-import { parseSyscallReport } from '../lib/bench/processes';
+import { parseSyscallReport } from '../lib/bench/bench-servers';
 import type { BenchResults } from '../lib/bench/report';
 import { finishSyscallReport } from '../lib/syscall-report';
 import { C, native } from '../lib/sys';

@@ -9,6 +9,7 @@ import { CLI, RunningServer, startServer } from './helpers/server';
 import { STRACE } from './helpers/strace';
 import { archArgs } from '../lib/servers/index';
 import { freePort } from '../lib/net-probe';
+import { sleep } from './helpers/procs';
 import { get, rawRequest } from './helpers/http';
 
 const VERSION: string = require('../../package.json').version;
@@ -272,7 +273,7 @@ describe('cli', function () {
       const idle = net.connect(srv.port, '127.0.0.1');
       idle.on('error', () => {});
       await new Promise((r) => idle.on('connect', r));
-      await new Promise((r) => setTimeout(r, 200)); // the server is now blocked in recv() on it
+      await sleep(200); // the server is now blocked in recv() on it
       try {
         const r = await srv.stop('SIGINT', 15_000);
         assert.equal(r.code, 0);
@@ -291,7 +292,7 @@ describe('cli', function () {
     p.stderr.on('data', (d) => (err += d));
     const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
     try {
-      for (let i = 0; i < 200 && !/listening on/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 200 && !/listening on/.test(err); i++) await sleep(50);
       assert.match(err, new RegExp(`listening on 0\\.0\\.0\\.0:${port} `));
       assert.equal((await get(port, '/')).status, 200);
     } finally {

@@ -3,6 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withRedis } from './helpers/redis';
+import { skipBecause } from './helpers/skip';
 import { RunningServer, processGroupMembers, startServer, withServer } from './helpers/server';
 import { get, load, formRequest } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
@@ -59,8 +60,8 @@ describe('forking server', function () {
     const dir = path.join(root, `zerohttpd-forktest-${process.pid}`);
     try {
       fs.mkdirSync(dir);
-    } catch {
-      this.skip(); // no writable cgroup-v1 pids hierarchy here
+    } catch (e) {
+      skipBecause(this, `no writable cgroup-v1 pids hierarchy here (mkdir ${dir}: ${(e as NodeJS.ErrnoException).code})`);
     }
     try {
       server = await startServer(['forking', '--quiet']);

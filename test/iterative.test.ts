@@ -10,7 +10,7 @@ import { fdCount, heldConnections, RunningServer, startServer } from './helpers/
 import { withRedis } from './helpers/redis';
 import { freePort } from '../lib/net-probe';
 import { formRequest, get, post, rawRequest, RawResponse } from './helpers/http';
-import { waitFor } from './helpers/procs';
+import { sleep, waitFor } from './helpers/procs';
 
 /** Every client connection closed on the servers' side (the lingering close waits for the client's EOF). */
 const settled = (...servers: RunningServer[]) =>
@@ -315,7 +315,7 @@ describe('iterative server (end to end)', function () {
 
     it('a client that sends nothing gets 408 and does not stop the next client from being served', async () => {
       const idle = rawRequest(srv.port, [], { timeoutMs: 20_000 }); // connects, sends nothing
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       const t0 = Date.now();
       const next = await get(srv.port, '/', { timeoutMs: 20_000 });
       assert.equal(next.status, 200);
@@ -528,7 +528,7 @@ describe('iterative server (end to end)', function () {
       const down = await startServer(['iterative', '--redis', `127.0.0.1:${port}`, '--quiet']);
       try {
         // The warning comes right after "listening on" (the first connect attempt).
-        for (let i = 0; i < 100 && !/unreachable/.test(down.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+        for (let i = 0; i < 100 && !/unreachable/.test(down.stderr()); i++) await sleep(50);
         assert.match(down.stderr(), /redis 127\.0\.0\.1:\d+ unreachable/);
         assert.equal((await get(down.port, '/')).status, 200);
         assert.equal((await get(down.port, '/logo.png')).status, 200);

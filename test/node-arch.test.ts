@@ -12,7 +12,7 @@ import { withRedis } from './helpers/redis';
 import { freePort } from '../lib/net-probe';
 import { get, post, rawRequest, RawResponse } from './helpers/http';
 import { errorResponse } from '../lib/http/response';
-import { waitFor } from './helpers/procs';
+import { sleep, waitFor } from './helpers/procs';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PUBLIC = path.join(ROOT, 'public');
@@ -327,7 +327,7 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
     const fds0 = fdCount(s.pid);
     const rs = await Promise.all(Array.from({ length: 200 }, (_, i) => get(s.port, i % 2 ? '/guestbook' : '/logo.png')));
     assert.ok(rs.every((r) => r.status === 200), JSON.stringify(rs.map((r) => r.status)));
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     assert.ok(fdCount(s.pid) <= fds0 + 2, `fds ${fds0} -> ${fdCount(s.pid)}`);
     const stop = await s.stop('SIGINT');
     assert.equal(stop.code, 0);

@@ -10,8 +10,9 @@ import { ROOT } from '../paths';
 import { archArgs, ARCHITECTURES, architectureNames, takesOption } from '../servers/index';
 import { COMMAND_LINE } from '../options';
 import { autocannonGenerator, Generator, GeneratorError, LoadResult, wrkGenerator } from './load';
-import { BenchRedis, BenchServer, findExecutable, startRedis, startServer } from './processes';
-import { clientTimeWaitCount, ephemeralPortRange, readSysctl, rssSampler, treeCpuSeconds } from './proc';
+import { BenchRedis, BenchServer, findExecutable, startRedis, startServer } from './bench-servers';
+import { sleep } from './spawn';
+import { clientTimeWaitCount, ephemeralPortRange, readSysctl, rssSampler, treeCpuSeconds } from './procfs';
 import { BenchResults, Cell, csvReport, markdownReport, markdownTables, seriesName, ServerRecord, summarizeSyscalls, svgReport, syscallTable } from './report';
 
 export const QUICK_LEVELS = [20, 100, 500];
@@ -141,7 +142,6 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
 }
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const progress = (line: string) => process.stderr.write(line + '\n');
 
 function pickGenerator(o: BenchOptions): Generator {
@@ -223,7 +223,6 @@ function machineInfo(): BenchResults['machine'] {
 }
 
 export async function runBench(o: BenchOptions, command: string): Promise<BenchResults> {
-  const cli = path.join(ROOT, 'dist', 'lib', 'cli.js');
   const gen = pickGenerator(o);
   const range = ephemeralPortRange();
   const portRangeSize = range ? range[1] - range[0] + 1 : null;
@@ -279,7 +278,7 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
           startError = `server did not start (see c=${o.levels[0]})`;
         } else if (!server) {
           try {
-            server = await startServer(cli, arch, serverArgs);
+            server = await startServer(arch, serverArgs);
             record.runs.push({ pid: server.rootPid, exit: null, stats: null });
             if (record.runs.length > 1) record.notes.push(`restarted before c=${c} (the previous server process had exited)`);
             const answer = await preflight(server.port, o.path);

@@ -1,6 +1,6 @@
 // The benchmark's results as data, and their Markdown, CSV and SVG renderings.
 import { lineChart, Series } from './svg';
-import type { SyscallReport } from './processes';
+import type { SyscallReport } from './bench-servers';
 import type { LoadResult } from './load';
 
 export type CellStatus = 'ok' | 'warn' | 'failed';

@@ -1,5 +1,6 @@
 // Raw HTTP/1.0 test client (exact bytes in, whole response until close out) and a tiny load generator.
 import * as net from 'node:net';
+import { sleep } from '../../lib/bench/spawn';
 
 export interface RawResponse {
   raw: Buffer;
@@ -17,7 +18,6 @@ export interface RequestOptions {
   chunkDelayMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function parseResponse(raw: Buffer): RawResponse {
   const empty: RawResponse = { raw, status: 0, headers: {}, body: Buffer.alloc(0) };

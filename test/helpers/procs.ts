@@ -1,5 +1,6 @@
 // /proc views of a server's children, for the forking and preforked tests.
 import * as fs from 'node:fs';
+import { sleep } from '../../lib/bench/spawn';
 
 export interface ProcInfo { pid: number; state: string; ppid: number }
 
@@ -24,7 +25,7 @@ export function childrenOf(ppid: number): ProcInfo[] {
   return out;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /** Polls `cond` until true or `ms` elapsed (a generous upper bound, not a timing assumption). */
 export async function waitFor<T>(what: string, ms: number, cond: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {

@@ -1,12 +1,8 @@
 // A private, throwaway redis-server per test suite (never the default port 6379).
-import { freePort, pingRedis } from '../../lib/net-probe';
-import { ChildProcess, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { freePort } from '../../lib/net-probe';
+import { RedisSpawnOptions, startRedis as spawnRedis } from '../../lib/bench/spawn';
 import Redis from 'ioredis';
 
-const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 const READY_TIMEOUT_MS = 10_000;
 
 export interface PrivateRedis {
@@ -16,106 +12,56 @@ export interface PrivateRedis {
   stop(): Promise<void>;
   /** Restarts on the same port after stop(). */
   start(): Promise<void>;
+  /** stop(), and its temporary directory removed. */
+  remove(): Promise<void>;
   flush(): Promise<void>;
   /** Lazily created ioredis client, closed by stop(). */
   client(): Redis;
 }
 
-// Every live server, killed synchronously when the process exits (also under mocha --exit).
-const live = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const p of live) p.kill('SIGKILL');
-    for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
-  });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => process.exit(130));
-  }
+// A ^C still runs the exit hooks that kill every server we started.
+let signalsHooked = false;
+function exitOnSignals(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { freePort };
 
-export async function startRedis(): Promise<PrivateRedis> {
-  installExitHook();
-  const port = await freePort();
-  if (port === 6379) throw new Error('refusing to use the default redis port 6379');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-redis-'));
-  tempDirs.add(dir);
-  let proc: ChildProcess | undefined;
+/** Options: `aof` (fsync always, so an acknowledged write survives a SIGKILL), `dir`, `port`. */
+export async function startRedis(opts: Pick<RedisSpawnOptions, 'aof' | 'dir' | 'port'> = {}): Promise<PrivateRedis> {
+  exitOnSignals();
+  const r = await spawnRedis({ ...opts, readyTimeoutMs: READY_TIMEOUT_MS });
   let redisClient: Redis | undefined;
-  let stderr = '';
-
-  async function start(): Promise<void> {
-    if (proc) throw new Error('private redis is already running');
-    stderr = '';
-    const p = spawn(
-      REDIS_SERVER,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir],
-      { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    proc = p;
-    live.add(p);
-    let exited: string | undefined;
-    let spawnError: Error | undefined;
-    p.stderr!.on('data', (d) => (stderr += d));
-    p.once('error', (e) => (spawnError = e));
-    p.once('exit', (code, signal) => {
-      live.delete(p);
-      exited = `exited with ${signal ?? code}`;
-    });
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (;;) {
-      if (spawnError) throw new Error(`could not start ${REDIS_SERVER}: ${spawnError.message}`);
-      if (exited) {
-        proc = undefined;
-        throw new Error(`redis-server on port ${port} ${exited}${stderr ? `: ${stderr.trim()}` : ''}`);
-      }
-      if (await pingRedis(port)) return;
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS} ms`);
-      }
-      await sleep(25);
-    }
-  }
-
-  async function stop(): Promise<void> {
-    if (redisClient) {
-      const c = redisClient;
-      redisClient = undefined;
-      c.disconnect();
-    }
-    const p = proc;
-    proc = undefined;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
-  }
-
   const handle: PrivateRedis = {
-    port,
+    port: r.port,
     host: '127.0.0.1',
-    start,
-    stop,
+    start: r.start,
+    async stop() {
+      if (redisClient) {
+        const c = redisClient;
+        redisClient = undefined;
+        c.disconnect();
+      }
+      await r.stop();
+    },
+    async remove() {
+      await handle.stop();
+      await r.remove();
+    },
     async flush() {
       await handle.client().flushall();
     },
     client() {
       if (!redisClient) {
         // No automatic retries, so tests that stop the server see failures promptly.
-        redisClient = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+        redisClient = new Redis({ port: r.port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
         redisClient.on('error', () => {}); // surfaced through rejected commands instead
       }
       return redisClient;
     },
   };
-  await start();
   return handle;
 }
 
@@ -127,7 +73,7 @@ export function withRedis(): () => PrivateRedis {
     redis = await startRedis();
   });
   after(async () => {
-    await redis?.stop();
+    await redis?.remove();
   });
   return () => {
     if (!redis) throw new Error('private redis not started (use the getter inside tests/hooks)');

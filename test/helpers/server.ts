@@ -1,9 +1,8 @@
 // Start a real zerohttpd process (the CLI, as a user would) on a free port and stop it with a signal.
-import { ChildProcess, spawn } from 'node:child_process';
-import * as path from 'node:path';
-import { parseListening } from '../../lib/banner';
+import { ChildProcess } from 'node:child_process';
+import { CLI, ExitStatus, spawnServer } from '../../lib/bench/spawn';
 
-export const CLI = path.resolve(__dirname, '..', '..', 'lib', 'cli.js');
+export { CLI };
 
 export interface RunningServer {
   port: number;
@@ -12,65 +11,15 @@ export interface RunningServer {
   stdout(): string;
   stderr(): string;
   /** Send a signal (default SIGINT) and wait for exit; resolves with code/signal and how long it took. */
-  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: string | null; ms: number }>;
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<ExitStatus & { ms: number }>;
 }
-
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of running) {
-    try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ }
-  }
-});
 
 export interface StartOptions { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: string[] }
 
 /** Spawns `node dist/lib/cli.js <args> --port 0` in its own process group, waits for "listening on". */
 export function startServer(args: string[], opts: StartOptions = {}): Promise<RunningServer> {
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args, '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // own process group: stop() can check that nothing of ours is left
-    env: { ...process.env, ...opts.env },
-  });
-  running.add(proc);
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    proc.on('exit', (code, signal) => {
-      running.delete(proc);
-      resolve({ code, signal });
-    }),
-  );
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${opts.timeoutMs ?? 20000} ms: ${err}`)), opts.timeoutMs ?? 20000);
-    const onData = () => {
-      const m = parseListening(err);
-      if (!m) return;
-      clearTimeout(timer);
-      proc.stderr!.off('data', onData);
-      resolve({
-        port: m.port,
-        pid: m.pid,
-        proc,
-        stdout: () => out,
-        stderr: () => err,
-        stop: async (signal = 'SIGINT', timeoutMs = 10000) => {
-          const t0 = Date.now();
-          if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-          const t = setTimeout(() => { try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone */ } }, timeoutMs);
-          const r = await exited;
-          clearTimeout(t);
-          return { ...r, ms: Date.now() - t0 };
-        },
-      });
-    };
-    proc.stderr!.on('data', onData);
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited early (code ${code}, signal ${signal}): ${err}`));
-    });
-  });
+  // Its own process group: stop() can check that nothing of ours is left.
+  return spawnServer([...args, '--port', '0'], opts);
 }
 
 /** pids still alive in a process group (to prove nothing of ours is left). */

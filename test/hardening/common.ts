@@ -1,0 +1,342 @@
+// Hardening (issue 8), the shared part: every file in test/hardening/ runs one concern (hostile
+// input, slowloris, faults, guestbook, leaks, the fd limit) against EVERY architecture in
+// ARCHITECTURES (a new one is covered automatically); HARDENING_ARCHS=a,b narrows them.
+//
+// Each file starts, per architecture, a server under
+// `strace -f --seccomp-bpf -e trace=open,openat,openat2 -y` for the file's whole run, so every check
+// doubles as a proof that no file outside the public root is ever opened. Real processes, real
+// sockets, a private redis-server with an fsync-always AOF (so "acknowledged = stored" survives a
+// SIGKILL), no mocks. Bounds are generous upper limits, never timing assumptions. One summary
+// line for the whole run is printed at the end (a root after() hook).
+import { makeTraversalTree } from '../helpers/fixtures';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { archArgs, ARCHITECTURES } from '../../lib/servers/index';
+import { ServerProcess, sleep, spawnServer } from '../../lib/bench/spawn';
+import { PrivateRedis, startRedis } from '../helpers/redis';
+import { parseResponse, RawResponse } from '../helpers/http';
+import { childrenOf, waitFor } from '../helpers/procs';
+import { isOpen, openedFile, parseTrace } from '../helpers/strace';
+
+export { sleep, waitFor };
+
+export const A_TXT = 'hardening a.txt: plain text\n';
+const BIG_SIZE = 64 * 1024 * 1024;
+export const TIMEOUT_S = 1; // --timeout for every server here: small, so stalls cost little
+export const POOL = 4;      // --workers / --threads
+const MAX_THREADS = 16;
+
+/** Every registered architecture (HARDENING_ARCHS=a,b narrows it while debugging). */
+export const ARCHS = process.env.HARDENING_ARCHS ? process.env.HARDENING_ARCHS.split(',') : Object.keys(ARCHITECTURES);
+
+/** Counts over the whole run, each file adding its part; printed once at the end. */
+export const summary = {
+  archs: new Set<string>(), hostileCases: 0, hostileKinds: 0, traversals: 0, fuzzInputs: 0, faults: 0, served: 0,
+  acked: 0, lost: 0, doubled: 0, crashes: 0, opensChecked: 0, forbiddenOpens: 0, leakRequests: 0, fdLimit503: 0, rssGrowth: [] as string[],
+};
+const t0 = Date.now();
+
+// A root hook (this module is loaded while mocha reads the files): after every file has run.
+after(() => {
+  if (summary.archs.size === 0) return;
+  // eslint-disable-next-line no-console
+  console.log(`      hardening summary: ${summary.archs.size} architectures (${[...summary.archs].join(', ')}); ` +
+    `${summary.hostileCases} hostile requests (${summary.hostileKinds} cases + ${summary.traversals} traversals), ` +
+    `${summary.fuzzInputs} fuzzed requests, ${summary.faults} faults injected, ${summary.served} requests served normally, ` +
+    `${summary.leakRequests} leak-check requests; ${summary.acked} acknowledged POSTs across Redis kills: ${summary.lost} lost, ${summary.doubled} doubled; ` +
+    `${summary.opensChecked} open() calls traced, ${summary.forbiddenOpens} outside the root; ${summary.fdLimit503} 503s at the fd limit; ${summary.crashes} crashes; ${((Date.now() - t0) / 1000).toFixed(0)} s\n` +
+    `      hardening RSS after the leak runs (server and its children, vs. baseline after warm-up): ${summary.rssGrowth.join(', ')}`);
+});
+
+// ---------- fixtures ----------
+
+export function makeTree(): { root: string; pub: string } {
+  const { root, pub } = makeTraversalTree('hard');
+  fs.writeFileSync(path.join(pub, 'a.txt'), A_TXT);
+  // Sparse: 64 MB to sendfile() without 64 MB of disk.
+  const fd = fs.openSync(path.join(pub, 'big.bin'), 'w');
+  fs.ftruncateSync(fd, BIG_SIZE);
+  fs.closeSync(fd);
+  return { root, pub };
+}
+
+// ---------- server processes ----------
+
+export interface Srv extends ServerProcess { arch: string; traceFile?: string }
+
+export function serverArgs(arch: string, pub: string, redisPort: number, extra: string[] = []): string[] {
+  return [arch, ...archArgs(arch, ['--redis', `127.0.0.1:${redisPort}`, '--public', pub, '--timeout', String(TIMEOUT_S), '--workers', String(POOL),
+    '--threads', String(POOL), '--max-threads', String(MAX_THREADS), '--backlog', '512', '--quiet', ...extra, '--port', '0'])];
+}
+
+/** Spawn `prefix... node cli.js args` in its own process group; resolve when it listens. stop(): SIGINT, SIGKILL after 15 s. */
+export async function startUnder(arch: string, prefix: string[], args: string[], traceFile?: string): Promise<Srv> {
+  const s = await spawnServer(args, { prefix, timeoutMs: 30_000 });
+  return { ...s, arch, traceFile, stop: (signal = 'SIGINT', ms = 15_000) => s.stop(signal, ms) };
+}
+
+
+/** Lines a healthy server may print on stderr; anything else (a stack, "exited", "killed") is a crash or a bug. */
+const EXPECTED_STDERR = [
+  /listening on /,
+  /redis .*(unreachable|answers 503 until it is back)/,
+  /accept: E[MN]FILE; .*paus/,
+  /cannot start a (thread|process)|could not start a thread|fork: E\w+; answering 503|answering 503/,
+];
+/** A Worker that failed for want of fds logs its stack: those frames belong to the allowed line before them. */
+const STACK_AFTER = /worker \d+ failed: .*(EMFILE|ERR_WORKER_INIT_FAILED|too many open files)/i;
+export function unexpectedStderr(s: string): string[] {
+  const bad: string[] = [];
+  let inStack = false;
+  for (const l of s.split('\n')) {
+    if (!l.trim()) continue;
+    if (inStack && /^\s+at /.test(l)) continue;
+    inStack = STACK_AFTER.test(l);
+    if (!inStack && !EXPECTED_STDERR.some((re) => re.test(l))) bad.push(l);
+  }
+  return bad;
+}
+
+// ---------- /proc ----------
+
+function procStat(pid: number): string[] | undefined {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+  } catch { return undefined; }
+}
+/** utime + stime of pid (all its threads) in clock ticks; children not included. */
+export function cpuTicks(pid: number): number {
+  const f = procStat(pid);
+  return f ? Number(f[11]) + Number(f[12]) : 0;
+}
+export function fds(pid: number): number {
+  try { return fs.readdirSync(`/proc/${pid}/fd`).length; } catch { return 0; }
+}
+/** RLIMIT_NOFILE limits fd *numbers*: with the soft limit at the lowest free number, the next open fails. */
+export function lowestFreeFd(pid: number): number {
+  const used = new Set(fs.readdirSync(`/proc/${pid}/fd`).map(Number));
+  let n = 0;
+  while (used.has(n)) n++;
+  return n;
+}
+export function threads(pid: number): number {
+  try { return fs.readdirSync(`/proc/${pid}/task`).length; } catch { return 0; }
+}
+export function rssKb(pid: number): number {
+  try { return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]); } catch { return 0; }
+}
+export function alive(pid: number): boolean {
+  const f = procStat(pid);
+  return !!f && f[0] !== 'Z';
+}
+/** The server's live children (forked workers/children) and its zombies. */
+export function kids(pid: number): { live: number[]; zombies: number[] } {
+  const c = childrenOf(pid);
+  return { live: c.filter((k) => k.state !== 'Z').map((k) => k.pid).sort(), zombies: c.filter((k) => k.state === 'Z').map((k) => k.pid) };
+}
+/** The processes that accept(): preforked's workers, else the server itself. */
+export function acceptors(s: Srv): number[] {
+  const k = kids(s.pid).live;
+  return s.arch === 'preforked' && k.length ? k : [s.pid];
+}
+export interface Usage { fds: number; threads: number; procs: number; rss: number; perAcceptor: number[] }
+/** fds, threads, live processes and RSS (kB) of the server and its children, summed. */
+export function usage(s: Srv): Usage {
+  const ps = [s.pid, ...kids(s.pid).live];
+  const sum = (f: (pid: number) => number) => ps.reduce((a, p) => a + f(p), 0);
+  return { fds: sum(fds), threads: sum(threads), procs: ps.length, rss: sum(rssKb), perAcceptor: acceptors(s).map(fds) };
+}
+/** usage(), once two readings 300 ms apart agree on fds, threads and processes. */
+export async function steady(s: Srv): Promise<Usage> {
+  const read = () => usage(s);
+  let prev = read();
+  for (let i = 0; i < 50; i++) {
+    await sleep(300);
+    const cur = read();
+    if (cur.fds === prev.fds && cur.threads === prev.threads && cur.procs === prev.procs && kids(s.pid).zombies.length === 0) return cur;
+    prev = cur;
+  }
+  return prev;
+}
+
+export function totalCpu(s: Srv): number {
+  return [s.pid, ...kids(s.pid).live].reduce((a, p) => a + cpuTicks(p), 0);
+}
+
+// ---------- a raw client ----------
+
+export interface Exchange extends RawResponse { ms: number; reset: boolean }
+export interface ExOpts { delayMs?: number; end?: 'fin' | 'keep' | 'rst'; timeoutMs?: number }
+
+/**
+ * Connect, write the segments (TCP_NODELAY, delayMs apart), then keep the socket open (default:
+ * node:http drops a request whose client half-closed), FIN, or RST. Resolves with whatever came back when the server closes; rejects if
+ * it does not within timeoutMs: that is a hang.
+ */
+export function exchange(port: number, data: Buffer | string | (Buffer | string)[], o: ExOpts = {}): Promise<Exchange> {
+  const segs = (Array.isArray(data) ? data : [data]).map((d) => (typeof d === 'string' ? Buffer.from(d, 'latin1') : d));
+  const { delayMs = 0, end = 'keep', timeoutMs = 15_000 } = o;
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const got: Buffer[] = [];
+    let settled = false, reset = false;
+    const sock = net.connect(port, '127.0.0.1');
+    sock.setNoDelay(true);
+    const timer = setTimeout(() => finish(new Error(`no close from the server within ${timeoutMs} ms (${Buffer.concat(got).length} bytes received)`)), timeoutMs);
+    function finish(err?: Error): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve({ ...parseResponse(Buffer.concat(got)), ms: Date.now() - t0, reset });
+    }
+    sock.on('data', (d) => got.push(d));
+    sock.on('close', () => finish());
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') { reset = true; finish(); } else finish(new Error(`${e.code}: ${e.message}`));
+    });
+    sock.once('connect', async () => {
+      for (let i = 0; i < segs.length && !settled; i++) {
+        if (i > 0 && delayMs > 0) await sleep(delayMs);
+        if (!sock.destroyed) sock.write(segs[i]);
+      }
+      if (sock.destroyed) return;
+      if (end === 'fin') sock.end();
+      else if (end === 'rst') { sock.resetAndDestroy(); finish(); }
+    });
+  });
+}
+
+export const getA = (port: number) => exchange(port, 'GET /a.txt HTTP/1.0\r\nHost: x\r\n\r\n');
+export async function assertServesNormally(port: number, what: string): Promise<void> {
+  const r = await getA(port);
+  assert.equal(r.status, 200, `after ${what}: a normal GET got ${r.status}: ${r.raw.toString('latin1').slice(0, 200)}`);
+  assert.equal(r.body.toString(), A_TXT, `after ${what}: body`);
+  summary.served++;
+}
+
+export function form(fields: Record<string, string>): string {
+  return new URLSearchParams(fields).toString();
+}
+export function postReq(body: string | Buffer, extraHead = ''): Buffer {
+  const b = typeof body === 'string' ? Buffer.from(body) : body;
+  return Buffer.concat([Buffer.from(`POST /guestbook HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+    `Content-Length: ${b.length}\r\n${extraHead}\r\n`), b]);
+}
+
+// ---------- the suite ----------
+
+/** What a file's tests run against: assigned by describeEveryArch's hooks before the tests run. */
+export interface ArchEnv {
+  arch: string;
+  isNode: boolean;
+  /** The server under strace (not started where `traced` is false). */
+  srv: Srv;
+  redis: PrivateRedis;
+  tree: { root: string; pub: string };
+}
+
+/**
+ * `describe('hardening: <concern>')` with a fixture tree and a private AOF Redis, and per
+ * architecture a `describe(arch)` whose tests `body` registers; with `traced` (the default) each
+ * architecture's server runs under strace for the block's life, and its after() hook fails the
+ * block if the server crashed, logged anything unexpected, or opened a file outside the public root.
+ */
+export function describeEveryArch(concern: string, body: (env: ArchEnv) => void, { traced = true } = {}): void {
+  describe(`hardening: ${concern}`, function () {
+    this.timeout(120_000);
+    const shared = {} as Pick<ArchEnv, 'redis' | 'tree'>;
+
+    before(async () => {
+      shared.tree = makeTree();
+      shared.redis = await startRedis({ aof: true });
+    });
+    after(async () => {
+      await shared.redis?.remove();
+      if (shared.tree) fs.rmSync(shared.tree.root, { recursive: true, force: true });
+    });
+
+    for (const arch of ARCHS) {
+      describe(arch, function () {
+        const env = { arch, isNode: arch === 'node' } as ArchEnv;
+        let workerPids: number[] = [];
+        before(() => {
+          env.redis = shared.redis;
+          env.tree = shared.tree;
+          summary.archs.add(arch);
+        });
+        if (traced) {
+          before(async function () {
+            this.timeout(60_000);
+            env.srv = await startTraced(arch, env.tree, env.redis.port);
+            if (arch === 'preforked') workerPids = await waitForTracedWorkers(env.srv);
+          });
+          after(async function () {
+            this.timeout(60_000);
+            if (env.srv) await checkTraced(env.srv, env.tree, workerPids);
+          });
+        }
+        body(env);
+      });
+    }
+  });
+}
+
+async function startTraced(arch: string, tree: { root: string; pub: string }, redisPort: number): Promise<Srv> {
+  const traceFile = path.join(tree.root, `strace-${arch}.out`);
+  // The article's byte reader everywhere, except forking: under strace a freshly forked child
+  // needs > 1 s (the --timeout) for the 16,000 one-byte recv()s of an over-long header.
+  const reader = arch === 'forking' ? ['--reader', 'buffered'] : [];
+  const srv = await startUnder(arch, ['strace', '-f', '--seccomp-bpf', '-qq', '-y', '-e', 'trace=open,openat,openat2', '-o', traceFile],
+    serverArgs(arch, tree.pub, redisPort, reader), traceFile);
+  await assertServesNormally(srv.port, 'start-up');
+  return srv;
+}
+
+/** preforked's workers, once each has served a file. */
+async function waitForTracedWorkers(srv: Srv): Promise<number[]> {
+  const workerPids = await waitFor('all preforked workers', 20_000, () => { const k = kids(srv.pid).live; return k.length === POOL && k; });
+  // Under `strace -f --seccomp-bpf` a forked child stops at every syscall until its first
+  // traced one (an open): 16,000 one-byte recv()s then take > 1 s (the --timeout) instead
+  // of ~15 ms, and an over-long header gets 408, not 431. Serve a file from every worker first.
+  await waitFor('an open() traced in every preforked worker', 20_000, async () => {
+    await getA(srv.port);
+    const opens = parseTrace(fs.readFileSync(srv.traceFile!, 'utf8')).filter(isOpen);
+    return workerPids.every((pid) => opens.some((c) => c.pid === pid));
+  });
+  return workerPids;
+}
+
+/** Stops a traced server; fails if it crashed, logged anything unexpected, or opened a file outside the public root. */
+async function checkTraced(srv: Srv, tree: { root: string; pub: string }, workerPids: number[]): Promise<void> {
+  const crashed: string[] = [];
+  if (!alive(srv.pid)) crashed.push('the server process died');
+  if (srv.arch === 'preforked') {
+    const now = kids(srv.pid).live;
+    if (now.join() !== workerPids.join()) crashed.push(`preforked workers were replaced: ${workerPids} -> ${now}`);
+  }
+  const { code, signal } = await srv.stop();
+  if (code !== 0) crashed.push(`exit code ${code}, signal ${signal}`);
+  const bad = unexpectedStderr(srv.stderr());
+  if (bad.length) crashed.push(`unexpected stderr: ${bad.slice(0, 5).join(' | ')}`);
+  // Every open*() of the server's whole life: nothing outside the public root succeeded.
+  // (An open another thread interrupts is split in two lines; parseTrace joins them.)
+  const opened: string[] = [];
+  let underPub = 0;
+  for (const c of parseTrace(fs.readFileSync(srv.traceFile!, 'utf8')).filter(isOpen)) {
+    summary.opensChecked++;
+    const p = openedFile(c);
+    if (p === undefined) continue;
+    if (p.startsWith(tree.pub + '/') || p === tree.pub) underPub++;
+    else if (p.startsWith(tree.root) || /^\/etc\/(passwd|shadow)$/.test(p)) opened.push(c.line);
+  }
+  summary.forbiddenOpens += opened.length;
+  summary.crashes += crashed.length ? 1 : 0;
+  assert.deepEqual(opened, [], 'files outside the public root were opened');
+  assert.ok(underPub > 0, 'the trace saw the server open files in the public root (strace works)');
+  assert.deepEqual(crashed, [], crashed.join('\n'));
+}

@@ -1,0 +1,8 @@
+// A test that cannot run here says why: a skip is printed, never silent.
+
+/** Prints `skipped: <reason>` under the test's title, then skips it. */
+export function skipBecause(ctx: Mocha.Context, reason: string): never {
+  // eslint-disable-next-line no-console
+  console.log(`      skipped: ${reason}`);
+  ctx.skip();
+}
