@@ -3,12 +3,12 @@
 // own limits differ) included, and refuses an over-limit Content-Length at once instead of
 // waiting --timeout for a body that will never come. Exactly at a limit is still served.
 import * as assert from 'node:assert/strict';
-import { LIMITS } from '../lib/http/request';
-import { errorResponse } from '../lib/http/response';
-import { ARCHITECTURES } from '../lib/servers/index';
-import { rawRequest, RawResponse } from './helpers/http';
-import { withRedis } from './helpers/redis';
-import { RunningServer, smallPool, startServer } from './helpers/server';
+import { LIMITS } from '../../lib/http/request';
+import { errorResponse } from '../../lib/http/response';
+import { ARCHITECTURES } from '../../lib/servers/index';
+import { rawRequest, RawResponse } from '../helpers/http';
+import { withRedis } from '../helpers/redis';
+import { RunningServer, smallPool, startServer } from '../helpers/server';
 
 /** Far above the time any answer here takes; a server that waits for the body answers 408 after it. */
 const TIMEOUT_S = 30;

@@ -3,11 +3,11 @@
 // gives a page of PAGE_SIZE remarks, ?page=K pages through the rest, HEAD neither reads the
 // list nor counts a visit, and a POST trims the list to MAX_REMARKS.
 import * as assert from 'node:assert/strict';
-import { ARCHITECTURES } from '../lib/servers/index';
-import { COUNT_KEY, MAX_REMARKS, PAGE_SIZE, REMARKS_KEY } from '../lib/guestbook/guestbook';
-import { withRedis } from './helpers/redis';
-import { withServer } from './helpers/server';
-import { get, post, rawRequest, RawResponse } from './helpers/http';
+import { ARCHITECTURES } from '../../lib/servers/index';
+import { COUNT_KEY, MAX_REMARKS, PAGE_SIZE, REMARKS_KEY } from '../../lib/guestbook/guestbook';
+import { withRedis } from '../helpers/redis';
+import { withServer } from '../helpers/server';
+import { get, post, rawRequest, RawResponse } from '../helpers/http';
 
 const FILL = 20_000;
 const remark = (i: number) => `${"'".repeat(1000)} - #${i}`; // stored as "<remarks> - <name>", name "#i"

@@ -7,12 +7,12 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ARCHITECTURES } from '../lib/servers/index';
-import { withRedis } from './helpers/redis';
-import { startServer, withServer } from './helpers/server';
-import { parseResponse } from './helpers/http';
-import { waitFor } from './helpers/procs';
-import { C, native, sleepMs } from '../lib/sys';
+import { ARCHITECTURES } from '../../lib/servers/index';
+import { withRedis } from '../helpers/redis';
+import { startServer, withServer } from '../helpers/server';
+import { parseResponse } from '../helpers/http';
+import { waitFor } from '../helpers/procs';
+import { C, native, sleepMs } from '../../lib/sys';
 
 const BIG = 16 * 1024 * 1024; // sparse: sendfile() reads zero pages from the page cache
 const MID = 300 * 1024;

@@ -1,10 +1,10 @@
 // HTTP rules every architecture must keep the same way, over real sockets: the Host header
 // (RFC 9112 §3.2).
 import * as assert from 'node:assert/strict';
-import { ARCHITECTURES } from '../lib/servers/index';
-import { withRedis } from './helpers/redis';
-import { RunningServer, smallPool, startServer } from './helpers/server';
-import { rawRequest } from './helpers/http';
+import { ARCHITECTURES } from '../../lib/servers/index';
+import { withRedis } from '../helpers/redis';
+import { RunningServer, smallPool, startServer } from '../helpers/server';
+import { rawRequest } from '../helpers/http';
 
 describe('HTTP rules on every architecture', function () {
   this.timeout(60_000);
