@@ -87,6 +87,15 @@ function sendWithin(fd: number, buf: Buffer, d: Deadline): number {
 export interface Sent { status: number; bytes: number; complete: boolean }
 
 /**
+ * At most this much per blocking sendfile(): the kernel splices a file into a socket 64 KB (one
+ * pipe) at a time, and SO_SNDTIMEO bounds each of those sends, not the call. A client reading a
+ * little at a time would keep one whole-file call going long past --send-timeout; one pipe per
+ * call makes SO_SNDTIMEO (re-armed to the time left) bound the call. Files up to 64 KB (all of
+ * public/) still go out in one call, as the article's.
+ */
+const SENDFILE_CHUNK = 64 * 1024;
+
+/**
  * Carry out a plan on a blocking socket (SO_SNDTIMEO already set to `timeoutMs`, the longest a
  * single send may stall). `sendTimeoutMs` bounds the whole response: a client reading very
  * slowly is cut off. `complete` says whether every byte of the response was queued. `head`: a HEAD request.
@@ -108,7 +117,7 @@ export function sendPlan(fd: number, plan: Plan, redis: BlockingRedis, timeoutMs
   if (complete && plan.sendBody) {
     let off = 0;
     while (off < plan.size && d.ok()) {
-      const n = native.sendfile(fd, plan.fd, off, plan.size - off);
+      const n = native.sendfile(fd, plan.fd, off, Math.min(plan.size - off, SENDFILE_CHUNK));
       if (n <= 0) break; // peer gone (EPIPE/ECONNRESET), timed out, or the file shrank
       off += n;
       sent += n;
