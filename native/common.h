@@ -42,6 +42,8 @@ using Fn0 = Napi::Value (*)(Napi::Env);  // takes no arguments: no napi_get_cb_i
 extern volatile sig_atomic_t g_stop;
 
 // ---- syscall ids for counters and trace ----
+// A table, several to a line:
+// clang-format off
 #define ZH_SYSCALLS(X) \
   X(socket) X(setsockopt) X(getsockopt) X(bind) X(connect) X(listen) X(accept4) \
   X(recvfrom) X(sendto) X(shutdown) X(getsockname) X(getpeername) X(read) X(write) \
@@ -54,6 +56,7 @@ enum Sys {
 #undef X
   Z_COUNT
 };
+// clang-format on
 extern const char* const kSysNames[Z_COUNT];
 constexpr int kMaxErrno = 134;
 

@@ -144,6 +144,8 @@ void registerIo(Napi::Object exports, Napi::Object c) {
   exportFn<Open>(exports, "open");
   exportFn<Openat2>(exports, "openat2");
   exportFn<Fstat>(exports, "fstat");
+  // One table of constants, several to a line:
+  // clang-format off
 #define C(n) exportConst(c, #n, n)
   C(F_DUPFD); C(F_DUPFD_CLOEXEC); C(F_GETFL); C(F_SETFL); C(F_GETFD); C(F_SETFD); C(FD_CLOEXEC); C(F_SETLK); C(F_SETLKW);
   C(F_OFD_SETLK); C(F_OFD_SETLKW); C(F_RDLCK); C(F_WRLCK); C(F_UNLCK);
@@ -153,6 +155,7 @@ void registerIo(Napi::Object exports, Napi::Object c) {
   C(RESOLVE_IN_ROOT);
   C(S_IFMT); C(S_IFREG); C(S_IFDIR); C(S_IFLNK); C(S_IFSOCK);
 #undef C
+  // clang-format on
 }
 
 }  // namespace zh

@@ -199,6 +199,8 @@ void registerNet(Napi::Object exports, Napi::Object c) {
   exportFn<Recv>(exports, "recv");
   exportFn<Send>(exports, "send");
   exportFn<Shutdown>(exports, "shutdown");
+  // One table of constants, several to a line:
+  // clang-format off
 #define C(n) exportConst(c, #n, n)
   C(AF_INET); C(AF_INET6); C(SOCK_STREAM); C(SOCK_DGRAM); C(SOCK_NONBLOCK); C(SOCK_CLOEXEC);
   C(SOL_SOCKET); C(IPPROTO_TCP); C(IPPROTO_IPV6); C(SO_REUSEADDR); C(SO_REUSEPORT);
@@ -207,6 +209,7 @@ void registerNet(Napi::Object exports, Napi::Object c) {
   C(MSG_PEEK); C(MSG_DONTWAIT); C(MSG_NOSIGNAL); C(MSG_WAITALL);
   C(SHUT_RD); C(SHUT_WR); C(SHUT_RDWR);
 #undef C
+  // clang-format on
 }
 
 }  // namespace zh

@@ -81,12 +81,15 @@ void registerPoll(Napi::Object exports, Napi::Object c) {
   exportFn<EpollCreate1>(exports, "epoll_create1");
   exportFn<EpollCtl>(exports, "epoll_ctl");
   exportFn<EpollWait>(exports, "epoll_wait");
+  // One table of constants, several to a line:
+  // clang-format off
 #define C(n) exportConst(c, #n, n)
   C(POLLIN); C(POLLPRI); C(POLLOUT); C(POLLERR); C(POLLHUP); C(POLLNVAL); C(POLLRDHUP);
   C(EPOLL_CLOEXEC); C(EPOLL_CTL_ADD); C(EPOLL_CTL_MOD); C(EPOLL_CTL_DEL);
   C(EPOLLIN); C(EPOLLOUT); C(EPOLLERR); C(EPOLLHUP); C(EPOLLRDHUP); C(EPOLLPRI);
   C(EPOLLET); C(EPOLLONESHOT); C(EPOLLEXCLUSIVE);
 #undef C
+  // clang-format on
   exportConst(c, "POLLFD_SIZE", sizeof(struct pollfd));
   exportConst(c, "POLLFD_FD_OFFSET", offsetof(struct pollfd, fd));
   exportConst(c, "POLLFD_EVENTS_OFFSET", offsetof(struct pollfd, events));

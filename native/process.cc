@@ -345,6 +345,8 @@ void registerProcess(Napi::Object exports, Napi::Object c) {
   exportFn<ShmMutexUnlock>(exports, "shmMutexUnlock");
   exportFn<ShmMutexConsistent>(exports, "shmMutexConsistent");
   exportConst(c, "FORKSAFE_PRELOADED", forksafePreloaded() ? 1 : 0);
+  // One table of constants, several to a line:
+  // clang-format off
 #define C(n) exportConst(c, #n, n)
   C(PR_SET_PDEATHSIG); C(PR_GET_PDEATHSIG);
   C(WNOHANG); C(WUNTRACED); C(RUSAGE_SELF); C(RUSAGE_CHILDREN); C(RUSAGE_THREAD);
@@ -352,6 +354,7 @@ void registerProcess(Napi::Object exports, Napi::Object c) {
   C(SIGINT); C(SIGTERM); C(SIGKILL); C(SIGCHLD); C(SIGPIPE); C(SIGUSR1); C(SIGUSR2);
   C(SIGHUP); C(SIGSEGV); C(SIGABRT); C(SIGSTOP); C(SIGCONT);
 #undef C
+  // clang-format on
 }
 
 }  // namespace zh
