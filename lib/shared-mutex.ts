@@ -8,8 +8,8 @@
 // of the stack (word = its id) and wakes only that one. The hand-off is LIFO on purpose: the
 // thread that just finished a request is the next to accept, so a few hot threads do the work
 // while the rest of the pool sleeps. Waking in arrival order (what Atomics.notify and the
-// kernel's accept queue do) makes 100 Workers take turns, each on cold caches: 9.0k req/s
-// against 15.8k when only 8 of the same 100 take part (GET /, wrk -c50, measured here).
+// kernel's accept queue do) makes 100 Workers take turns, each on cold caches, and serves far
+// fewer requests than when a few take part (measured in docs/syscall-cost.md).
 //
 // The stack and the hand-off are guarded by a small futex lock (`guard`), held for a few
 // instructions. Atomics.wait is not interrupted by signals, so stopping goes through the

@@ -15,8 +15,8 @@ namespace zh {
 // The arguments of one call, as Napi::Values. At most kMax are kept (no function takes more):
 // extra ones are ignored, a missing one reads as undefined (napi_get_cb_info fills the slots),
 // so nothing reads past the argument array. Napi::CallbackInfo would also fetch `this` and the
-// function data, which no syscall needs, on every call: +11 ns per call measured on getpid
-// (218 vs 207 ns), ~3 % of recv->EAGAIN, the figure this layer must not lose.
+// function data, which no syscall needs, on every call: a measurable share of recv->EAGAIN,
+// the figure this layer must not lose (numbers in docs/syscall-cost.md).
 class Args {
  public:
   static constexpr size_t kMax = 6;

@@ -1,14 +1,15 @@
 // Part IV: the threaded server. The main thread accepts; every connection gets a new thread
 // (a Worker running thread-worker.ts) that serves it with its own Redis connection and ends.
 //
-// Back-pressure (--max-threads N, default 256, 0 = unlimited): a Worker costs ~8 MB and
-// ~17 ms to start, so an unbounded server runs out of memory at high concurrency. The
-// count is of Worker objects whose 'exit' event has not been seen yet: an upper bound on the
-// threads alive. Those events need the event loop, and the main thread is blocked in accept()
-// most of the time, so after every accept() the loop yields once (setImmediate) to collect
-// them; at the limit it waits in the event loop for an 'exit' (checking the stop flag every
-// 50 ms, since a signal cannot wake the event loop). Ctrl-C interrupts the blocking accept(),
-// which also gives up every 200 ms (SO_RCVTIMEO) so that exits are collected while no client comes.
+// Back-pressure (--max-threads N, default 256, 0 = unlimited): a Worker costs megabytes and
+// milliseconds to start (docs/syscall-cost.md), so an unbounded server runs out of memory at
+// high concurrency. The count is of Worker objects whose 'exit' event has not been seen yet: an
+// upper bound on the threads alive. Those events need the event loop, and the main thread is
+// blocked in accept() most of the time, so after every accept() the loop yields once
+// (setImmediate) to collect them; at the limit it waits in the event loop for an 'exit'
+// (checking the stop flag every 50 ms, since a signal cannot wake the event loop). Ctrl-C
+// interrupts the blocking accept(), which also gives up every 200 ms (SO_RCVTIMEO) so that exits
+// are collected while no client comes.
 import * as fs from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { C, native } from '../sys';
