@@ -1,7 +1,7 @@
 // Start one architecture: listening socket, stop handler, server loop, stats.
 import * as fs from 'node:fs';
-import { C, native } from './sys';
-import { boundPort, PortInUseError, setupListeningSocket } from './listen-socket';
+import { native } from './sys';
+import { boundPort, setupListeningSocket } from './listen-socket';
 import { notice, out, setQuiet } from './log';
 import { finishSyscallReport } from './syscall-report';
 import { printStats } from './stats';

@@ -1,7 +1,6 @@
 // --syscall-stats: a table in the spirit of `strace -c`, from the native counters (which
 // every forked child and Worker adds into, through one shared mapping).
 import { native } from './sys';
-import { out } from './log';
 
 export function syscallReport(withTime: boolean, requests?: number): string {
   const rows = native.syscallStats().sort((a, b) => b.calls - a.calls);

@@ -7,7 +7,7 @@ import { encodeReply } from './helpers/resp';
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HttpError, LIMITS, RequestParser } from '../lib/http/request';
-import { RespDecoder, RespError, RespValue } from '../lib/redis/resp';
+import { RespDecoder, RespValue } from '../lib/redis/resp';
 import { escapeHtml, renderGuestbook, Templates } from '../lib/guestbook/guestbook';
 import * as path from 'node:path';
 

@@ -4,7 +4,6 @@ import { makeTraversalTree, SECRET } from './helpers/fixtures';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fdCount, heldConnections, RunningServer, startServer } from './helpers/server';
 import { withRedis } from './helpers/redis';

@@ -5,7 +5,6 @@ import { makeTraversalTree, SECRET } from './helpers/fixtures';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fdCount, processGroupMembers, RunningServer, startServer } from './helpers/server';
 import { withRedis } from './helpers/redis';

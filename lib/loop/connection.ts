@@ -48,7 +48,7 @@ export class HttpConnection implements Handler, IdleNode {
     s.idle.touch(this, s.loop.now);
   }
 
-  ready(mask: number): void {
+  ready(): void {
     switch (this.state) {
       case 'reading': return this.read();
       case 'writing': return this.flush();

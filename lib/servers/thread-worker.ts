@@ -7,7 +7,7 @@ import { closeApp, createApp } from '../public-root';
 import { acceptClient } from '../listen-socket';
 import { handleClient, ServeContext, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
-import { notice, setQuiet } from '../log';
+import { setQuiet } from '../log';
 import { SharedMutex } from '../shared-mutex';
 import { ClientSlot, ThreadWorkerData } from './worker-threads';
 
