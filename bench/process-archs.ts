@@ -17,9 +17,9 @@ function arg(name: string, def: number): number {
 async function start(args: string[]): Promise<{ port: number; stop(): Promise<void> }> {
   const proc = spawn(process.execPath, [CLI, ...args, '--quiet', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
+  proc.stderr.on('data', (d) => (err += d));
   const port = await new Promise<number>((resolve, reject) => {
-    proc.stderr!.on('data', () => {
+    proc.stderr.on('data', () => {
       const m = parseListening(err);
       if (m) resolve(m.port);
     });

@@ -85,7 +85,7 @@ async function traceOne(arch: string, redisPort: number): Promise<string> {
   const proc = spawn('strace', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   let serverPid = 0;
-  proc.stderr!.on('data', (d) => (err += d));
+  proc.stderr.on('data', (d) => (err += d));
   try {
     await waitListening(() => err, 20000);
     const { port, pid } = parseListening(err)!;

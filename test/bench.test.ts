@@ -53,14 +53,14 @@ function assertWellFormedXml(xml: string): void {
     const selfClosing = tag.endsWith('/');
     const m = /^([A-Za-z][\w:-]*)((?:\s+[A-Za-z_][\w:.-]*="[^"<]*")*)\s*\/?$/.exec(tag);
     assert.ok(m, `malformed tag <${tag.slice(0, 80)}>`);
-    const names = [...m![2].matchAll(/([A-Za-z_][\w:.-]*)=/g)].map((a) => a[1]);
-    assert.equal(new Set(names).size, names.length, `duplicate attribute in <${m![1]}>`);
+    const names = [...m[2].matchAll(/([A-Za-z_][\w:.-]*)=/g)].map((a) => a[1]);
+    assert.equal(new Set(names).size, names.length, `duplicate attribute in <${m[1]}>`);
     if (stack.length === 0) {
       assert.ok(!rootSeen, 'more than one root element');
       rootSeen = true;
-      assert.equal(m![1], 'svg');
+      assert.equal(m[1], 'svg');
     }
-    if (!selfClosing) stack.push(m![1]);
+    if (!selfClosing) stack.push(m[1]);
   }
   assert.deepEqual(stack, [], 'unclosed elements');
   assert.ok(rootSeen);
@@ -92,10 +92,10 @@ function assertChartMatches(svg: string, r: BenchResults): void {
     }
     const pts = lines.get(arch);
     assert.ok(pts, `a line for ${arch}`);
-    assert.equal(pts!.length, ok.length, `${arch}: one point per successful cell`);
+    assert.equal(pts.length, ok.length, `${arch}: one point per successful cell`);
     ok.forEach((c, k) => {
-      assert.ok(Math.abs(pts![k][0] - xOf(c.concurrency)) < 0.02, `${arch} c=${c.concurrency}: x ${pts![k][0]} vs ${xOf(c.concurrency)}`);
-      assert.ok(Math.abs(pts![k][1] - yOf(c.reqPerSec!)) < 0.02, `${arch} c=${c.concurrency}: y ${pts![k][1]} vs ${yOf(c.reqPerSec!)}`);
+      assert.ok(Math.abs(pts[k][0] - xOf(c.concurrency)) < 0.02, `${arch} c=${c.concurrency}: x ${pts[k][0]} vs ${xOf(c.concurrency)}`);
+      assert.ok(Math.abs(pts[k][1] - yOf(c.reqPerSec!)) < 0.02, `${arch} c=${c.concurrency}: y ${pts[k][1]} vs ${yOf(c.reqPerSec!)}`);
     });
   }
   assert.equal((svg.match(/<path class="failed"/g) ?? []).length, r.cells.filter((c) => c.status === 'failed').length);
@@ -159,7 +159,7 @@ function syscallRow(md: string, series: string): string[] {
   const esc = series.replace(/[()]/g, '\\$&');
   const m = new RegExp(`^\\| ${esc} \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\|$`, 'm').exec(md.slice(md.indexOf('**Syscalls per request**')));
   assert.ok(m, `a syscall row for ${series}`);
-  return m!.slice(1).map((x) => x.trim());
+  return m.slice(1).map((x) => x.trim());
 }
 
 describe('zerohttpd bench', function () {
@@ -195,7 +195,7 @@ describe('zerohttpd bench', function () {
       assert.equal(s.runs[0].exit?.code, 0, `${s.arch} exited 0 on SIGINT`);
       assert.ok(s.runs[0].stats && s.runs[0].stats.user + s.runs[0].stats.sys > 0, `${s.arch} printed its stats line`);
       const cellCpu = json.cells.filter((c) => c.arch === s.arch).reduce((a, c) => a + c.serverCpuS!, 0);
-      assert.ok(s.runs[0].stats!.user + s.runs[0].stats!.sys >= cellCpu - 0.05, 'the stats line covers the levels');
+      assert.ok(s.runs[0].stats.user + s.runs[0].stats.sys >= cellCpu - 0.05, 'the stats line covers the levels');
     }
     // Syscalls per request: a number for iterative, n/a for node (node:http makes no addon syscalls).
     const it = assertSyscallSummary(json, 'iterative');

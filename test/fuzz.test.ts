@@ -211,8 +211,8 @@ function decodeChunks(chunks: Uint8Array[]): Decoded {
       try {
         r = d.next();
       } catch (e) {
-        assert.ok(e instanceof Error && e.message.startsWith('RESP protocol error'), `undocumented throw: ${(e as Error)?.stack ?? e}`);
-        return { values, error: (e as Error).message };
+        assert.ok(e instanceof Error && e.message.startsWith('RESP protocol error'), `undocumented throw: ${(e as Error)?.stack ?? String(e)}`);
+        return { values, error: (e).message };
       }
       if (!r) break;
       values.push(r.value);

@@ -70,7 +70,7 @@ describe('test helpers', () => {
         let req = '';
         sock.on('data', (d) => {
           arrivals.push(Date.now());
-          req += d;
+          req += d.toString();
           if (req.endsWith('\r\n\r\n')) sock.end('HTTP/1.0 204 No Content\r\n\r\n');
         });
       });

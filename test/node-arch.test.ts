@@ -183,7 +183,7 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
      * Asks for big.bin, reading `perTick` bytes every 100 ms (0: never reads); resolves once the
      * server holds the connection and the file.
      */
-    async function askForBig(s: RunningServer, perTick = 0): Promise<{ sock: net.Socket; received(): number }> {
+    async function askForBig(s: RunningServer, perTick = 0): Promise<{ sock: net.Socket; received: () => number }> {
       let received = 0;
       const sock = net.connect(s.port, '127.0.0.1', () => sock.write('GET /big.bin HTTP/1.0\r\n\r\n'));
       sock.pause();

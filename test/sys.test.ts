@@ -9,6 +9,8 @@ import { Worker } from 'node:worker_threads';
 import { native, C, SyscallError, check, errname, isError, setNonBlocking, sendAll, rusage } from '../lib/sys';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
+/** The binding with its argument types erased, to call it with wrong ones. */
+type LooseBinding = Record<string, (...args: unknown[]) => unknown>;
 
 // ---- fd bookkeeping: every fd a test opens is closed afterwards ----
 const open = new Set<number>();
@@ -79,9 +81,9 @@ function runChild(
   let stdout = '';
   let stderr = '';
   let pending = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    stdout += d;
-    pending += d;
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    pending += d.toString();
     let i;
     while ((i = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, i);
@@ -89,7 +91,7 @@ function runChild(
       onStdoutLine?.(line, child);
     }
   });
-  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
@@ -146,7 +148,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
         const client = tcpSocket(LOOP[fam].af);
         assert.equal(native.connect(client, addr, l.port), 0);
         const peer = native.accept4(l.fd, C.SOCK_CLOEXEC, true);
-        assert.ok(typeof peer === 'object', `accept4: ${peer}`);
+        assert.ok(typeof peer === 'object', `accept4: ${JSON.stringify(peer)}`);
         track(peer.fd);
         assert.equal(peer.family, fam);
         assert.equal(peer.address, addr);
@@ -670,7 +672,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
         parentPort.postMessage({ pid: native.getpid(), tid: native.gettid(), conn, got: b.toString('utf8', 0, n), closes, eagain: C.EAGAIN });
       `;
       const w = new Worker(code, { eval: true });
-      const msg = await new Promise<any>((resolve, reject) => {
+      const msg = await new Promise<{ pid: number; tid: number; conn: number; got: string; closes: number[]; eagain: number }>((resolve, reject) => {
         w.once('message', resolve);
         w.once('error', reject);
         w.once('exit', (c) => reject(new Error(`worker exited ${c}`)));
@@ -689,7 +691,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
     it('wrong types throw TypeError, bad windows RangeError, and the process survives', () => {
       const fd = tcpSocket();
       const buf = Buffer.alloc(8);
-      const n = native as any;
+      const n = native as unknown as LooseBinding;
       assert.throws(() => n.recv('3', buf, 0, 1), TypeError);
       assert.throws(() => n.close('3'), TypeError);
       assert.throws(() => n.close(), TypeError);
@@ -740,7 +742,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
     it('integers are checked finite, integral and in the C type\'s range before conversion (TypeError)', () => {
       const fd = tcpSocket();
       const buf = Buffer.alloc(8);
-      const n = native as any;
+      const n = native as unknown as LooseBinding;
       const notInt32 = [NaN, Infinity, -Infinity, 0.5, 2 ** 31, -(2 ** 31) - 1, 2 ** 53, -(2 ** 63), 2 ** 64];
       for (const v of notInt32) {
         assert.throws(() => n.close(v), TypeError, `close(${v})`);
@@ -761,7 +763,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
     it('extra arguments are ignored and missing ones read as undefined (never past the argument array)', () => {
       const fd = tcpSocket();
       const buf = Buffer.alloc(8);
-      const n = native as any;
+      const n = native as unknown as LooseBinding;
       const extra = Array.from({ length: 12 }, (_, i) => i);
       assert.equal(n.close(-1, ...extra), -C.EBADF);
       assert.equal(n.recv(fd, buf, 0, 8, C.MSG_DONTWAIT, ...extra), -C.ENOTCONN);
@@ -850,7 +852,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
         assert.equal(native.shmMutexUnlock(h), 0);
       }
       const uncontended = native.syscallStats().map((s) => s.name);
-      assert.ok(!uncontended.includes('futex'), `uncontended lock/unlock counted: ${uncontended}`);
+      assert.ok(!uncontended.includes('futex'), `uncontended lock/unlock counted: ${uncontended.join()}`);
 
       // contended: a Worker blocks in shmMutexLock while we hold it
       assert.equal(native.shmMutexLock(h), 0);
@@ -860,7 +862,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
         parentPort.postMessage(native.gettid());
         const r = native.shmMutexLock(${h});
         parentPort.postMessage([r, native.shmMutexUnlock(${h})]);`, { eval: true });
-      const msgs: any[] = [];
+      const msgs: unknown[] = [];
       const done = new Promise<void>((resolve, reject) => {
         w.on('message', (m) => { msgs.push(m); if (msgs.length === 2) resolve(); });
         w.once('error', reject);

@@ -1,7 +1,6 @@
 // Runs one autocannon load in its own process (so its CPU is its own) and prints a LoadResult.
 import type { LoadResult, LoadSpec } from './load';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const autocannon = require('autocannon');
 
 async function main(): Promise<void> {

@@ -273,7 +273,7 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
       for (const c of o.levels) {
         n++;
         let startError: string | null = null;
-        if (server && !(server as BenchServer).alive()) await stopServer();
+        if (server && !server.alive()) await stopServer();
         if (!server && record.startFailed) {
           startError = `server did not start (see c=${o.levels[0]})`;
         } else if (!server) {
@@ -302,7 +302,7 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
           const rcpu0 = redis ? treeCpuSeconds(redis.pid) : null;
           const rss = rssSampler(s.rootPid);
           let died: string | null = null;
-          s.exited.then((x) => (died ??= `server died during the run (${x.signal ? `signal ${x.signal}` : `exit code ${x.code}`})`));
+          void s.exited.then((x) => (died ??= `server died during the run (${x.signal ? `signal ${x.signal}` : `exit code ${x.code}`})`));
           const crash = o.injectCrash && o.injectCrash.arch === arch && o.injectCrash.concurrency === c
             ? setTimeout(() => s.kill(), o.durationS * 500) : null;
           let load: LoadResult | null = null;

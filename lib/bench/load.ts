@@ -123,7 +123,7 @@ export function wrkGenerator(binary: string): Generator {
             if (code !== 0 && !/requests in/.test(out)) throw new GeneratorError(`wrk exited with ${code}: ${(errText || out).slice(0, 300)}`);
             resolve({ ...parseWrkOutput(out), errorCodes: {}, generatorCpuS: cpu, wallS });
           } catch (e) {
-            reject(e);
+            reject(e instanceof Error ? e : new Error(String(e)));
           }
         });
       });

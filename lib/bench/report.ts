@@ -250,7 +250,7 @@ const CSV_COLUMNS = [
   'series', 'reader', 'run_syscalls_per_request', 'run_recvfrom_per_request',
 ] as const;
 
-function csvField(v: unknown): string {
+function csvField(v: string | number | boolean | null | undefined): string {
   const s = v === null || v === undefined ? '' : String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

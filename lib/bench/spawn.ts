@@ -64,17 +64,17 @@ export interface ServerProcess {
   pid: number;
   /** The process we spawned (the prefix command's, if any): the root of its tree. */
   proc: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  alive(): boolean;
+  stdout: () => string;
+  stderr: () => string;
+  alive: () => boolean;
   /** Resolves when the spawned process exits, for whatever reason. */
   exited: Promise<ExitStatus>;
   /** After exit: resolves once its pipes are closed (all its output read), or 2 s after exit (a child that outlived it may hold them). */
-  drained(): Promise<ExitStatus>;
+  drained: () => Promise<ExitStatus>;
   /** Sends `signal` (default SIGINT) to the server, SIGKILL to the group after timeoutMs; resolves on exit with how long it took. */
-  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<ExitStatus & { ms: number }>;
+  stop: (signal?: NodeJS.Signals, timeoutMs?: number) => Promise<ExitStatus & { ms: number }>;
   /** SIGKILL to the whole process group (or the process, if not detached). */
-  kill(): void;
+  kill: () => void;
 }
 
 /** Spawns `[prefix...] node [nodeArgs] cli.js <args>` and resolves once it prints "listening on ...:PORT (pid N)". */
@@ -87,8 +87,8 @@ export function spawnServer(args: string[], opts: ServerSpawnOptions = {}): Prom
     env: { ...process.env, ...opts.env },
   });
   track(proc, detached);
-  const stdout = capture(proc.stdout!, maxCapture);
-  const stderr = capture(proc.stderr!, maxCapture);
+  const stdout = capture(proc.stdout, maxCapture);
+  const stderr = capture(proc.stderr, maxCapture);
   const exited = new Promise<ExitStatus>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
   const drained = async () => {
@@ -111,7 +111,7 @@ export function spawnServer(args: string[], opts: ServerSpawnOptions = {}): Prom
       const m = parseListening(stderr());
       if (!m) return;
       clearTimeout(timer);
-      proc.stderr!.off('data', onData);
+      proc.stderr.off('data', onData);
       resolve({
         port: m.port, pid: m.pid, proc, stdout, stderr, alive, exited, drained, kill,
         async stop(signal = 'SIGINT', stopTimeoutMs = 10_000) {
@@ -126,7 +126,7 @@ export function spawnServer(args: string[], opts: ServerSpawnOptions = {}): Prom
         },
       });
     };
-    proc.stderr!.on('data', onData);
+    proc.stderr.on('data', onData);
     proc.once('error', (e) => {
       clearTimeout(timer);
       reject(new Error(`could not start ${cmd[0]}: ${e.message}`));
@@ -158,15 +158,15 @@ export interface RedisProcess {
   port: number;
   dir: string;
   /** The running server's pid (undefined while stopped). */
-  pid(): number | undefined;
+  pid: () => number | undefined;
   /** From its start-up log, once started ('?' if it did not say). */
-  version(): string;
+  version: () => string;
   /** Starts it (again, on the same port and dir) and waits until it answers PING. */
-  start(): Promise<void>;
+  start: () => Promise<void>;
   /** SIGKILL, and wait for the exit; the port and dir stay for start(). */
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
   /** stop(), then remove the dir if we created it. */
-  remove(): Promise<void>;
+  remove: () => Promise<void>;
 }
 
 /** A private, throwaway redis-server on 127.0.0.1, started and answering PING. */
@@ -191,8 +191,8 @@ export async function startRedis(opts: RedisSpawnOptions = {}): Promise<RedisPro
     proc = p;
     track(p, detached);
     let log = '';
-    p.stdout!.on('data', (d) => (log += d));
-    p.stderr!.on('data', (d) => (log += d));
+    p.stdout.on('data', (d) => (log += d));
+    p.stderr.on('data', (d) => (log += d));
     let exited: string | undefined;
     let spawnError: Error | undefined;
     p.once('error', (e) => (spawnError = e));

@@ -106,7 +106,7 @@ export function renderGuestbook(t: Templates, replies: RespValue[], page = 1): s
   if (!Array.isArray(remarks) || !remarks.every((r) => typeof r === 'string')) throw invalid('LRANGE', remarks);
   if (typeof incr !== 'number') throw invalid('INCR', incr);
   if (!(typeof count === 'number' || (typeof count === 'string' && /^\d+$/.test(count)))) throw invalid('GET', count);
-  const shown = (remarks as string[]).slice(-PAGE_SIZE).reverse();
+  const shown = remarks.slice(-PAGE_SIZE).reverse();
   const items = shown.length > 0 ? shown.map((r) => `<li>${escapeHtml(clip(r))}</li>`).join('\n')
     : page === 1 ? '<li class="empty">No remarks yet. Be the first!</li>'
     : '<li class="empty">No remarks on this page.</li>';

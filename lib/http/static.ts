@@ -37,6 +37,7 @@ export function sanitizePath(rawPath: string): Sanitized {
   for (const raw of rawPath.split('/')) {
     if (raw === '') continue; // collapse '//' (and the leading/trailing '/')
     const seg = decodeSegment(raw);
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
     if (seg === 400 || /[\x00-\x1f\x7f]/.test(seg)) return { ok: false, status: 400 };
     if (seg === '..') return { ok: false, status: 403 };
     if (seg.includes('/') || seg.includes('\\')) return { ok: false, status: 404 }; // was %2f / %5c

@@ -18,8 +18,8 @@ export function encodeCommand(args: string[]): Buffer {
 
 const CR = 13, LF = 10;
 const MAX_BULK = 512 * 1024 * 1024, MAX_ARRAY = 2 ** 32 - 1; // Redis' own bulk limit; JS array limit
-/** Marker thrown internally when the buffer ends mid-reply. */
-const INCOMPLETE = Symbol('incomplete');
+/** Thrown internally when the buffer ends mid-reply; made once, so a short read costs no stack trace. */
+const INCOMPLETE = new Error('incomplete RESP reply');
 
 function protocolError(what: string): Error {
   return new Error(`RESP protocol error: ${what}`);

@@ -47,7 +47,7 @@ export function runChild(parentPid: number, who: string, opts: Options, serve: (
     serve(redis);
     redis.close();
   } catch (e) {
-    notice(`zerohttpd: ${who} ${native.getpid()}: ${(e as Error).stack ?? e}`);
+    notice(`zerohttpd: ${who} ${native.getpid()}: ${(e as Error).stack ?? String(e)}`);
     code = 1;
   }
   return native._exit(code);

@@ -34,7 +34,7 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
       return;
     }
     live.add(t);
-    t.exited.then((code) => {
+    void t.exited.then((code) => {
       live.delete(t);
       mutex?.releaseIfOwner(id);
       t.slot.reclaim();

@@ -78,7 +78,7 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
     live.add(t);
     started++;
     peak = Math.max(peak, live.size);
-    t.exited.then(() => {
+    void t.exited.then(() => {
       t.slot.reclaim(); // the Worker died before serving: 503 and close
       live.delete(t);
       anyExit();

@@ -41,7 +41,6 @@ const t0 = Date.now();
 // A root hook (this module is loaded while mocha reads the files): after every file has run.
 after(() => {
   if (summary.archs.size === 0) return;
-  // eslint-disable-next-line no-console
   console.log(`      hardening summary: ${summary.archs.size} architectures (${[...summary.archs].join(', ')}); ` +
     `${summary.hostileCases} hostile requests (${summary.hostileKinds} cases + ${summary.traversals} traversals), ` +
     `${summary.fuzzInputs} fuzzed requests, ${summary.faults} faults injected, ${summary.served} requests served normally, ` +
@@ -199,7 +198,7 @@ export function exchange(port: number, data: Buffer | string | (Buffer | string)
     sock.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'ECONNRESET' || e.code === 'EPIPE') { reset = true; finish(); } else finish(new Error(`${e.code}: ${e.message}`));
     });
-    sock.once('connect', async () => {
+    async function sendSegments(): Promise<void> {
       for (let i = 0; i < segs.length && !settled; i++) {
         if (i > 0 && delayMs > 0) await sleep(delayMs);
         if (!sock.destroyed) sock.write(segs[i]);
@@ -207,7 +206,8 @@ export function exchange(port: number, data: Buffer | string | (Buffer | string)
       if (sock.destroyed) return;
       if (end === 'fin') sock.end();
       else if (end === 'rst') { sock.resetAndDestroy(); finish(); }
-    });
+    }
+    sock.once('connect', () => void sendSegments());
   });
 }
 
@@ -317,7 +317,7 @@ async function checkTraced(srv: Srv, tree: { root: string; pub: string }, worker
   if (!alive(srv.pid)) crashed.push('the server process died');
   if (srv.arch === 'preforked') {
     const now = kids(srv.pid).live;
-    if (now.join() !== workerPids.join()) crashed.push(`preforked workers were replaced: ${workerPids} -> ${now}`);
+    if (now.join() !== workerPids.join()) crashed.push(`preforked workers were replaced: ${workerPids.join()} -> ${now.join()}`);
   }
   const { code, signal } = await srv.stop();
   if (code !== 0) crashed.push(`exit code ${code}, signal ${signal}`);

@@ -45,7 +45,7 @@ describeEveryArch('faults', (env) => {
     const N = arch === 'threaded' ? 40 : 80;
     const tag = `rk-${arch}-${Date.now()}`;
     const status: number[] = new Array(N).fill(-1);
-    let next = 0, done = 0, doneAfterKill = 0;
+    let next = 0, doneAfterKill = 0;
     let killed = false, restarted = false;
     let killer: Promise<void> | undefined;
     await Promise.all(Array.from({ length: 6 }, async () => {
@@ -66,7 +66,6 @@ describeEveryArch('faults', (env) => {
         if (i >= N / 2) await waitFor('redis restarted', 30_000, () => restarted);
         const r = await exchange(srv.port, postReq(form({ 'guest-name': 'k', 'guest-remarks': `${tag}-${i}` })));
         status[i] = r.status;
-        done++;
         if (killed && !restarted) doneAfterKill++;
       }
     }));

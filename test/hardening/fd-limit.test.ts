@@ -66,7 +66,7 @@ describeEveryArch('fd limit', (env) => {
       // 4. Recovered: normal service, and the fds of the failed attempts were released.
       await assertServesNormally(lim.port, 'the fd limit');
       await waitFor('fds back after the limit', 20_000, () => acceptors(lim).map(fds).every((n, i) => n <= (base[i] ?? n) + 2))
-        .catch(() => assert.fail(`fds after the limit: ${acceptors(lim).map(fds)} vs ${base}`));
+        .catch(() => assert.fail(`fds after the limit: ${acceptors(lim).map(fds).join()} vs ${base.join()}`));
       assert.ok(alive(lim.pid));
     } finally {
       for (const s of socks) s.destroy();

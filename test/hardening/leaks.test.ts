@@ -58,7 +58,7 @@ describeEveryArch('leaks', (env) => {
           return m.fds <= base.fds + 2 && m.threads <= base.threads + 1 && m.procs === base.procs && kids(srv.pid).zombies.length === 0;
         });
       } catch {
-        assert.fail(`${what}: ${JSON.stringify(m)} vs baseline ${JSON.stringify(base)}, zombies ${kids(srv.pid).zombies}`);
+        assert.fail(`${what}: ${JSON.stringify(m)} vs baseline ${JSON.stringify(base)}, zombies ${kids(srv.pid).zombies.join()}`);
       }
       return m;
     };

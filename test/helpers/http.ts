@@ -67,12 +67,13 @@ export function rawRequest(
       if (received.length > 0 || e.code === 'ECONNRESET' || e.code === 'EPIPE') finish();
       else finish(new Error(`rawRequest to ${host}:${port} failed: ${e.message}`));
     });
-    sock.once('connect', async () => {
+    async function sendChunks(): Promise<void> {
       for (let i = 0; i < chunks.length && !settled; i++) {
         if (i > 0) await sleep(chunkDelayMs);
         if (!settled && !sock.destroyed) sock.write(chunks[i]);
       }
-    });
+    }
+    sock.once('connect', () => void sendChunks());
   });
 }
 

@@ -2,7 +2,6 @@
 
 /** Prints `skipped: <reason>` under the test's title, then skips it. */
 export function skipBecause(ctx: Mocha.Context, reason: string): never {
-  // eslint-disable-next-line no-console
   console.log(`      skipped: ${reason}`);
   ctx.skip();
 }

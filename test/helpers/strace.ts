@@ -37,17 +37,17 @@ export async function startTraced(trace: string, args: string[], dir: string): P
   });
   live.add(proc);
   let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
+  proc.stderr.on('data', (d) => (err += d));
   let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
+  proc.stdout.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => { live.delete(proc); resolve(code); }));
   const { pid, port } = await new Promise<{ pid: number; port: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`traced server did not start in 30 s: ${err}`)), 30_000);
-    proc.stderr!.on('data', () => {
+    proc.stderr.on('data', () => {
       const m = parseListening(err);
       if (m) { clearTimeout(timer); resolve(m); }
     });
-    exited.then((code) => { clearTimeout(timer); reject(new Error(`strace exited early (${code}): ${err}`)); });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`strace exited early (${code}): ${err}`)); });
   });
   return {
     proc, pid, port, traceFile,
