@@ -19,12 +19,14 @@ const DURATION = argDuration > 0 ? Number(process.argv[argDuration + 1]) : 4;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 async function waitListening(port: number, proc: ChildProcess): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.on('error', () => resolve(false));
     });
     if (ok) return;
@@ -33,17 +35,27 @@ async function waitListening(port: number, proc: ChildProcess): Promise<void> {
   throw new Error(`nothing listening on ${port}`);
 }
 
-interface Result { reqPerSec: number; errors: string }
+interface Result {
+  reqPerSec: number;
+  errors: string;
+}
 
 function wrk(port: number, connections: number, urlPath = '/'): Result {
-  const r = spawnSync(WRK, ['-t1', `-c${connections}`, `-d${DURATION}s`, '-H', 'Connection: close', `http://127.0.0.1:${port}${urlPath}`], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    WRK,
+    ['-t1', `-c${connections}`, `-d${DURATION}s`, '-H', 'Connection: close', `http://127.0.0.1:${port}${urlPath}`],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   const errs = /Socket errors: (.*)/.exec(r.stdout);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout);
-  return { reqPerSec: rps ? Number(rps[1]) : 0, errors: [errs?.[1], non2xx ? `non-2xx ${non2xx[1]}` : ''].filter(Boolean).join('; ') };
+  return {
+    reqPerSec: rps ? Number(rps[1]) : 0,
+    errors: [errs?.[1], non2xx ? `non-2xx ${non2xx[1]}` : ''].filter(Boolean).join('; '),
+  };
 }
 
 async function stop(proc: ChildProcess): Promise<void> {
@@ -56,7 +68,12 @@ async function stop(proc: ChildProcess): Promise<void> {
 }
 
 /** Start a server, run wrk at each concurrency, stop it. */
-async function measure(name: string, start: (port: number) => ChildProcess, concurrencies: number[], urlPath = '/'): Promise<Map<number, Result>> {
+async function measure(
+  name: string,
+  start: (port: number) => ChildProcess,
+  concurrencies: number[],
+  urlPath = '/',
+): Promise<Map<number, Result>> {
   const port = await freePort();
   const proc = start(port);
   let stderr = '';
@@ -68,7 +85,9 @@ async function measure(name: string, start: (port: number) => ChildProcess, conc
     for (const c of concurrencies) {
       const r = wrk(port, c, urlPath);
       out.set(c, r);
-      console.log(`${name.padEnd(34)} c=${String(c).padEnd(6)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s${r.errors ? `  (${r.errors})` : ''}`);
+      console.log(
+        `${name.padEnd(34)} c=${String(c).padEnd(6)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s${r.errors ? `  (${r.errors})` : ''}`,
+      );
       await sleep(500); // let TIME_WAIT and the backlog settle a little
     }
   } catch (e) {
@@ -114,25 +133,41 @@ http {
 
 async function main(): Promise<void> {
   raiseNofile(30_000); // inherited by wrk and the servers
-  console.log(`GET / (index.html), wrk -t1 -d${DURATION}s, Connection: close, ${os.cpus().length} CPUs shared by wrk and the server\n`);
+  console.log(
+    `GET / (index.html), wrk -t1 -d${DURATION}s, Connection: close, ${os.cpus().length} CPUs shared by wrk and the server\n`,
+  );
   const zh = (args: string[]) => (port: number) =>
-    spawn(process.execPath, [CLI, ...args, '--port', String(port), '--host', '127.0.0.1', '--quiet', '--backlog', '4096'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    spawn(
+      process.execPath,
+      [CLI, ...args, '--port', String(port), '--host', '127.0.0.1', '--quiet', '--backlog', '4096'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
 
   const epoll = await measure('epoll --reader buffered', zh(['epoll', '--reader', 'buffered']), [50, 100, 10_000]);
   const edge = await measure('epoll --edge --reader buffered', zh(['epoll', '--edge', '--reader', 'buffered']), [50]);
   const poll = await measure('poll --reader buffered', zh(['poll', '--reader', 'buffered']), [50]);
   const byte = await measure('epoll --reader byte', zh(['epoll', '--reader', 'byte']), [50]);
-  const nodeHttp = await measure('node:http + createReadStream', (port) => spawn(process.execPath, ['-e', NODE_HTTP, PUBLIC, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] }), [50]);
+  const nodeHttp = await measure(
+    'node:http + createReadStream',
+    (port) => spawn(process.execPath, ['-e', NODE_HTTP, PUBLIC, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    [50],
+  );
 
   let nginx: Map<number, Result> | undefined;
   const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
   if (nginxBin) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-nginx-'));
     try {
-      nginx = await measure('nginx (1 worker, sendfile)', (port) => {
-        fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port));
-        return spawn(nginxBin, ['-c', path.join(dir, 'nginx.conf'), '-p', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
-      }, [50]);
+      nginx = await measure(
+        'nginx (1 worker, sendfile)',
+        (port) => {
+          fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port));
+          return spawn(nginxBin, ['-c', path.join(dir, 'nginx.conf'), '-p', dir], {
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+        },
+        [50],
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -143,13 +178,27 @@ async function main(): Promise<void> {
   let gb0: Map<number, Result> | undefined, gb8: Map<number, Result> | undefined;
   const redisPort = await freePort();
   const redisDir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-bench-redis-'));
-  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], { stdio: 'ignore' });
+  const redis = spawn(
+    'redis-server',
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir],
+    { stdio: 'ignore' },
+  );
   redis.on('error', () => console.log('guestbook: redis-server not found; skipped'));
   try {
     await waitListening(redisPort, redis);
     const r = ['--redis', `127.0.0.1:${redisPort}`];
-    gb0 = await measure('epoll buffered /guestbook, no pool', zh(['epoll', '--reader', 'buffered', ...r]), [50], '/guestbook');
-    gb8 = await measure('epoll buffered /guestbook, pool 8', zh(['epoll', '--reader', 'buffered', '--redis-pool', '8', ...r]), [50], '/guestbook');
+    gb0 = await measure(
+      'epoll buffered /guestbook, no pool',
+      zh(['epoll', '--reader', 'buffered', ...r]),
+      [50],
+      '/guestbook',
+    );
+    gb8 = await measure(
+      'epoll buffered /guestbook, pool 8',
+      zh(['epoll', '--reader', 'buffered', '--redis-pool', '8', ...r]),
+      [50],
+      '/guestbook',
+    );
   } catch (e) {
     console.log(`guestbook: ${(e as Error).message}`);
   } finally {
@@ -162,11 +211,15 @@ async function main(): Promise<void> {
   console.log('\nratios (one run):');
   console.log(`  epoll buffered / nginx 1 worker       = ${ratio(e50, nginx?.get(50)?.reqPerSec)}  (goal >= 0.8)`);
   console.log(`  epoll buffered / node:http            = ${ratio(e50, nodeHttp.get(50)?.reqPerSec)}  (goal >= 2.5)`);
-  console.log(`  epoll c=10000 / epoll c=100           = ${ratio(epoll.get(10_000)?.reqPerSec ?? 0, epoll.get(100)?.reqPerSec)}  (goal >= 0.8)`);
+  console.log(
+    `  epoll c=10000 / epoll c=100           = ${ratio(epoll.get(10_000)?.reqPerSec ?? 0, epoll.get(100)?.reqPerSec)}  (goal >= 0.8)`,
+  );
   console.log(`  epoll --edge / epoll (c=50)           = ${ratio(edge.get(50)?.reqPerSec ?? 0, e50)}`);
   console.log(`  poll / epoll (c=50)                   = ${ratio(poll.get(50)?.reqPerSec ?? 0, e50)}`);
   console.log(`  byte reader / buffered reader (epoll) = ${ratio(byte.get(50)?.reqPerSec ?? 0, e50)}`);
-  console.log(`  guestbook pool 8 / per request        = ${ratio(gb8?.get(50)?.reqPerSec ?? 0, gb0?.get(50)?.reqPerSec)}`);
+  console.log(
+    `  guestbook pool 8 / per request        = ${ratio(gb8?.get(50)?.reqPerSec ?? 0, gb0?.get(50)?.reqPerSec)}`,
+  );
 }
 
 main().then(

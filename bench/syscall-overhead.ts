@@ -32,7 +32,15 @@ function cResults(): Record<string, number> {
   try {
     child_process.execFileSync('cc', ['-O2', '-o', exe, src], { stdio: 'inherit' });
     const out = child_process.execFileSync(exe, [String(N)], { encoding: 'utf8' });
-    return Object.fromEntries(out.trim().split('\n').map((l) => { const [k, v] = l.split(' '); return [k, Number(v)]; }));
+    return Object.fromEntries(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const [k, v] = l.split(' ');
+          return [k, Number(v)];
+        }),
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -58,19 +66,33 @@ function main(): void {
   let sink = 0;
 
   const js: Record<string, number> = {
-    getpid: bench((n) => { for (let i = 0; i < n; i++) sink += native.getpid(); }),
-    recv_eagain: bench((n) => { for (let i = 0; i < n; i++) if (native.recv(s, buf, 0, 64) === EAGAIN) sink++; }),
+    getpid: bench((n) => {
+      for (let i = 0; i < n; i++) sink += native.getpid();
+    }),
+    recv_eagain: bench((n) => {
+      for (let i = 0; i < n; i++) if (native.recv(s, buf, 0, 64) === EAGAIN) sink++;
+    }),
     recv_eagain_thrown: bench((n) => {
       for (let i = 0; i < n; i++) {
-        try { check('recv', native.recv(s, buf, 0, 64)); } catch (e) { if ((e as SyscallError).code === 'EAGAIN') sink++; }
+        try {
+          check('recv', native.recv(s, buf, 0, 64));
+        } catch (e) {
+          if ((e as SyscallError).code === 'EAGAIN') sink++;
+        }
       }
     }),
-    epoll_wait0: bench((n) => { for (let i = 0; i < n; i++) sink += native.epoll_wait(ep, events, 8, 0); }),
-    poll0: bench((n) => { for (let i = 0; i < n; i++) sink += native.poll(pfd, 1, 0); }),
+    epoll_wait0: bench((n) => {
+      for (let i = 0; i < n; i++) sink += native.epoll_wait(ep, events, 8, 0);
+    }),
+    poll0: bench((n) => {
+      for (let i = 0; i < n; i++) sink += native.poll(pfd, 1, 0);
+    }),
   };
   // What --syscall-stats costs: the same recv->EAGAIN with the counters on (one relaxed atomic
   // increment per call, plus the errno bucket) and with timing (two clock_gettime per call).
-  const recvLoop = (n: number) => { for (let i = 0; i < n; i++) if (native.recv(s, buf, 0, 64) === EAGAIN) sink++; };
+  const recvLoop = (n: number) => {
+    for (let i = 0; i < n; i++) if (native.recv(s, buf, 0, 64) === EAGAIN) sink++;
+  };
   native.setSyscallStats(1);
   const counted = bench(recvLoop);
   native.setSyscallStats(2);
@@ -94,10 +116,14 @@ function main(): void {
     const ratio = js[key] / base;
     let mark = note;
     if (note) mark = `${note} ${ratio <= 1.5 ? 'OK' : 'MISSED'}`;
-    console.log(`${label.padEnd(36)}${js[key].toFixed(1).padStart(9)}${base.toFixed(1).padStart(9)}${(ratio.toFixed(2) + 'x').padStart(8)}  ${mark}`);
+    console.log(
+      `${label.padEnd(36)}${js[key].toFixed(1).padStart(9)}${base.toFixed(1).padStart(9)}${(ratio.toFixed(2) + 'x').padStart(8)}  ${mark}`,
+    );
   }
-  console.log(`\n--syscall-stats overhead on recv->EAGAIN: off ${js.recv_eagain.toFixed(1)} ns, counting ${counted.toFixed(1)} ns ` +
-    `(+${(counted - js.recv_eagain).toFixed(1)}), =time ${timed.toFixed(1)} ns (+${(timed - js.recv_eagain).toFixed(1)})`);
+  console.log(
+    `\n--syscall-stats overhead on recv->EAGAIN: off ${js.recv_eagain.toFixed(1)} ns, counting ${counted.toFixed(1)} ns ` +
+      `(+${(counted - js.recv_eagain).toFixed(1)}), =time ${timed.toFixed(1)} ns (+${(timed - js.recv_eagain).toFixed(1)})`,
+  );
   if (sink === -1) console.log(sink);
 }
 

@@ -15,7 +15,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Wait until the process has used no CPU for 500 ms (its Workers are all up and blocked). */
 async function settled(pid: number): Promise<void> {
-  const cpu = () => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').slice(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ').slice(11, 13).reduce((a, b) => a + Number(b), 0);
+  const cpu = () =>
+    fs
+      .readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .slice(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2)
+      .split(' ')
+      .slice(11, 13)
+      .reduce((a, b) => a + Number(b), 0);
   let last = -1;
   for (let i = 0; i < 120; i++) {
     const now = cpu();
@@ -27,7 +33,8 @@ async function settled(pid: number): Promise<void> {
 
 async function measure(args: string[]): Promise<{ rps: number; extra: string }> {
   const p = spawn(process.execPath, [CLI, ...args, '--port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '', out = '';
+  let err = '',
+    out = '';
   p.stderr.on('data', (d) => (err += d));
   p.stdout.on('data', (d) => (out += d));
   const exited = new Promise((r) => p.once('exit', r));
@@ -39,7 +46,15 @@ async function measure(args: string[]): Promise<{ rps: number; extra: string }> 
   await settled(p.pid!); // a pool of Workers takes seconds of CPU to start: measure after
   const url = `http://127.0.0.1:${port}/`;
   execFileSync('/usr/bin/wrk', ['-t1', '-c', String(CONNS), '-d1s', '-H', 'Connection: close', url]); // warm-up
-  const w = execFileSync('/usr/bin/wrk', ['-t1', '-c', String(CONNS), `-d${SECONDS}s`, '-H', 'Connection: close', url]).toString();
+  const w = execFileSync('/usr/bin/wrk', [
+    '-t1',
+    '-c',
+    String(CONNS),
+    `-d${SECONDS}s`,
+    '-H',
+    'Connection: close',
+    url,
+  ]).toString();
   p.kill('SIGINT');
   await exited;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(w)?.[1] ?? 0);
@@ -60,7 +75,9 @@ async function main(): Promise<void> {
   ];
   for (const [name, args] of runs) {
     const { rps, extra } = await measure(args);
-    console.log(`  ${name.padEnd(36)} ${rps.toFixed(0).padStart(6)} req/s  ${(rps / C_PRETHREADED).toFixed(2)}x C prethreaded (10.1k)${extra ? `  [${extra}]` : ''}`);
+    console.log(
+      `  ${name.padEnd(36)} ${rps.toFixed(0).padStart(6)} req/s  ${(rps / C_PRETHREADED).toFixed(2)}x C prethreaded (10.1k)${extra ? `  [${extra}]` : ''}`,
+    );
   }
 }
 

@@ -32,8 +32,13 @@ async function once(body: string): Promise<{ online: number; exit: number }> {
 async function rssPerWorker(body: string, k: number): Promise<number> {
   const gate = new Int32Array(new SharedArrayBuffer(4));
   const before = process.memoryUsage().rss;
-  const ws = Array.from({ length: k }, () =>
-    new Worker(`${body}; const { workerData, parentPort } = require('node:worker_threads'); parentPort.postMessage('up'); Atomics.wait(new Int32Array(workerData), 0, 0);`, { eval: true, workerData: gate.buffer }),
+  const ws = Array.from(
+    { length: k },
+    () =>
+      new Worker(
+        `${body}; const { workerData, parentPort } = require('node:worker_threads'); parentPort.postMessage('up'); Atomics.wait(new Int32Array(workerData), 0, 0);`,
+        { eval: true, workerData: gate.buffer },
+      ),
   );
   await Promise.all(ws.map((w) => new Promise((r) => w.once('message', r))));
   const during = process.memoryUsage().rss;
@@ -49,7 +54,9 @@ async function main(): Promise<void> {
     const runs = [];
     for (let i = 0; i < N; i++) runs.push(await once(body));
     const mb = await rssPerWorker(body, 20);
-    console.log(`  ${name.padEnd(24)} online ${median(runs.map((r) => r.online)).toFixed(1)} ms, exit ${median(runs.map((r) => r.exit)).toFixed(1)} ms, ~${mb.toFixed(1)} MB RSS each (20 alive)`);
+    console.log(
+      `  ${name.padEnd(24)} online ${median(runs.map((r) => r.online)).toFixed(1)} ms, exit ${median(runs.map((r) => r.exit)).toFixed(1)} ms, ~${mb.toFixed(1)} MB RSS each (20 alive)`,
+    );
   }
 }
 

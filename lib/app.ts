@@ -21,7 +21,10 @@ export interface App {
   staticFile(rawPath: string, head: boolean, query: string): Plan;
 }
 
-export function errorPlan(status: number, opts: { message?: string; head?: boolean; extra?: Record<string, string> } = {}): Plan {
+export function errorPlan(
+  status: number,
+  opts: { message?: string; head?: boolean; extra?: Record<string, string> } = {},
+): Plan {
   return { kind: 'bytes', status, data: errorResponse(status, opts) };
 }
 
@@ -29,12 +32,17 @@ export function httpErrorPlan(err: HttpError): Plan {
   return errorPlan(err.status, { message: err.message });
 }
 
-const html = (status: number, page: string, head: boolean): Plan => ({ kind: 'bytes', status, data: htmlResponse(status, page, { head }) });
+const html = (status: number, page: string, head: boolean): Plan => ({
+  kind: 'bytes',
+  status,
+  data: htmlResponse(status, page, { head }),
+});
 
 export function route(app: App, req: Request): Plan {
   const head = req.method === 'HEAD';
   const isGet = req.method === 'GET' || head;
-  if (!isGet && req.method !== 'POST') return errorPlan(501, { message: `${req.method} is not supported`, extra: { Allow: ALLOW } });
+  if (!isGet && req.method !== 'POST')
+    return errorPlan(501, { message: `${req.method} is not supported`, extra: { Allow: ALLOW } });
   if (req.path === '/guestbook') return isGet ? guestbookGet(app, req) : guestbookPost(app, req);
   if (!isGet) return errorPlan(405, { extra: { Allow: 'GET, HEAD' } });
   return app.staticFile(req.path, head, req.query);
@@ -57,7 +65,8 @@ function guestbookGet(app: App, req: Request): Plan {
     respond: (replies) => {
       if (transientRedisError(replies)) return html(503, gb.renderUnavailable(), head);
       if (head) {
-        return gb.headAnswered(replies) ? { kind: 'bytes', status: 200, data: responseHead(200, HTML, null) }
+        return gb.headAnswered(replies)
+          ? { kind: 'bytes', status: 200, data: responseHead(200, HTML, null) }
           : errorPlan(502, { head, message: 'unexpected reply from the database' });
       }
       try {
@@ -77,10 +86,11 @@ function guestbookPost(app: App, req: Request): Plan {
     kind: 'redis',
     commands: gb.postCommands(form),
     respond: (replies) =>
-      transientRedisError(replies) ? html(503, gb.renderUnavailable(), false)
-      : !gb.postAcknowledged(replies)
-        ? errorPlan(502, { message: 'the database refused the remark' })
-        : html(200, gb.renderThanks(app.templates, form), false),
+      transientRedisError(replies)
+        ? html(503, gb.renderUnavailable(), false)
+        : !gb.postAcknowledged(replies)
+          ? errorPlan(502, { message: 'the database refused the remark' })
+          : html(200, gb.renderThanks(app.templates, form), false),
     unavailable: () => html(503, gb.renderUnavailable(), false),
   };
 }

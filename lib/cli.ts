@@ -23,7 +23,9 @@ export const USAGE = `usage: zerohttpd <architecture> [port] [redis-host] [optio
   An option that does not apply to the architecture is refused.
 
 architectures:
-${Object.entries(ARCHITECTURES).map(([n, a]) => `  ${n.padEnd(12)} ${a.summary}`).join('\n')}
+${Object.entries(ARCHITECTURES)
+  .map(([n, a]) => `  ${n.padEnd(12)} ${a.summary}`)
+  .join('\n')}
 
 options:
   --port N              port to listen on (default ${DEFAULTS.port}; 0 picks a free one)
@@ -48,14 +50,16 @@ options:
   -v, --version         print the version`;
 
 function int(name: string, v: string, min: number, max: number): number {
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, not '${v}'`);
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, not '${v}'`);
   return Number(v);
 }
 
 /** A timeout in seconds, as whole milliseconds: at least 1 ms (0 would mean "no timeout" to the kernel and to node). */
 function seconds(name: string, v: string): number {
   const ms = Math.round(Number(v) * 1000);
-  if (!(ms >= 1 && ms <= 86_400_000)) throw new UsageError(`--${name} must be a number of seconds from 0.001 to 86400, not '${v}'`);
+  if (!(ms >= 1 && ms <= 86_400_000))
+    throw new UsageError(`--${name} must be a number of seconds from 0.001 to 86400, not '${v}'`);
   return ms;
 }
 
@@ -66,7 +70,8 @@ function hostPort(v: string, defPort: number): { host: string; port: number } {
   throw new UsageError(`--redis must be HOST[:PORT], not '${v}'`);
 }
 
-export type Parsed = { kind: 'help' } | { kind: 'version' } | { kind: 'bench'; argv: string[] } | { kind: 'serve'; opts: Options };
+export type Parsed =
+  { kind: 'help' } | { kind: 'version' } | { kind: 'bench'; argv: string[] } | { kind: 'serve'; opts: Options };
 
 export function parseCommandLine(argv: string[]): Parsed {
   if (argv[0] === 'bench') return { kind: 'bench', argv: argv.slice(1) };
@@ -88,13 +93,17 @@ export function parseCommandLine(argv: string[]): Parsed {
   if (pos.length > 3) throw new UsageError(`too many arguments: ${pos.slice(3).join(' ')}`);
   const o: Options = { ...DEFAULTS };
   if (pos[0] !== undefined) {
-    if (!ARCHITECTURES[pos[0]]) throw new UsageError(`unknown architecture '${pos[0]}' (one of: ${architectureNames().join(', ')})`);
+    if (!ARCHITECTURES[pos[0]])
+      throw new UsageError(`unknown architecture '${pos[0]}' (one of: ${architectureNames().join(', ')})`);
     o.arch = pos[0];
   }
   // Only what was given counts (defaults are not options the user chose), before any value is judged.
   for (const [name, value] of Object.entries(v)) {
     const why = refusal(o.arch, name, typeof value === 'string' ? value : undefined);
-    if (why) throw new UsageError(pos[0] === undefined ? `${why}; no architecture was named, and ${o.arch} is the default` : why);
+    if (why)
+      throw new UsageError(
+        pos[0] === undefined ? `${why}; no architecture was named, and ${o.arch} is the default` : why,
+      );
   }
   if (pos[1] !== undefined) o.port = int('port', pos[1], 0, 65535);
   if (pos[2] !== undefined) o.redisHost = pos[2];
@@ -106,7 +115,8 @@ export function parseCommandLine(argv: string[]): Parsed {
   if (v.redis !== undefined) ({ host: o.redisHost, port: o.redisPort } = hostPort(v.redis, DEFAULTS.redisPort));
   if (v.public !== undefined) o.publicDir = v.public;
   if (v.reader !== undefined) {
-    if (v.reader !== 'byte' && v.reader !== 'buffered') throw new UsageError(`--reader must be byte or buffered, not '${v.reader}'`);
+    if (v.reader !== 'byte' && v.reader !== 'buffered')
+      throw new UsageError(`--reader must be byte or buffered, not '${v.reader}'`);
     o.reader = v.reader;
   }
   if (v.backlog !== undefined) o.backlog = int('backlog', v.backlog, 1, 1 << 20);
@@ -117,7 +127,8 @@ export function parseCommandLine(argv: string[]): Parsed {
   if (v['max-threads'] !== undefined) o.maxThreads = int('max-threads', v['max-threads'], 0, 100000);
   if (v['accept-lock'] !== undefined) {
     const l = v['accept-lock'];
-    if (l !== 'none' && l !== 'fcntl' && l !== 'mutex') throw new UsageError(`--accept-lock must be none, fcntl or mutex, not '${l}'`);
+    if (l !== 'none' && l !== 'fcntl' && l !== 'mutex')
+      throw new UsageError(`--accept-lock must be none, fcntl or mutex, not '${l}'`);
     o.acceptLock = l;
     o.acceptLockGiven = true;
   }
@@ -164,7 +175,9 @@ export async function main(argv: string[]): Promise<number> {
   if (ARCHITECTURES[parsed.opts.arch].load().forks) {
     const forksafe: typeof import('./forksafe') = require('./forksafe');
     if (!forksafe.isForkSafe()) {
-      process.stderr.write(`zerohttpd: cannot start ${parsed.opts.arch} fork-safe: ${forksafe.reexecForkSafe(__filename, argv)}\n`);
+      process.stderr.write(
+        `zerohttpd: cannot start ${parsed.opts.arch} fork-safe: ${forksafe.reexecForkSafe(__filename, argv)}\n`,
+      );
       return 1;
     }
   }

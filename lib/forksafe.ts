@@ -31,7 +31,10 @@ export function reexecForkSafe(script: string, args: string[]): string {
     const flags = native.fcntl(fd, C.F_GETFD);
     if (flags >= 0) native.fcntl(fd, C.F_SETFD, flags & ~C.FD_CLOEXEC);
   }
-  const r = native.execve(process.execPath, [process.execPath, ...nodeArgs, script, ...args],
-    Object.entries(env).map(([k, v]) => `${k}=${v}`));
+  const r = native.execve(
+    process.execPath,
+    [process.execPath, ...nodeArgs, script, ...args],
+    Object.entries(env).map(([k, v]) => `${k}=${v}`),
+  );
   return `execve ${process.execPath}: ${native.errname(r)}`;
 }

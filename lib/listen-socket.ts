@@ -5,7 +5,12 @@ import { notice } from './log';
 
 export class PortInUseError extends Error {}
 
-export function setupListeningSocket(host: string, port: number, backlog: number, opts: { nonBlocking?: boolean; reusePort?: boolean } = {}): number {
+export function setupListeningSocket(
+  host: string,
+  port: number,
+  backlog: number,
+  opts: { nonBlocking?: boolean; reusePort?: boolean } = {},
+): number {
   const family = host.includes(':') ? C.AF_INET6 : C.AF_INET;
   const fd = native.socket(family, C.SOCK_STREAM | C.SOCK_CLOEXEC | (opts.nonBlocking ? C.SOCK_NONBLOCK : 0));
   if (fd < 0) throw new SyscallError('socket', fd);
@@ -43,7 +48,10 @@ export function outOfFds(acceptResult: number): boolean {
 }
 
 /** An accept lock (Stevens, UNP ch. 30) around accept(); acquire() is false when the server is stopping. */
-export interface Lock { acquire(): boolean; release(): void }
+export interface Lock {
+  acquire(): boolean;
+  release(): void;
+}
 
 /**
  * accept() in a blocking server's loop: accept4(SOCK_CLOEXEC) under `lock`, if any; the client
@@ -57,7 +65,9 @@ export function acceptClient(listenFd: number, lock: Lock | null = null, who = '
   const client = lock && native.stopRequested() ? -C.EINTR : native.accept4(listenFd, C.SOCK_CLOEXEC);
   lock?.release();
   if (outOfFds(client)) {
-    notice(`zerohttpd: accept: ${native.errname(client)}${who ? `; ${who}` : ''}; pausing accept for ${ACCEPT_PAUSE_MS} ms`);
+    notice(
+      `zerohttpd: accept: ${native.errname(client)}${who ? `; ${who}` : ''}; pausing accept for ${ACCEPT_PAUSE_MS} ms`,
+    );
     sleepMs(ACCEPT_PAUSE_MS);
   }
   return client;

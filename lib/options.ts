@@ -7,24 +7,24 @@ export type AcceptLock = 'none' | 'fcntl' | 'mutex';
 
 export interface Options {
   arch: string;
-  host: string;            // listen address (IPv4 or IPv6 literal)
+  host: string; // listen address (IPv4 or IPv6 literal)
   port: number;
-  redisHost: string;       // IP literal (the CLI resolves names)
+  redisHost: string; // IP literal (the CLI resolves names)
   redisPort: number;
   publicDir: string;
   templatesDir: string;
   reader: Reader;
   backlog: number;
-  timeoutMs: number;       // bounds the whole request read (and each send: a client that stops reading)
-  sendTimeoutMs: number;   // bounds the whole response write (a client reading very slowly)
+  timeoutMs: number; // bounds the whole request read (and each send: a client that stops reading)
+  sendTimeoutMs: number; // bounds the whole response write (a client reading very slowly)
   quiet: boolean;
-  workers: number;         // preforked
-  threads: number;         // prethreaded
-  maxThreads: number;      // threaded; 0 = unlimited
-  acceptLock: AcceptLock;  // preforked / prethreaded (prethreaded: mutex unless --accept-lock was given, as the article)
+  workers: number; // preforked
+  threads: number; // prethreaded
+  maxThreads: number; // threaded; 0 = unlimited
+  acceptLock: AcceptLock; // preforked / prethreaded (prethreaded: mutex unless --accept-lock was given, as the article)
   acceptLockGiven?: boolean; // --accept-lock was on the command line
-  edge: boolean;           // epoll: EPOLLET
-  redisPool: number;       // poll/epoll: persistent Redis connections (0 = one per request, as the article)
+  edge: boolean; // epoll: EPOLLET
+  redisPool: number; // poll/epoll: persistent Redis connections (0 = one per request, as the article)
   syscallStats: 0 | 1 | 2; // 1: counts, 2: counts and time
   trace: boolean;
 }
@@ -54,11 +54,23 @@ export const DEFAULTS: Options = {
 
 /** The command-line options of `zerohttpd <architecture>`, in node:util parseArgs' terms. */
 export const COMMAND_LINE = {
-  port: { type: 'string' }, host: { type: 'string' }, redis: { type: 'string' }, public: { type: 'string' },
-  reader: { type: 'string' }, backlog: { type: 'string' }, timeout: { type: 'string' }, 'send-timeout': { type: 'string' },
-  workers: { type: 'string' }, threads: { type: 'string' }, 'max-threads': { type: 'string' }, 'accept-lock': { type: 'string' },
-  edge: { type: 'boolean' }, 'redis-pool': { type: 'string' }, 'syscall-stats': { type: 'string' },
-  trace: { type: 'boolean' }, quiet: { type: 'boolean' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  redis: { type: 'string' },
+  public: { type: 'string' },
+  reader: { type: 'string' },
+  backlog: { type: 'string' },
+  timeout: { type: 'string' },
+  'send-timeout': { type: 'string' },
+  workers: { type: 'string' },
+  threads: { type: 'string' },
+  'max-threads': { type: 'string' },
+  'accept-lock': { type: 'string' },
+  edge: { type: 'boolean' },
+  'redis-pool': { type: 'string' },
+  'syscall-stats': { type: 'string' },
+  trace: { type: 'boolean' },
+  quiet: { type: 'boolean' },
 } as const;
 
 export type OptionName = keyof typeof COMMAND_LINE;

@@ -51,7 +51,8 @@ export function staticFile(publicFd: number, rawPath: string, head: boolean, que
   const fd = native.openat2(publicFd, s.rel || '.', OPEN_FLAGS, RESOLVE);
   if (fd < 0) {
     const code = native.errname(fd);
-    if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM') return errorPlan(503, { head, message: 'the server is out of resources, try again' });
+    if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM')
+      return errorPlan(503, { head, message: 'the server is out of resources, try again' });
     return errorPlan(openErrorStatus(code), { head });
   }
   if (native.fstat(fd, statBuf) < 0) {

@@ -17,7 +17,8 @@ export type ReadStep = 'done' | 'again' | 'eof' | 'failed';
 export const LINGER_MS = 1000;
 export const LINGER_MAX_BYTES = 256 * 1024;
 
-const CR = 13, LF = 10;
+const CR = 13,
+  LF = 10;
 const one = Buffer.alloc(1);
 const chunk = Buffer.allocUnsafe(16 * 1024 + 512);
 

@@ -13,14 +13,19 @@ export interface ServeContext {
   app: App;
   redis: BlockingRedis;
   reader: Reader;
-  timeoutMs: number;     // bounds the whole request read, and any single stalled send
+  timeoutMs: number; // bounds the whole request read, and any single stalled send
   sendTimeoutMs: number; // bounds the whole response write
   /** Called just before the client fd is closed (the thread servers release their claim on it). */
   beforeClose?: (fd: number) => void;
 }
 
 /** A ServeContext from the command line's options. */
-export function serveContext(app: App, redis: BlockingRedis, opts: Options, beforeClose?: (fd: number) => void): ServeContext {
+export function serveContext(
+  app: App,
+  redis: BlockingRedis,
+  opts: Options,
+  beforeClose?: (fd: number) => void,
+): ServeContext {
   return { app, redis, reader: opts.reader, timeoutMs: opts.timeoutMs, sendTimeoutMs: opts.sendTimeoutMs, beforeClose };
 }
 
@@ -36,7 +41,12 @@ class Deadline {
   private readonly at: number;
   private armed: number;
   private readonly slack: number;
-  constructor(private fd: number, private opt: number, totalMs: number, stallMs: number) {
+  constructor(
+    private fd: number,
+    private opt: number,
+    totalMs: number,
+    stallMs: number,
+  ) {
     this.at = Date.now() + totalMs;
     this.armed = stallMs;
     this.slack = Math.max(10, Math.min(totalMs, stallMs) / 10);
@@ -84,7 +94,11 @@ function sendWithin(fd: number, buf: Buffer, d: Deadline): number {
   return off;
 }
 
-export interface Sent { status: number; bytes: number; complete: boolean }
+export interface Sent {
+  status: number;
+  bytes: number;
+  complete: boolean;
+}
 
 /**
  * At most this much per blocking sendfile(): the kernel splices a file into a socket 64 KB (one
@@ -100,11 +114,22 @@ const SENDFILE_CHUNK = 64 * 1024;
  * single send may stall). `sendTimeoutMs` bounds the whole response: a client reading very
  * slowly is cut off. `complete` says whether every byte of the response was queued. `head`: a HEAD request.
  */
-export function sendPlan(fd: number, plan: Plan, redis: BlockingRedis, timeoutMs: number, sendTimeoutMs: number, head = false): Sent {
+export function sendPlan(
+  fd: number,
+  plan: Plan,
+  redis: BlockingRedis,
+  timeoutMs: number,
+  sendTimeoutMs: number,
+  head = false,
+): Sent {
   if (plan.kind === 'redis') {
     const replies = redis.run(plan.commands);
-    const next = replies === BAD_REPLY ? errorPlan(502, { head, message: 'unexpected reply from the database' })
-      : replies ? plan.respond(replies) : plan.unavailable();
+    const next =
+      replies === BAD_REPLY
+        ? errorPlan(502, { head, message: 'unexpected reply from the database' })
+        : replies
+          ? plan.respond(replies)
+          : plan.unavailable();
     return sendPlan(fd, next, redis, timeoutMs, sendTimeoutMs, head);
   }
   const d = new Deadline(fd, C.SO_SNDTIMEO, sendTimeoutMs, timeoutMs);
@@ -137,7 +162,8 @@ export function handleClient(fd: number, ctx: ServeContext): void {
   const d = new Deadline(fd, C.SO_RCVTIMEO, ctx.timeoutMs, ctx.timeoutMs);
   const r = readRequest(fd, parser, ctx.reader, () => d.ok());
   let plan: Plan | null = null;
-  if (r === 'done') plan = parser.state === 'done' ? route(ctx.app, parser.request!) : httpErrorPlan(parser.error as HttpError);
+  if (r === 'done')
+    plan = parser.state === 'done' ? route(ctx.app, parser.request!) : httpErrorPlan(parser.error as HttpError);
   else if (r === 'again') plan = errorPlan(408);
   let complete = false;
   if (plan) {

@@ -16,8 +16,13 @@
 // cells themselves: close() marks the mutex closed and wakes every waiter with CLOSED.
 const UNLOCKED = 0;
 const CLOSED = -1;
-const WORD = 0, GUARD = 1, TOP = 2, STACK = 4;
-const WAITING = 0, HANDED = 1, SHUT = 2;
+const WORD = 0,
+  GUARD = 1,
+  TOP = 2,
+  STACK = 4;
+const WAITING = 0,
+  HANDED = 1,
+  SHUT = 2;
 
 export class SharedMutex {
   readonly buffer: SharedArrayBuffer;
@@ -28,8 +33,10 @@ export class SharedMutex {
 
   /** A new mutex for owner ids 1..capacity, or a view of an existing one (its buffer). */
   constructor(capacityOrBuffer: number | SharedArrayBuffer = 64) {
-    const capacity = typeof capacityOrBuffer === 'number' ? capacityOrBuffer : (capacityOrBuffer.byteLength / 4 - STACK - 1) / 2;
-    this.buffer = typeof capacityOrBuffer === 'number' ? new SharedArrayBuffer(4 * (STACK + 1 + 2 * capacity)) : capacityOrBuffer;
+    const capacity =
+      typeof capacityOrBuffer === 'number' ? capacityOrBuffer : (capacityOrBuffer.byteLength / 4 - STACK - 1) / 2;
+    this.buffer =
+      typeof capacityOrBuffer === 'number' ? new SharedArrayBuffer(4 * (STACK + 1 + 2 * capacity)) : capacityOrBuffer;
     this.capacity = capacity;
     this.a = new Int32Array(this.buffer);
     this.word = this.a.subarray(WORD, WORD + 1);

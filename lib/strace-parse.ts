@@ -64,7 +64,11 @@ function callFrom(pid: number, text: string, line: string): Call | null {
   const result = m[3].replace(/\s+<\d+\.\d+>$/, '');
   const r = /^(-?\d+|0x[0-9a-f]+|\?)(?:<[^>]*>)?(?:\s+(E[A-Z0-9]+)\b)?/.exec(result);
   return {
-    pid, name: m[1], args: m[2], argv: splitArgs(m[2]), result,
+    pid,
+    name: m[1],
+    args: m[2],
+    argv: splitArgs(m[2]),
+    result,
     ret: !r || r[1] === '?' ? null : Number(r[1]),
     errno: r?.[2] ?? null,
     line,
@@ -117,7 +121,8 @@ export function splitArgs(args: string): string[] {
   const out: string[] = [];
   const closers: string[] = [];
   const OPEN: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
-  let start = 0, inString = false;
+  let start = 0,
+    inString = false;
   for (let i = 0; i < args.length; i++) {
     const ch = args[i];
     if (inString) {

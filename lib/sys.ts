@@ -5,10 +5,34 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ADDON_PATHS, ROOT } from './paths';
 
-export interface Peer { fd: number; family: 'IPv4' | 'IPv6' | ''; address: string; port: number }
-export interface Rusage { user: number; system: number; maxrss: number; minflt: number; majflt: number; nvcsw: number; nivcsw: number }
-export interface WaitStatus { exited: boolean; code: number; signaled: boolean; signal: number }
-export interface SyscallCount { name: string; calls: number; errors: number; ns: number; errnos: Record<string, number> }
+export interface Peer {
+  fd: number;
+  family: 'IPv4' | 'IPv6' | '';
+  address: string;
+  port: number;
+}
+export interface Rusage {
+  user: number;
+  system: number;
+  maxrss: number;
+  minflt: number;
+  majflt: number;
+  nvcsw: number;
+  nivcsw: number;
+}
+export interface WaitStatus {
+  exited: boolean;
+  code: number;
+  signaled: boolean;
+  signal: number;
+}
+export interface SyscallCount {
+  name: string;
+  calls: number;
+  errors: number;
+  ns: number;
+  errnos: Record<string, number>;
+}
 
 export interface Native {
   socket(domain: number, type: number, protocol?: number): number;

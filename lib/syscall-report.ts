@@ -5,18 +5,38 @@ import { native } from './sys';
 export function syscallReport(withTime: boolean, requests?: number): string {
   const rows = native.syscallStats().sort((a, b) => b.calls - a.calls);
   const total = rows.reduce((s, r) => s + r.calls, 0);
-  const head = ['syscall', 'calls', ...(requests ? ['per req'] : []), 'errors', ...(withTime ? ['total ms', 'mean ns'] : []), 'errors by code'];
+  const head = [
+    'syscall',
+    'calls',
+    ...(requests ? ['per req'] : []),
+    'errors',
+    ...(withTime ? ['total ms', 'mean ns'] : []),
+    'errors by code',
+  ];
   const lines = rows.map((r) => [
     r.name,
     String(r.calls),
     ...(requests ? [(r.calls / requests).toFixed(2)] : []),
     String(r.errors),
     ...(withTime ? [(r.ns / 1e6).toFixed(3), r.calls ? String(Math.round(r.ns / r.calls)) : '0'] : []),
-    Object.entries(r.errnos).map(([k, v]) => `${k}=${v}`).join(' '),
+    Object.entries(r.errnos)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' '),
   ]);
-  lines.push(['total', String(total), ...(requests ? [(total / requests).toFixed(2)] : []), String(rows.reduce((s, r) => s + r.errors, 0)), ...(withTime ? [(rows.reduce((s, r) => s + r.ns, 0) / 1e6).toFixed(3), ''] : []), '']);
+  lines.push([
+    'total',
+    String(total),
+    ...(requests ? [(total / requests).toFixed(2)] : []),
+    String(rows.reduce((s, r) => s + r.errors, 0)),
+    ...(withTime ? [(rows.reduce((s, r) => s + r.ns, 0) / 1e6).toFixed(3), ''] : []),
+    '',
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cols: string[]) => cols.map((c, i) => (i === 0 || i === cols.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  const fmt = (cols: string[]) =>
+    cols
+      .map((c, i) => (i === 0 || i === cols.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
 }
 
@@ -33,4 +53,3 @@ export function finishSyscallReport(withTime: boolean): string {
   native.setSyscallStats(0, false);
   return text;
 }
-

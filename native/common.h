@@ -26,9 +26,7 @@ class Args {
   }
   Napi::Env Env() const { return Napi::Env(env_); }
   size_t Length() const { return argc_; }
-  Napi::Value operator[](size_t i) const {
-    return i < kMax ? Napi::Value(env_, argv_[i]) : Env().Undefined();
-  }
+  Napi::Value operator[](size_t i) const { return i < kMax ? Napi::Value(env_, argv_[i]) : Env().Undefined(); }
 
  private:
   napi_env env_;
@@ -81,21 +79,28 @@ void traceCall(Sys id, long ret, const char* fmt, ...) __attribute__((format(pri
 
 // Runs `expr` (a syscall returning -1/errno) with the EINTR policy: retried unless a stop
 // was requested. Yields the result or -errno, and feeds the counters when enabled.
-#define ZH_CALL(id, expr) ({                                              \
-    uint64_t _t0 = zh::g_stats->mode == 2 ? zh::nowNs() : 0;              \
-    long _r;                                                              \
+#define ZH_CALL(id, expr)                                                        \
+  ({                                                                             \
+    uint64_t _t0 = zh::g_stats->mode == 2 ? zh::nowNs() : 0;                     \
+    long _r;                                                                     \
     do { _r = (long)(expr); } while (_r == -1 && errno == EINTR && !zh::g_stop); \
-    if (_r == -1) _r = -errno;                                            \
-    if (zh::g_stats->mode) zh::countCall(zh::Z_##id, _r, _t0);          \
-    _r; })
+    if (_r == -1) _r = -errno;                                                   \
+    if (zh::g_stats->mode) zh::countCall(zh::Z_##id, _r, _t0);                   \
+    _r;                                                                          \
+  })
 // Same, never retried (close()).
-#define ZH_CALL_ONCE(id, expr) ({                                         \
-    uint64_t _t0 = zh::g_stats->mode == 2 ? zh::nowNs() : 0;              \
-    long _r = (long)(expr);                                               \
-    if (_r == -1) _r = -errno;                                            \
-    if (zh::g_stats->mode) zh::countCall(zh::Z_##id, _r, _t0);          \
-    _r; })
-#define ZH_TRACE(id, r, ...) do { if (zh::g_stats->trace) zh::traceCall(zh::Z_##id, (r), __VA_ARGS__); } while (0)
+#define ZH_CALL_ONCE(id, expr)                                 \
+  ({                                                           \
+    uint64_t _t0 = zh::g_stats->mode == 2 ? zh::nowNs() : 0;   \
+    long _r = (long)(expr);                                    \
+    if (_r == -1) _r = -errno;                                 \
+    if (zh::g_stats->mode) zh::countCall(zh::Z_##id, _r, _t0); \
+    _r;                                                        \
+  })
+#define ZH_TRACE(id, r, ...)                                             \
+  do {                                                                   \
+    if (zh::g_stats->trace) zh::traceCall(zh::Z_##id, (r), __VA_ARGS__); \
+  } while (0)
 
 // ---- argument helpers: throw a TypeError (RangeError for a bad window/domain) and return
 // false on bad input.

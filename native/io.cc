@@ -45,8 +45,8 @@ static Napi::Value Fcntl(const Args& args) {
   int32_t fd, cmd, arg = 0;
   if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &cmd, "cmd")) return Napi::Value();
   if (!argOptInt(args, 2, &arg, "arg")) return Napi::Value();
-  if (cmd == F_GETLK || cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_GETLK ||
-      cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW)
+  if (cmd == F_GETLK || cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_GETLK || cmd == F_OFD_SETLK ||
+      cmd == F_OFD_SETLKW)
     return rangeError(args.Env(), "use fcntlLock() for record locks"), Napi::Value();
   long r = ZH_CALL(fcntl, fcntl(fd, cmd, arg));
   ZH_TRACE(fcntl, r, "fcntl(%d, %d, %#x)", fd, cmd, arg);
@@ -56,8 +56,7 @@ static Napi::Value Fcntl(const Args& args) {
 // fcntlLock(fd, cmd, type): a whole-file record lock (F_SETLKW/F_SETLK + F_WRLCK/F_UNLCK).
 static Napi::Value FcntlLock(const Args& args) {
   int32_t fd, cmd, type;
-  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &cmd, "cmd") ||
-      !argInt(args, 2, &type, "type"))
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &cmd, "cmd") || !argInt(args, 2, &type, "type"))
     return Napi::Value();
   if (cmd != F_SETLK && cmd != F_SETLKW && cmd != F_OFD_SETLK && cmd != F_OFD_SETLKW)
     return rangeError(args.Env(), "cmd must be F_SETLK, F_SETLKW, F_OFD_SETLK or F_OFD_SETLKW"), Napi::Value();

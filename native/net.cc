@@ -20,16 +20,14 @@ static Napi::Value Socket(const Args& args) {
   return num(args.Env(), r);
 }
 
-static bool isTimeOpt(int level, int opt) {
-  return level == SOL_SOCKET && (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO);
-}
+static bool isTimeOpt(int level, int opt) { return level == SOL_SOCKET && (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO); }
 
 // Integer options take an int; SO_RCVTIMEO/SO_SNDTIMEO take milliseconds (a struct timeval).
 static Napi::Value Setsockopt(const Args& args) {
   int32_t fd, level, opt;
   int64_t value;
-  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &level, "level") ||
-      !argInt(args, 2, &opt, "option") || !argInt64(args, 3, &value, "value"))
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &level, "level") || !argInt(args, 2, &opt, "option") ||
+      !argInt64(args, 3, &value, "value"))
     return Napi::Value();
   long r;
   if (isTimeOpt(level, opt)) {
@@ -46,8 +44,7 @@ static Napi::Value Setsockopt(const Args& args) {
 
 static Napi::Value Getsockopt(const Args& args) {
   int32_t fd, level, opt;
-  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &level, "level") ||
-      !argInt(args, 2, &opt, "option"))
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &level, "level") || !argInt(args, 2, &opt, "option"))
     return Napi::Value();
   long r, value;
   if (isTimeOpt(level, opt)) {
@@ -125,8 +122,7 @@ static Napi::Value Accept4(const Args& args) {
   if (!argBool(args, 2, &wantPeer)) return Napi::Value();
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
-  long r = ZH_CALL(accept4, accept4(fd, wantPeer ? (struct sockaddr*)&ss : nullptr,
-                                    wantPeer ? &sl : nullptr, flags));
+  long r = ZH_CALL(accept4, accept4(fd, wantPeer ? (struct sockaddr*)&ss : nullptr, wantPeer ? &sl : nullptr, flags));
   ZH_TRACE(accept4, r, "accept4(%d, %s, %#x)", fd, wantPeer ? "{...}" : "NULL", flags);
   if (r < 0 || !wantPeer) return num(args.Env(), r);
   return peerObject(args.Env(), r, ss);

@@ -45,8 +45,7 @@ static Napi::Value EpollCreate1(const Args& args) {
 // epoll_ctl(epfd, op, fd, events[, data]): data.u64 = data (default fd).
 static Napi::Value EpollCtl(const Args& args) {
   int32_t epfd, op, fd, events = 0, data;
-  if (!argInt(args, 0, &epfd, "epfd") || !argInt(args, 1, &op, "op") ||
-      !argInt(args, 2, &fd, "fd"))
+  if (!argInt(args, 0, &epfd, "epfd") || !argInt(args, 1, &op, "op") || !argInt(args, 2, &fd, "fd"))
     return Napi::Value();
   if (!argOptInt(args, 3, &events, "events")) return Napi::Value();
   data = fd;

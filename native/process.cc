@@ -112,8 +112,7 @@ static bool argStrings(const Args& args, size_t i, char*** out, const char* name
     v[k] = (char*)malloc(len + 1);
     if (!v[k]) return freeStrings(v), true;
     napi_get_value_string_utf8(env, e, v[k], len + 1, &len);
-    if (strlen(v[k]) != len)
-      return freeStrings(v), typeError(env, "argument '%s' must not contain NUL bytes", name);
+    if (strlen(v[k]) != len) return freeStrings(v), typeError(env, "argument '%s' must not contain NUL bytes", name);
   }
   *out = v;
   return true;
@@ -145,8 +144,8 @@ static int g_shmMutexCount;
 
 static Napi::Value ShmMutexCreate(Napi::Env env) {
   if (g_shmMutexCount == kMaxShmMutexes) return num(env, -ENOSPC);
-  long r = ZH_CALL(mmap, (long)mmap(nullptr, sizeof(pthread_mutex_t), PROT_READ | PROT_WRITE,
-                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  long r = ZH_CALL(
+      mmap, (long)mmap(nullptr, sizeof(pthread_mutex_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   ZH_TRACE(mmap, r, "mmap(NULL, %zu, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0)", sizeof(pthread_mutex_t));
   if (r < 0) return num(env, r);
   auto* m = (pthread_mutex_t*)r;
@@ -313,8 +312,7 @@ static Napi::Value Getrlimit(const Args& args) {
 static Napi::Value Setrlimit(const Args& args) {
   int32_t res;
   int64_t soft, hard;
-  if (!argInt(args, 0, &res, "resource") || !argInt64(args, 1, &soft, "soft") ||
-      !argInt64(args, 2, &hard, "hard"))
+  if (!argInt(args, 0, &res, "resource") || !argInt64(args, 1, &soft, "soft") || !argInt64(args, 2, &hard, "hard"))
     return Napi::Value();
   struct rlimit rl = {soft < 0 ? RLIM_INFINITY : (rlim_t)soft, hard < 0 ? RLIM_INFINITY : (rlim_t)hard};
   long r = ZH_CALL(setrlimit, setrlimit(res, &rl));

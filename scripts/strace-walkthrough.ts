@@ -12,20 +12,26 @@ import { Call, fdNum, parseTrace } from '../lib/strace-parse';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
-const TRACED = 'accept4,accept,recvfrom,sendto,sendfile,close,clone,clone3,fork,vfork,wait4,futex,poll,epoll_wait,epoll_ctl,openat2,fstat,newfstatat,shutdown,connect,fcntl,setsockopt,read,write,writev';
+const TRACED =
+  'accept4,accept,recvfrom,sendto,sendfile,close,clone,clone3,fork,vfork,wait4,futex,poll,epoll_wait,epoll_ctl,openat2,fstat,newfstatat,shutdown,connect,fcntl,setsockopt,read,write,writev';
 
 /** What to look for in each architecture's excerpt. */
 const NOTES: Record<string, string> = {
-  iterative: 'One thread does everything: `accept4()` returns the client fd, then one `recvfrom(fd, …, 1, 0)` per byte of the request (the article\'s `get_line()`), with a `MSG_PEEK` look-ahead after each `\\r`, then `openat2()` of the file beneath the public root, `sendto()` of the headers, `sendfile()` of the body and `close()`. No other thread takes part: the TypeScript loop, not libuv, serves the request.',
-  forking: 'The parent\'s `accept4()` is followed by a `clone()` (that is `fork()`: glibc implements it with clone without CLONE_VM); the child (another pid) reads and answers the request and exits, the parent closes its copy of the client fd and reaps the child with `wait4()`.',
-  preforked: 'The children were forked at start-up; each one sits in its own `accept4()` on the shared listening socket. The request is served entirely by one child pid; the parent does nothing per request.',
-  threaded: 'The main thread accepts; a new thread (a Worker, started with `clone()` with CLONE_VM|CLONE_THREAD) serves the client fd and ends. Starting a Worker is expensive: look at how many syscalls happen between `accept4()` and the first `recvfrom()`.',
-  prethreaded: 'Worker threads wait for their turn on the accept mutex (`futex()` calls when it is contended), then block in `accept4()`; the thread that gets the connection serves it start to finish.',
+  iterative:
+    "One thread does everything: `accept4()` returns the client fd, then one `recvfrom(fd, …, 1, 0)` per byte of the request (the article's `get_line()`), with a `MSG_PEEK` look-ahead after each `\\r`, then `openat2()` of the file beneath the public root, `sendto()` of the headers, `sendfile()` of the body and `close()`. No other thread takes part: the TypeScript loop, not libuv, serves the request.",
+  forking:
+    "The parent's `accept4()` is followed by a `clone()` (that is `fork()`: glibc implements it with clone without CLONE_VM); the child (another pid) reads and answers the request and exits, the parent closes its copy of the client fd and reaps the child with `wait4()`.",
+  preforked:
+    'The children were forked at start-up; each one sits in its own `accept4()` on the shared listening socket. The request is served entirely by one child pid; the parent does nothing per request.',
+  threaded:
+    'The main thread accepts; a new thread (a Worker, started with `clone()` with CLONE_VM|CLONE_THREAD) serves the client fd and ends. Starting a Worker is expensive: look at how many syscalls happen between `accept4()` and the first `recvfrom()`.',
+  prethreaded:
+    'Worker threads wait for their turn on the accept mutex (`futex()` calls when it is contended), then block in `accept4()`; the thread that gets the connection serves it start to finish.',
   poll: 'One thread, never blocking on a client: `poll()` returns the ready descriptors, the listener is accepted until `EAGAIN`, and each byte of the request is a `recvfrom()` that ends with `EAGAIN` when the client has sent nothing more.',
-  epoll: 'Like poll, but the kernel keeps the interest list: `epoll_ctl()` registers each connection once, and `epoll_wait()` returns only the ready ones, in batches under load.',
-  node: 'Node\'s own stack for comparison: libuv\'s `epoll_wait()`, `accept4()` from the event loop, large `read()` calls instead of one-byte `recvfrom()`, and `writev()` for the response.',
+  epoll:
+    'Like poll, but the kernel keeps the interest list: `epoll_ctl()` registers each connection once, and `epoll_wait()` returns only the ready ones, in batches under load.',
+  node: "Node's own stack for comparison: libuv's `epoll_wait()`, `accept4()` from the event loop, large `read()` calls instead of one-byte `recvfrom()`, and `writev()` for the response.",
 };
-
 
 function request(port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -53,24 +59,37 @@ export function excerpt(raw: string, maxLines = 40): string {
   const calls = parseTrace(raw);
   const accepted = (c: Call) => /^accept4?$/.test(c.name) && c.ret !== null && c.ret >= 0;
   const acc = calls.findIndex(accepted);
-  if (acc < 0) return calls.slice(-maxLines).map((c) => c.line).join('\n');
+  if (acc < 0)
+    return calls
+      .slice(-maxLines)
+      .map((c) => c.line)
+      .join('\n');
   const fd = calls[acc].ret;
   const nextAcc = calls.findIndex((c, i) => i > acc && accepted(c));
   const window = calls.slice(acc, nextAcc < 0 ? calls.length : nextAcc);
   const onFd = (c: Call) => fdNum(c.argv[0] ?? '') === fd;
   let end = -1;
-  window.forEach((c, i) => { if (c.name === 'close' && onFd(c)) end = i; });
+  window.forEach((c, i) => {
+    if (c.name === 'close' && onFd(c)) end = i;
+  });
   const pids = new Set([calls[acc].pid]);
   for (const c of window) if (/^(recvfrom|read|sendfile|sendto|write|writev)$/.test(c.name) && onFd(c)) pids.add(c.pid);
   const kept = window.slice(0, end + 1).filter((c) => pids.has(c.pid) || /^(clone3?|fork|vfork|wait4)$/.test(c.name));
   const oneByte = (c: Call | undefined) => c?.name === 'recvfrom' && c.argv[2] === '1' && c.argv[3] === '0';
   const out: string[] = [];
   for (let i = 0; i < kept.length; i++) {
-    if (!oneByte(kept[i])) { out.push(kept[i].line); continue; }
+    if (!oneByte(kept[i])) {
+      out.push(kept[i].line);
+      continue;
+    }
     let j = i;
     while (oneByte(kept[j + 1])) j++;
     if (j - i >= 6) {
-      out.push(...kept.slice(i, i + 3).map((c) => c.line), `  … ${j - i - 4} more one-byte recvfrom() calls …`, ...kept.slice(j - 1, j + 1).map((c) => c.line));
+      out.push(
+        ...kept.slice(i, i + 3).map((c) => c.line),
+        `  … ${j - i - 4} more one-byte recvfrom() calls …`,
+        ...kept.slice(j - 1, j + 1).map((c) => c.line),
+      );
       i = j;
     } else out.push(kept[i].line);
   }
@@ -81,7 +100,25 @@ async function traceOne(arch: string, redisPort: number): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zh-strace-'));
   const out = path.join(dir, 'trace.txt');
   const extra = arch === 'preforked' ? ['--workers', '2'] : arch === 'prethreaded' ? ['--threads', '2'] : [];
-  const args = ['-f', '-qq', '-s', '40', '-e', `trace=${TRACED}`, '-o', out, process.execPath, CLI, arch, '--port', '0', '--quiet', '--redis', `127.0.0.1:${redisPort}`, ...extra];
+  const args = [
+    '-f',
+    '-qq',
+    '-s',
+    '40',
+    '-e',
+    `trace=${TRACED}`,
+    '-o',
+    out,
+    process.execPath,
+    CLI,
+    arch,
+    '--port',
+    '0',
+    '--quiet',
+    '--redis',
+    `127.0.0.1:${redisPort}`,
+    ...extra,
+  ];
   const proc = spawn('strace', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   let serverPid = 0;
@@ -111,14 +148,20 @@ async function main(): Promise<void> {
   const wanted = argv;
   const archs = [...Object.keys(ARCHITECTURES)].filter((a) => !wanted.length || wanted.includes(a));
   const redisPort = await freePort();
-  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const redis = spawn(
+    'redis-server',
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
   await new Promise((r) => setTimeout(r, 300));
   const sections: string[] = [];
   try {
     for (const arch of archs) {
       process.stderr.write(`tracing ${arch}…\n`);
       const ex = await traceOne(arch, redisPort);
-      sections.push(`## ${arch}\n\n\`\`\`sh\nstrace -f -e trace=${TRACED} \\\n  npx zerohttpd ${arch} 8000\n# then, from another terminal: curl http://localhost:8000/\n\`\`\`\n\n${NOTES[arch] ?? ''}\n\n\`\`\`\n${ex}\n\`\`\`\n`);
+      sections.push(
+        `## ${arch}\n\n\`\`\`sh\nstrace -f -e trace=${TRACED} \\\n  npx zerohttpd ${arch} 8000\n# then, from another terminal: curl http://localhost:8000/\n\`\`\`\n\n${NOTES[arch] ?? ''}\n\n\`\`\`\n${ex}\n\`\`\`\n`,
+      );
     }
   } finally {
     redis.kill();
@@ -139,4 +182,8 @@ ${sections.join('\n')}`;
   process.stderr.write(`wrote ${path.relative(process.cwd(), outFile)} (${archs.join(', ')})\n`);
 }
 
-if (require.main === module) main().catch((e) => { process.stderr.write(`${e.stack ?? e}\n`); process.exit(1); });
+if (require.main === module)
+  main().catch((e) => {
+    process.stderr.write(`${e.stack ?? e}\n`);
+    process.exit(1);
+  });

@@ -10,14 +10,27 @@ import { TEMPLATES_DIR } from '../lib/paths';
 
 function request(method: string, target: string, body = ''): Request {
   const [p, q = ''] = target.split('?');
-  return { method, target, path: p, query: q, version: 'HTTP/1.1', headers: new Map(), contentLength: body.length, body: Buffer.from(body) };
+  return {
+    method,
+    target,
+    path: p,
+    query: q,
+    version: 'HTTP/1.1',
+    headers: new Map(),
+    contentLength: body.length,
+    body: Buffer.from(body),
+  };
 }
 
 /** An App whose static files are recorded, not opened. */
 function fakeApp(): App & { asked: [string, boolean, string][] } {
   const asked: [string, boolean, string][] = [];
   const file: Plan = { kind: 'bytes', status: 200, data: Buffer.from('a file') };
-  return { asked, templates: new Templates(TEMPLATES_DIR), staticFile: (p, head, query) => (asked.push([p, head, query]), file) };
+  return {
+    asked,
+    templates: new Templates(TEMPLATES_DIR),
+    staticFile: (p, head, query) => (asked.push([p, head, query]), file),
+  };
 }
 
 const status = (p: Plan) => (p.kind === 'redis' ? 'redis' : p.status);
@@ -27,7 +40,10 @@ describe('route() (pure routing)', () => {
     const app = fakeApp();
     assert.equal(status(route(app, request('GET', '/about?x=1'))), 200);
     assert.equal(status(route(app, request('HEAD', '/'))), 200);
-    assert.deepEqual(app.asked, [['/about', false, 'x=1'], ['/', true, '']]);
+    assert.deepEqual(app.asked, [
+      ['/about', false, 'x=1'],
+      ['/', true, ''],
+    ]);
   });
 
   it('refuses other methods without touching the public root: 501 (unknown), 405 (POST to a file)', () => {
@@ -52,8 +68,15 @@ describe('route() (pure routing)', () => {
   });
 
   it('lib/app.ts loads without the addon', () => {
-    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'app.js'))});
-      console.log(Object.keys(require.cache).filter((f) => f.endsWith('.node') || f.endsWith('sys.js')).join(' '))`], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'app.js'))});
+      console.log(Object.keys(require.cache).filter((f) => f.endsWith('.node') || f.endsWith('sys.js')).join(' '))`,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), '');
   });

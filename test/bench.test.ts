@@ -16,9 +16,14 @@ import { C, native } from '../lib/sys';
 
 function runBench(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'bench', ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, 'bench', ...args],
+      { timeout: timeoutMs, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -74,17 +79,30 @@ function attrs(tag: string): Record<string, string> {
 function assertChartMatches(svg: string, r: BenchResults): void {
   const plot = attrs(/<g id="plot"[^>]*>/.exec(svg)![0]);
   const [left, top, right, bottom] = ['data-left', 'data-top', 'data-right', 'data-bottom'].map((k) => Number(plot[k]));
-  const xMin = Number(plot['data-x-min']), xMax = Number(plot['data-x-max']), yMax = Number(plot['data-y-max']);
+  const xMin = Number(plot['data-x-min']),
+    xMax = Number(plot['data-x-max']),
+    yMax = Number(plot['data-y-max']);
   const log = plot['data-x-scale'] === 'log';
-  const xOf = (c: number) => left + (log ? Math.log10(c / xMin) / Math.log10(xMax / xMin) : (c - xMin) / (xMax - xMin)) * (right - left);
+  const xOf = (c: number) =>
+    left + (log ? Math.log10(c / xMin) / Math.log10(xMax / xMin) : (c - xMin) / (xMax - xMin)) * (right - left);
   const yOf = (v: number) => bottom - (v / yMax) * (bottom - top);
-  const lines = new Map([...svg.matchAll(/<polyline [^>]*>/g)].map((m) => {
-    const a = attrs(m[0]);
-    return [a['data-series'], a.points.trim().split(/\s+/).map((p) => p.split(',').map(Number))];
-  }));
+  const lines = new Map(
+    [...svg.matchAll(/<polyline [^>]*>/g)].map((m) => {
+      const a = attrs(m[0]);
+      return [
+        a['data-series'],
+        a.points
+          .trim()
+          .split(/\s+/)
+          .map((p) => p.split(',').map(Number)),
+      ];
+    }),
+  );
   const names = r.settings.series.map((s) => s.name);
   for (const arch of names) {
-    const ok = r.settings.concurrency.map((c) => r.cells.find((x) => x.series === arch && x.concurrency === c)!).filter((c) => c.status !== 'failed');
+    const ok = r.settings.concurrency
+      .map((c) => r.cells.find((x) => x.series === arch && x.concurrency === c)!)
+      .filter((c) => c.status !== 'failed');
     assert.ok(yMax >= Math.max(...ok.map((c) => c.reqPerSec!)), 'the y axis covers every value');
     if (ok.length === 0) {
       assert.ok(!lines.has(arch));
@@ -94,13 +112,23 @@ function assertChartMatches(svg: string, r: BenchResults): void {
     assert.ok(pts, `a line for ${arch}`);
     assert.equal(pts.length, ok.length, `${arch}: one point per successful cell`);
     ok.forEach((c, k) => {
-      assert.ok(Math.abs(pts[k][0] - xOf(c.concurrency)) < 0.02, `${arch} c=${c.concurrency}: x ${pts[k][0]} vs ${xOf(c.concurrency)}`);
-      assert.ok(Math.abs(pts[k][1] - yOf(c.reqPerSec!)) < 0.02, `${arch} c=${c.concurrency}: y ${pts[k][1]} vs ${yOf(c.reqPerSec!)}`);
+      assert.ok(
+        Math.abs(pts[k][0] - xOf(c.concurrency)) < 0.02,
+        `${arch} c=${c.concurrency}: x ${pts[k][0]} vs ${xOf(c.concurrency)}`,
+      );
+      assert.ok(
+        Math.abs(pts[k][1] - yOf(c.reqPerSec!)) < 0.02,
+        `${arch} c=${c.concurrency}: y ${pts[k][1]} vs ${yOf(c.reqPerSec!)}`,
+      );
     });
   }
   assert.equal((svg.match(/<path class="failed"/g) ?? []).length, r.cells.filter((c) => c.status === 'failed').length);
   for (const arch of names) assert.ok(svg.includes(`>${arch}</text>`), `legend names ${arch}`);
-  assert.equal(lines.size, names.filter((n) => r.cells.some((c) => c.series === n && c.status !== 'failed')).length, 'one line per series');
+  assert.equal(
+    lines.size,
+    names.filter((n) => r.cells.some((c) => c.series === n && c.status !== 'failed')).length,
+    'one line per series',
+  );
 }
 
 function portClosed(port: number): Promise<boolean> {
@@ -127,7 +155,8 @@ async function assertCleanedUp(r: BenchResults): Promise<void> {
   const redisPort = Number(/127\.0\.0\.1:(\d+)/.exec(r.settings.redis ?? '')?.[1]);
   assert.ok(redisPort > 0 && redisPort !== 6379, 'a private Redis on its own port');
   assert.ok(await portClosed(redisPort), 'the private Redis is gone');
-  for (const s of r.servers) for (const run of s.runs) assert.ok(pidGone(run.pid), `${s.arch} server ${run.pid} is gone`);
+  for (const s of r.servers)
+    for (const run of s.runs) assert.ok(pidGone(run.pid), `${s.arch} server ${run.pid} is gone`);
 }
 
 /** The series' syscall summary agrees with the servers' own reports, and covers every request the generator got. */
@@ -137,19 +166,34 @@ function assertSyscallSummary(r: BenchResults, series: string): NonNullable<Benc
   assert.ok(s, `${series} has a syscall summary`);
   const counted = sv.runs.filter((x) => x.syscalls);
   assert.equal(s.runsCounted, counted.length);
-  assert.equal(s.accepted, counted.reduce((a, x) => a + x.syscalls!.accepted, 0));
-  assert.equal(s.total, counted.reduce((a, x) => a + x.syscalls!.total, 0));
+  assert.equal(
+    s.accepted,
+    counted.reduce((a, x) => a + x.syscalls!.accepted, 0),
+  );
+  assert.equal(
+    s.total,
+    counted.reduce((a, x) => a + x.syscalls!.total, 0),
+  );
   for (const x of counted) {
-    assert.equal(x.syscalls!.total, x.syscalls!.rows.reduce((a, row) => a + row.calls, 0), 'the total row is the sum of the rows');
+    assert.equal(
+      x.syscalls!.total,
+      x.syscalls!.rows.reduce((a, row) => a + row.calls, 0),
+      'the total row is the sum of the rows',
+    );
     const acc = x.syscalls!.rows.find((row) => row.name === 'accept4');
-    if (x.syscalls!.accepted > 0) assert.equal(x.syscalls!.accepted, acc!.calls - acc!.errors, 'connections accepted = successful accept4 calls');
+    if (x.syscalls!.accepted > 0)
+      assert.equal(x.syscalls!.accepted, acc!.calls - acc!.errors, 'connections accepted = successful accept4 calls');
   }
   if (s.accepted > 0) {
     assert.equal(s.perRequest, s.total / s.accepted);
     // Every response the generator counted came over a connection the server accepted (plus the warm-up and the preflight GET).
     const done = r.cells.filter((c) => c.series === series).reduce((a, c) => a + c.requests, 0);
-    if (s.runsCounted === s.runs) assert.ok(s.accepted >= done, `${series}: accepted ${s.accepted} >= requests ${done}`);
-    assert.ok(s.top.length > 0 && s.top.every((t, k) => k === 0 || t.calls <= s.top[k - 1].calls), 'top syscalls, most frequent first');
+    if (s.runsCounted === s.runs)
+      assert.ok(s.accepted >= done, `${series}: accepted ${s.accepted} >= requests ${done}`);
+    assert.ok(
+      s.top.length > 0 && s.top.every((t, k) => k === 0 || t.calls <= s.top[k - 1].calls),
+      'top syscalls, most frequent first',
+    );
   }
   return s;
 }
@@ -157,7 +201,9 @@ function assertSyscallSummary(r: BenchResults, series: string): NonNullable<Benc
 /** The Markdown syscall table row of a series: [syscalls/req, recvfrom/req, accepted, syscalls, top]. */
 function syscallRow(md: string, series: string): string[] {
   const esc = series.replace(/[()]/g, '\\$&');
-  const m = new RegExp(`^\\| ${esc} \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\|$`, 'm').exec(md.slice(md.indexOf('**Syscalls per request**')));
+  const m = new RegExp(`^\\| ${esc} \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\| ([^|]+) \\|$`, 'm').exec(
+    md.slice(md.indexOf('**Syscalls per request**')),
+  );
   assert.ok(m, `a syscall row for ${series}`);
   return m.slice(1).map((x) => x.trim());
 }
@@ -176,7 +222,11 @@ describe('zerohttpd bench', function () {
     const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
     assert.equal(json.format, 'zerohttpd-bench/1');
     assert.deepEqual(json.settings.architectures, ['iterative', 'node']);
-    assert.deepEqual(json.settings.series.map((s) => s.name), ['iterative', 'node'], 'one reader: the columns are the architectures');
+    assert.deepEqual(
+      json.settings.series.map((s) => s.name),
+      ['iterative', 'node'],
+      'one reader: the columns are the architectures',
+    );
     assert.equal(json.settings.syscallStats, true, 'servers count their syscalls by default');
     assert.deepEqual(json.settings.concurrency, [2, 8]);
     assert.equal(json.settings.path, '/guestbook');
@@ -250,7 +300,21 @@ describe('zerohttpd bench', function () {
     // --inject-crash is a fault-injection knob for exactly this test: the harness SIGKILLs the
     // server's whole process group halfway through the level, as an OOM kill or a crash would.
     const out = path.join(tmp, 'run2');
-    const r = await runBench(['--arch', 'iterative,node', '--concurrency', '2,4,8', '--duration', '1', '--path', '/', '--inject-crash', 'iterative@4', '--log-scale', '--out', out]);
+    const r = await runBench([
+      '--arch',
+      'iterative,node',
+      '--concurrency',
+      '2,4,8',
+      '--duration',
+      '1',
+      '--path',
+      '/',
+      '--inject-crash',
+      'iterative@4',
+      '--log-scale',
+      '--out',
+      out,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /iterative\s+c=4\s+FAILED: server died during the run \(signal SIGKILL\)/);
     const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
@@ -260,7 +324,8 @@ describe('zerohttpd bench', function () {
     assert.match(cell('iterative', 4).problems[0], /server died/);
     assert.notEqual(cell('iterative', 2).status, 'failed');
     assert.notEqual(cell('iterative', 8).status, 'failed', 'the level after the crash ran on a restarted server');
-    for (const c of [2, 4, 8]) assert.notEqual(cell('node', c).status, 'failed', 'the other architecture is unaffected');
+    for (const c of [2, 4, 8])
+      assert.notEqual(cell('node', c).status, 'failed', 'the other architecture is unaffected');
     const it = json.servers.find((s) => s.arch === 'iterative')!;
     assert.equal(it.runs.length, 2);
     assert.equal(it.runs[0].exit?.signal, 'SIGKILL');
@@ -285,7 +350,23 @@ describe('zerohttpd bench', function () {
 
   it('falls back to autocannon (the npm dependency) with the same report', async () => {
     const out = path.join(tmp, 'run3');
-    const r = await runBench(['--arch', 'node', '--concurrency', '4', '--duration', '1', '--warmup', '0', '--path', '/', '--generator', 'autocannon', '--no-syscall-stats', '--out', out]);
+    const r = await runBench([
+      '--arch',
+      'node',
+      '--concurrency',
+      '4',
+      '--duration',
+      '1',
+      '--warmup',
+      '0',
+      '--path',
+      '/',
+      '--generator',
+      'autocannon',
+      '--no-syscall-stats',
+      '--out',
+      out,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
     assert.equal(json.settings.generator.name, 'autocannon');
@@ -301,7 +382,20 @@ describe('zerohttpd bench', function () {
 
   it('--reader byte,buffered runs each architecture once per reader (node once) and shows what one-byte reads cost', async () => {
     const out = path.join(tmp, 'run4');
-    const r = await runBench(['--arch', 'iterative,node', '--reader', 'byte,buffered', '--concurrency', '2,8', '--duration', '1', '--warmup', '0', '--out', out]);
+    const r = await runBench([
+      '--arch',
+      'iterative,node',
+      '--reader',
+      'byte,buffered',
+      '--concurrency',
+      '2,8',
+      '--duration',
+      '1',
+      '--warmup',
+      '0',
+      '--out',
+      out,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /\[1\/6\] iterative\s+c=2 /);
     assert.match(r.stderr, /\[3\/6\] iterative \(buffered\) c=2 /);
@@ -314,7 +408,14 @@ describe('zerohttpd bench', function () {
       { name: 'iterative (buffered)', arch: 'iterative', reader: 'buffered' },
       { name: 'node', arch: 'node', reader: null },
     ]);
-    assert.deepEqual(json.servers.map((s) => [s.series, s.runs.length]), [['iterative', 1], ['iterative (buffered)', 1], ['node', 1]]);
+    assert.deepEqual(
+      json.servers.map((s) => [s.series, s.runs.length]),
+      [
+        ['iterative', 1],
+        ['iterative (buffered)', 1],
+        ['node', 1],
+      ],
+    );
     assert.equal(json.cells.length, 6);
     for (const c of json.cells) {
       assert.notEqual(c.status, 'failed', `${c.series} c=${c.concurrency}: ${c.problems.join('; ')}`);
@@ -324,7 +425,10 @@ describe('zerohttpd bench', function () {
     const buffered = assertSyscallSummary(json, 'iterative (buffered)');
     const nd = assertSyscallSummary(json, 'node');
     assert.ok(byte.perRequest! > 0 && buffered.perRequest! > 0);
-    assert.ok(byte.recvfromPerRequest! > buffered.recvfromPerRequest!, `recvfrom/request: byte ${byte.recvfromPerRequest} > buffered ${buffered.recvfromPerRequest}`);
+    assert.ok(
+      byte.recvfromPerRequest! > buffered.recvfromPerRequest!,
+      `recvfrom/request: byte ${byte.recvfromPerRequest} > buffered ${buffered.recvfromPerRequest}`,
+    );
     assert.ok(byte.perRequest! > buffered.perRequest!);
     assert.equal(nd.perRequest, null);
     // Markdown: a column per series in every table, and the syscall table.
@@ -346,7 +450,17 @@ describe('zerohttpd bench', function () {
     const head = csv[0].split(',');
     assert.equal(csv.length, 7);
     const rows = csv.slice(1).map((line) => Object.fromEntries(line.split(',').map((v, k) => [head[k], v])));
-    assert.deepEqual(rows.map((f) => `${f.series}/${f.reader}`), ['iterative/byte', 'iterative/byte', 'iterative (buffered)/buffered', 'iterative (buffered)/buffered', 'node/', 'node/']);
+    assert.deepEqual(
+      rows.map((f) => `${f.series}/${f.reader}`),
+      [
+        'iterative/byte',
+        'iterative/byte',
+        'iterative (buffered)/buffered',
+        'iterative (buffered)/buffered',
+        'node/',
+        'node/',
+      ],
+    );
     assert.equal(rows[0].run_recvfrom_per_request, byte.recvfromPerRequest!.toFixed(2));
     assert.equal(rows[2].run_recvfrom_per_request, buffered.recvfromPerRequest!.toFixed(2));
     assert.equal(rows[4].run_syscalls_per_request, '');
@@ -365,16 +479,41 @@ describe('zerohttpd bench', function () {
     assert.equal((await runBench(['--concurrency', '10,x'])).code, 2);
     assert.equal((await runBench(['--inject-crash', 'iterative'])).code, 2);
     assert.deepEqual((parseBenchArgs(['--article']) as { levels: number[] }).levels.slice(-1), [15000]);
-    assert.match((await runBench(['--reader', 'byte,bytes'])).stderr, /--reader must be byte, buffered or byte,buffered/);
-    const o = parseBenchArgs(['--arch', 'epoll,node,poll', '--reader', 'byte,buffered,byte', '--no-syscall-stats']) as Exclude<ReturnType<typeof parseBenchArgs>, 'help'>;
+    assert.match(
+      (await runBench(['--reader', 'byte,bytes'])).stderr,
+      /--reader must be byte, buffered or byte,buffered/,
+    );
+    const o = parseBenchArgs([
+      '--arch',
+      'epoll,node,poll',
+      '--reader',
+      'byte,buffered,byte',
+      '--no-syscall-stats',
+    ]) as Exclude<ReturnType<typeof parseBenchArgs>, 'help'>;
     assert.deepEqual(o.readers, ['byte', 'buffered']);
     assert.equal(o.syscallStats, false);
-    assert.deepEqual(benchSeries(o).map((s) => s.name), ['epoll', 'epoll (buffered)', 'node', 'poll', 'poll (buffered)']);
-    assert.deepEqual(benchSeries({ archs: ['epoll', 'node'], readers: ['buffered'] }).map((s) => [s.name, s.reader]), [['epoll', 'buffered'], ['node', null]]);
+    assert.deepEqual(
+      benchSeries(o).map((s) => s.name),
+      ['epoll', 'epoll (buffered)', 'node', 'poll', 'poll (buffered)'],
+    );
+    assert.deepEqual(
+      benchSeries({ archs: ['epoll', 'node'], readers: ['buffered'] }).map((s) => [s.name, s.reader]),
+      [
+        ['epoll', 'buffered'],
+        ['node', null],
+      ],
+    );
     assert.equal((parseBenchArgs([]) as { syscallStats: boolean }).syscallStats, true);
     // --server-args go to the servers they apply to; one that applies to none is a mistake.
-    assert.throws(() => parseBenchArgs(['--arch', 'epoll,node', '--server-args=--workers 50']), /--server-args: --workers applies to none of epoll, node/);
-    assert.deepEqual((parseBenchArgs(['--arch', 'preforked,epoll', '--server-args=--workers 50']) as { serverArgs: string[] }).serverArgs, ['--workers', '50']);
+    assert.throws(
+      () => parseBenchArgs(['--arch', 'epoll,node', '--server-args=--workers 50']),
+      /--server-args: --workers applies to none of epoll, node/,
+    );
+    assert.deepEqual(
+      (parseBenchArgs(['--arch', 'preforked,epoll', '--server-args=--workers 50']) as { serverArgs: string[] })
+        .serverArgs,
+      ['--workers', '50'],
+    );
   });
 
   it('parses the syscall table a server prints (here: this process, counting with =time)', () => {
@@ -390,19 +529,47 @@ describe('zerohttpd bench', function () {
     const r = parseSyscallReport(`user time = 0.1 s, sys time = 0.2 s\n${text}\n`)!;
     assert.ok(r, text);
     assert.equal(r.accepted, 0);
-    assert.equal(r.total, rows.reduce((a, x) => a + x.calls, 0));
-    assert.equal(r.errors, rows.reduce((a, x) => a + x.errors, 0));
-    assert.deepEqual(new Map(r.rows.map((x) => [x.name, [x.calls, x.errors]])), new Map(rows.map((x) => [x.name, [x.calls, x.errors]])));
-    assert.deepEqual(r.rows.find((x) => x.name === 'close'), { name: 'close', calls: 3, errors: 2 });
+    assert.equal(
+      r.total,
+      rows.reduce((a, x) => a + x.calls, 0),
+    );
+    assert.equal(
+      r.errors,
+      rows.reduce((a, x) => a + x.errors, 0),
+    );
+    assert.deepEqual(
+      new Map(r.rows.map((x) => [x.name, [x.calls, x.errors]])),
+      new Map(rows.map((x) => [x.name, [x.calls, x.errors]])),
+    );
+    assert.deepEqual(
+      r.rows.find((x) => x.name === 'close'),
+      { name: 'close', calls: 3, errors: 2 },
+    );
     assert.equal(parseSyscallReport('user time = 0.1 s, sys time = 0.2 s\n'), null);
     assert.equal(parseSyscallReport(text.replace(/^total .*$/m, '')), null, 'a truncated table is not half-counted');
   });
 
   describe('judging a cell', () => {
-    const base = { serverDied: null, generatorError: null, serverCpuS: 1, redisCpuS: 0.1, peakRssKb: 50_000, threads: 1, timeWait: 0, portRangeSize: 28232 };
+    const base = {
+      serverDied: null,
+      generatorError: null,
+      serverCpuS: 1,
+      redisCpuS: 0.1,
+      peakRssKb: 50_000,
+      threads: 1,
+      timeWait: 0,
+      portRangeSize: 28232,
+    };
     const load = (over: object) => ({
-      requests: 10_000, non2xx: 0, durationS: 2, errors: { connect: 0, read: 0, write: 0, timeout: 0 }, errorCodes: {},
-      latencyMs: { p50: 1, p90: 2, p99: 3 }, generatorCpuS: 0.5, wallS: 2, ...over,
+      requests: 10_000,
+      non2xx: 0,
+      durationS: 2,
+      errors: { connect: 0, read: 0, write: 0, timeout: 0 },
+      errorCodes: {},
+      latencyMs: { p50: 1, p90: 2, p99: 3 },
+      generatorCpuS: 0.5,
+      wallS: 2,
+      ...over,
     });
     it('a clean level is ok, with successful responses per second and CPU per request', () => {
       const c = judgeCell('x', 10, load({}), base);
@@ -421,7 +588,10 @@ describe('zerohttpd bench', function () {
       const sat = judgeCell('x', 10, load({ generatorCpuS: 1.95 }), base);
       assert.equal(sat.status, 'warn');
       assert.match(sat.problems.join(), /load generator saturated/);
-      const ports = judgeCell('x', 10, load({ errors: { connect: 300, read: 0, write: 0, timeout: 0 } }), { ...base, timeWait: 27_000 });
+      const ports = judgeCell('x', 10, load({ errors: { connect: 300, read: 0, write: 0, timeout: 0 } }), {
+        ...base,
+        timeWait: 27_000,
+      });
       assert.match(ports.problems.join(), /EADDRNOTAVAIL likely/);
     });
     it('a dead server or a failed generator fails the cell whatever the numbers', () => {

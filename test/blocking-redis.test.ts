@@ -56,11 +56,23 @@ describe('BlockingRedis', () => {
   });
 
   it('connectOutcome: a failed getsockopt(SO_ERROR) is a failed connect, not a connected socket', () => {
-    assert.equal(connectOutcome(1, () => -C.EBADF), -C.EBADF);
+    assert.equal(
+      connectOutcome(1, () => -C.EBADF),
+      -C.EBADF,
+    );
     assert.ok(connectOutcome(1, () => 0) === 0, 'connected');
-    assert.equal(connectOutcome(1, () => C.ECONNREFUSED), -C.ECONNREFUSED);
-    assert.equal(connectOutcome(0, () => 0), -C.ETIMEDOUT);
-    assert.equal(connectOutcome(-C.ENOMEM, () => 0), -C.ENOMEM);
+    assert.equal(
+      connectOutcome(1, () => C.ECONNREFUSED),
+      -C.ECONNREFUSED,
+    );
+    assert.equal(
+      connectOutcome(0, () => 0),
+      -C.ETIMEDOUT,
+    );
+    assert.equal(
+      connectOutcome(-C.ENOMEM, () => 0),
+      -C.ENOMEM,
+    );
   });
 
   it('connect() to a port nobody listens on fails with ECONNREFUSED', () => {
@@ -99,7 +111,8 @@ describe('a Redis that answers garbage (RESP protocol error), on every blocking 
     it(`${arch}: 502 Bad Gateway, the Redis connection is dropped, the server keeps serving and reconnects`, async () => {
       fake.mode = 'garbage';
       srv = await startServer([arch, ...args, '--quiet', '--redis', `127.0.0.1:${fake.port}`]);
-      const sent = fake.garbageSent, closed = fake.garbageClosed;
+      const sent = fake.garbageSent,
+        closed = fake.garbageClosed;
       const r = await get(srv.port, '/guestbook');
       assert.equal(r.status, 502, r.raw.toString('latin1'));
       assert.match(r.raw.toString('latin1'), /^HTTP\/1\.0 502 Bad Gateway\r\n/);
@@ -108,7 +121,11 @@ describe('a Redis that answers garbage (RESP protocol error), on every blocking 
       assert.equal(h.status, 502);
       assert.equal(h.body.length, 0, 'no body for HEAD');
       assert.equal(fake.garbageSent, sent + 2);
-      await waitFor('the server to close the connections that got garbage', 10_000, () => fake.garbageClosed === closed + 2);
+      await waitFor(
+        'the server to close the connections that got garbage',
+        10_000,
+        () => fake.garbageClosed === closed + 2,
+      );
 
       assert.equal((await get(srv.port, '/')).status, 200, 'still serving');
       fake.mode = 'proxy';

@@ -15,12 +15,17 @@ import { get, rawRequest } from './helpers/http';
 const VERSION: string = require('../../package.json').version;
 
 /** Run the CLI to completion (it must exit by itself within timeoutMs), under `prefix` (a tracer) if given. */
-function runCli(args: string[], timeoutMs = 20_000, prefix: string[] = []): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  timeoutMs = 20_000,
+  prefix: string[] = [],
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const cmd = [...prefix, process.execPath, CLI, ...args];
     // Its own process group: a server that wrongly started is killed with its tracer.
     const p = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
     const t = setTimeout(() => {
@@ -78,14 +83,26 @@ describe('cli', function () {
   describe('an option that does not apply to the architecture is refused before anything listens', () => {
     // Under strace: the proof that no socket was bound is the absence of bind() and listen().
     const cases: [string[], string][] = [
-      [['prethreaded', '--accept-lock', 'fcntl'], '--accept-lock fcntl does not apply to prethreaded: record locks belong to a process and cannot serialize its threads; use mutex or none'],
+      [
+        ['prethreaded', '--accept-lock', 'fcntl'],
+        '--accept-lock fcntl does not apply to prethreaded: record locks belong to a process and cannot serialize its threads; use mutex or none',
+      ],
       [['epoll', '--workers', '5'], '--workers does not apply to epoll (it is an option of: preforked)'],
       [['iterative', '--threads', '3'], '--threads does not apply to iterative (it is an option of: prethreaded)'],
       [['poll', '--edge'], '--edge does not apply to poll (it is an option of: epoll)'],
       [['node', '--redis-pool', '2'], '--redis-pool does not apply to node (it is an option of: poll, epoll)'],
-      [['node', '--reader', 'buffered'], '--reader does not apply to node (it is an option of: iterative, forking, preforked, threaded, prethreaded, poll, epoll)'],
-      [['threaded', '--quiet', '--accept-lock', 'mutex', '--workers', '2'], '--accept-lock does not apply to threaded (it is an option of: preforked, prethreaded)'],
-      [['--workers', '5'], '--workers does not apply to epoll (it is an option of: preforked); no architecture was named, and epoll is the default'],
+      [
+        ['node', '--reader', 'buffered'],
+        '--reader does not apply to node (it is an option of: iterative, forking, preforked, threaded, prethreaded, poll, epoll)',
+      ],
+      [
+        ['threaded', '--quiet', '--accept-lock', 'mutex', '--workers', '2'],
+        '--accept-lock does not apply to threaded (it is an option of: preforked, prethreaded)',
+      ],
+      [
+        ['--workers', '5'],
+        '--workers does not apply to epoll (it is an option of: preforked); no architecture was named, and epoll is the default',
+      ],
     ];
     let dir: string;
     before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zh-cli-'))));
@@ -94,17 +111,37 @@ describe('cli', function () {
     for (const [args, message] of cases) {
       it(`${args.join(' ')}: exit 2, one line, no bind()`, async () => {
         const trace = path.join(dir, `${args.join('_')}.strace`);
-        const r = await runCli([...args, '--port', String(await freePort()), '--redis', noRedis], 15_000,
-          [STRACE, '-f', '-qq', '-e', 'trace=bind,listen', '-e', 'signal=none', '-o', trace]);
+        const r = await runCli([...args, '--port', String(await freePort()), '--redis', noRedis], 15_000, [
+          STRACE,
+          '-f',
+          '-qq',
+          '-e',
+          'trace=bind,listen',
+          '-e',
+          'signal=none',
+          '-o',
+          trace,
+        ]);
         assert.equal(r.stderr, `zerohttpd: ${message}\n${HINT}\n`);
         assert.equal(r.code, 2);
         assert.equal(r.stdout, '');
-        assert.deepEqual(fs.readFileSync(trace, 'utf8').split('\n').filter((l) => /\b(bind|listen)\(/.test(l)), [], 'no socket was bound');
+        assert.deepEqual(
+          fs
+            .readFileSync(trace, 'utf8')
+            .split('\n')
+            .filter((l) => /\b(bind|listen)\(/.test(l)),
+          [],
+          'no socket was bound',
+        );
       });
     }
 
     it('the options that do apply still start: preforked --workers 2 --accept-lock fcntl, epoll --edge --redis-pool 2, node --syscall-stats', async () => {
-      for (const args of [['preforked', '--workers', '2', '--accept-lock', 'fcntl'], ['epoll', '--edge', '--redis-pool', '2'], ['node', '--syscall-stats']]) {
+      for (const args of [
+        ['preforked', '--workers', '2', '--accept-lock', 'fcntl'],
+        ['epoll', '--edge', '--redis-pool', '2'],
+        ['node', '--syscall-stats'],
+      ]) {
         const srv = await startServer([...args, '--redis', noRedis, '--quiet']);
         try {
           assert.equal((await get(srv.port, '/')).status, 200, args.join(' '));
@@ -127,12 +164,58 @@ describe('cli', function () {
     });
 
     it('archArgs() keeps of one argument list what applies to each architecture (tests and bench start every one with it)', () => {
-      const all = ['--redis', '127.0.0.1:1', '--workers', '4', '--threads', '4', '--max-threads', '8', '--accept-lock', 'mutex',
-        '--edge', '--redis-pool=2', '--reader', 'buffered', '--syscall-stats', '--quiet', '--port', '0'];
-      assert.deepEqual(archArgs('epoll', all), ['--redis', '127.0.0.1:1', '--edge', '--redis-pool=2', '--reader', 'buffered', '--syscall-stats', '--quiet', '--port', '0']);
-      assert.deepEqual(archArgs('preforked', all), ['--redis', '127.0.0.1:1', '--workers', '4', '--accept-lock', 'mutex', '--reader', 'buffered', '--syscall-stats', '--quiet', '--port', '0']);
+      const all = [
+        '--redis',
+        '127.0.0.1:1',
+        '--workers',
+        '4',
+        '--threads',
+        '4',
+        '--max-threads',
+        '8',
+        '--accept-lock',
+        'mutex',
+        '--edge',
+        '--redis-pool=2',
+        '--reader',
+        'buffered',
+        '--syscall-stats',
+        '--quiet',
+        '--port',
+        '0',
+      ];
+      assert.deepEqual(archArgs('epoll', all), [
+        '--redis',
+        '127.0.0.1:1',
+        '--edge',
+        '--redis-pool=2',
+        '--reader',
+        'buffered',
+        '--syscall-stats',
+        '--quiet',
+        '--port',
+        '0',
+      ]);
+      assert.deepEqual(archArgs('preforked', all), [
+        '--redis',
+        '127.0.0.1:1',
+        '--workers',
+        '4',
+        '--accept-lock',
+        'mutex',
+        '--reader',
+        'buffered',
+        '--syscall-stats',
+        '--quiet',
+        '--port',
+        '0',
+      ]);
       assert.deepEqual(archArgs('node', all), ['--redis', '127.0.0.1:1', '--syscall-stats', '--quiet', '--port', '0']);
-      assert.deepEqual(archArgs('iterative', ['8000', '--syscall-stats=time', '--bogus', '--threads', '2']), ['8000', '--syscall-stats=time', '--bogus']);
+      assert.deepEqual(archArgs('iterative', ['8000', '--syscall-stats=time', '--bogus', '--threads', '2']), [
+        '8000',
+        '--syscall-stats=time',
+        '--bogus',
+      ]);
     });
   });
 
@@ -143,7 +226,11 @@ describe('cli', function () {
       assert.match(r.stdout, /^usage: zerohttpd <architecture> \[port\] \[redis-host\]/);
       assert.match(r.stdout, /iterative/);
       assert.match(r.stdout, /--timeout/);
-      assert.match(r.stdout, /redis-host[^]*the Redis server's host[^]*not an address to listen on/, 'the third argument is the Redis host');
+      assert.match(
+        r.stdout,
+        /redis-host[^]*the Redis server's host[^]*not an address to listen on/,
+        'the third argument is the Redis host',
+      );
       assert.equal(r.stderr, '');
     }
   });
@@ -159,9 +246,15 @@ describe('cli', function () {
       assert.equal(help.status, 0, help.stderr);
       assert.match(help.stdout, /^usage: zerohttpd <architecture>/);
       assert.equal(help.stderr, '');
-      const serve = spawnSync(process.execPath, [cli, 'iterative', '--port', '0', '--redis', noRedis], { encoding: 'utf8', timeout: 20_000 });
+      const serve = spawnSync(process.execPath, [cli, 'iterative', '--port', '0', '--redis', noRedis], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
       assert.equal(serve.status, 1);
-      assert.match(serve.stderr, /the native addon is not built \(looked in .*zerohttpd-no-addon-.*build\/Release\/zerohttpd\.node/);
+      assert.match(
+        serve.stderr,
+        /the native addon is not built \(looked in .*zerohttpd-no-addon-.*build\/Release\/zerohttpd\.node/,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -176,7 +269,15 @@ describe('cli', function () {
   });
 
   it('a missing --public directory is a clear error, exit 1', async () => {
-    const r = await runCli(['iterative', '--port', '0', '--public', '/nonexistent/zerohttpd-public', '--redis', noRedis]);
+    const r = await runCli([
+      'iterative',
+      '--port',
+      '0',
+      '--public',
+      '/nonexistent/zerohttpd-public',
+      '--redis',
+      noRedis,
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /public directory '\/nonexistent\/zerohttpd-public' does not exist/);
   });
@@ -226,7 +327,10 @@ describe('cli', function () {
       const g = await get(srv.port, '/guestbook'); // Redis is down: 503
       const { code } = await srv.stop();
       assert.equal(code, 0);
-      const lines = srv.stdout().split('\n').filter((l) => /^\d{3} /.test(l));
+      const lines = srv
+        .stdout()
+        .split('\n')
+        .filter((l) => /^\d{3} /.test(l));
       assert.deepEqual(lines, [
         `200 GET /index.html ${a.raw.length} bytes`,
         `404 GET /missing?q=1 ${b.raw.length} bytes`,
@@ -262,7 +366,10 @@ describe('cli', function () {
         // The port is released.
         await new Promise<void>((resolve, reject) => {
           const s = net.connect(srv.port, '127.0.0.1');
-          s.on('connect', () => { s.destroy(); reject(new Error('still accepting after exit')); });
+          s.on('connect', () => {
+            s.destroy();
+            reject(new Error('still accepting after exit'));
+          });
           s.on('error', () => resolve());
         });
       });
@@ -287,7 +394,9 @@ describe('cli', function () {
 
   it('accepts the article-style positional port: iterative <port>', async () => {
     const port = await freePort();
-    const p = spawn(process.execPath, [CLI, 'iterative', String(port), '--redis', noRedis, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, 'iterative', String(port), '--redis', noRedis, '--quiet'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     p.stderr.on('data', (d) => (err += d));
     const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));

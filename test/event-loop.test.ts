@@ -18,7 +18,10 @@ import { sleep, waitFor } from './helpers/procs';
 
 const INDEX = fs.readFileSync(path.join(PUBLIC, 'index.html'));
 
-interface Combo { name: string; args: string[] }
+interface Combo {
+  name: string;
+  args: string[];
+}
 const MODES: Combo[] = [
   { name: 'poll', args: ['poll'] },
   { name: 'epoll', args: ['epoll'] },
@@ -91,7 +94,9 @@ describe('event-driven servers (poll, epoll)', function () {
       });
 
       it('reads a request that trickles in, CR and LF in separate packets', async () => {
-        const r = await rawRequest(srv.port, ['GET /index.html HTTP/1.0\r', '\nHost: x\r', '\n', '\r', '\n'], { chunkDelayMs: 30 });
+        const r = await rawRequest(srv.port, ['GET /index.html HTTP/1.0\r', '\nHost: x\r', '\n', '\r', '\n'], {
+          chunkDelayMs: 30,
+        });
         assert.equal(r.status, 200);
         assert.deepEqual(r.body, INDEX);
       });
@@ -110,14 +115,20 @@ describe('event-driven servers (poll, epoll)', function () {
 
       it('answers an early error without losing it to a reset (413, body never read)', async () => {
         const big = Buffer.alloc(64 * 1024, 'a');
-        const r = await rawRequest(srv.port, [`POST /guestbook HTTP/1.0\r\nContent-Length: ${big.length}\r\n\r\n`, big]);
+        const r = await rawRequest(srv.port, [
+          `POST /guestbook HTTP/1.0\r\nContent-Length: ${big.length}\r\n\r\n`,
+          big,
+        ]);
         assert.equal(r.status, 413);
       });
 
       it('answers 408 to a client idle longer than --timeout', async () => {
         const t0 = Date.now();
         const [r, idle] = await Promise.all([
-          rawRequest(srv.port, 'GET / HTTP/1.0\r\n', { timeoutMs: 10_000 }).then((x) => ({ ...x, ms: Date.now() - t0 })),
+          rawRequest(srv.port, 'GET / HTTP/1.0\r\n', { timeoutMs: 10_000 }).then((x) => ({
+            ...x,
+            ms: Date.now() - t0,
+          })),
           rawRequest(srv.port, [], { timeoutMs: 10_000 }), // connects, sends nothing
         ]);
         assert.equal(r.status, 408);
@@ -128,7 +139,10 @@ describe('event-driven servers (poll, epoll)', function () {
   }
 
   describe('1,000 slow clients do not delay a normal one', () => {
-    for (const args of [['poll', '--reader', 'byte'], ['epoll', '--reader', 'buffered']]) {
+    for (const args of [
+      ['poll', '--reader', 'byte'],
+      ['epoll', '--reader', 'buffered'],
+    ]) {
       it(args.join(' '), async () => {
         const srv = await startServer([...args, ...redisArgs(), '--backlog', '1024', '--quiet']);
         try {
@@ -164,12 +178,19 @@ describe('event-driven servers (poll, epoll)', function () {
     before(() => {
       assert.ok(raiseNofile(30_000) >= 12_000, 'the test process needs RLIMIT_NOFILE >= 12,000');
     });
-    for (const args of [['epoll', '--reader', 'buffered'], ['poll', '--reader', 'buffered']]) {
+    for (const args of [
+      ['epoll', '--reader', 'buffered'],
+      ['poll', '--reader', 'buffered'],
+    ]) {
       it(`${args.join(' ')}: held, all served, fds back to baseline`, async () => {
         const srv = await startServer([...args, ...redisArgs(), '--backlog', '4096', '--quiet', '--timeout', '60']);
         try {
           assert.equal((await get(srv.port, '/index.html')).status, 200); // warm up first
-          await waitFor('the warm-up connection closed (lingering close)', 10_000, () => heldConnections(srv.pid, srv.port) === 0);
+          await waitFor(
+            'the warm-up connection closed (lingering close)',
+            10_000,
+            () => heldConnections(srv.pid, srv.port) === 0,
+          );
           const before = fdTargets(srv.pid);
           const baseline = before.length;
           const N = 10_000;
@@ -188,7 +209,9 @@ describe('event-driven servers (poll, epoll)', function () {
           assert.equal(ok, N);
           await waitFor('fds back to baseline', 20_000, () => fdCount(srv.pid) <= baseline).catch((e) => {
             const now = fdTargets(srv.pid);
-            throw new Error(`${e.message}: baseline ${baseline}, now ${now.length}; new: ${now.filter((t) => !before.includes(t)).join(' ')}`);
+            throw new Error(
+              `${e.message}: baseline ${baseline}, now ${now.length}; new: ${now.filter((t) => !before.includes(t)).join(' ')}`,
+            );
           });
         } finally {
           await stopClean(srv);
@@ -200,7 +223,15 @@ describe('event-driven servers (poll, epoll)', function () {
   describe('guestbook under load', () => {
     for (const args of [['epoll'], ['epoll', '--edge', '--redis-pool', '4'], ['poll', '--redis-pool', '8']]) {
       it(`${args.join(' ')}: 5,000 GETs at concurrency 200, 1,000 concurrent POSTs`, async () => {
-        const srv = await startServer([...args, '--reader', 'buffered', ...redisArgs(), '--backlog', '1024', '--quiet']);
+        const srv = await startServer([
+          ...args,
+          '--reader',
+          'buffered',
+          ...redisArgs(),
+          '--backlog',
+          '1024',
+          '--quiet',
+        ]);
         try {
           const c = redis().client();
           // Each GET renders every remark: without this, the 1,000 POSTs of the case before make
@@ -212,7 +243,9 @@ describe('event-driven servers (poll, epoll)', function () {
           assert.deepEqual(gets.byStatus, { 200: 5000 });
           assert.equal(Number(await c.get(COUNT_KEY)), before + 5000);
           const tag = `load-${args.join('')}-${Date.now()}`;
-          const posts = await load(srv.port, 1000, 1000, (i) => formRequest('/guestbook', { 'guest-name': tag, 'guest-remarks': `r${i}` }));
+          const posts = await load(srv.port, 1000, 1000, (i) =>
+            formRequest('/guestbook', { 'guest-name': tag, 'guest-remarks': `r${i}` }),
+          );
           assert.deepEqual(posts.errors, []);
           assert.deepEqual(posts.byStatus, { 200: 1000 });
           const stored = (await c.lrange(REMARKS_KEY, 0, -1)).filter((r) => r.endsWith(` - ${tag}`));
@@ -245,7 +278,10 @@ describe('event-driven servers (poll, epoll)', function () {
             new Promise<{ status: number; sha: string; length: number }>((resolve, reject) => {
               const s = net.connect(srv.port, '127.0.0.1', () => s.write('GET /big.bin HTTP/1.0\r\n\r\n'));
               const hash = crypto.createHash('sha256');
-              let head = Buffer.alloc(0), inBody = false, length = 0, status = 0;
+              let head = Buffer.alloc(0),
+                inBody = false,
+                length = 0,
+                status = 0;
               s.on('data', (d) => {
                 if (!inBody) {
                   head = Buffer.concat([head, d]);
@@ -286,7 +322,18 @@ describe('event-driven servers (poll, epoll)', function () {
     });
     for (const args of [['epoll', '--redis-pool', '4'], ['poll']]) {
       it(`${args.join(' ')}: static keeps working, guestbook 503, nothing hangs`, async () => {
-        const srv = await startServer([...args, '--reader', 'buffered', '--redis', `127.0.0.1:${own.port}`, '--backlog', '1024', '--quiet', '--timeout', '5']);
+        const srv = await startServer([
+          ...args,
+          '--reader',
+          'buffered',
+          '--redis',
+          `127.0.0.1:${own.port}`,
+          '--backlog',
+          '1024',
+          '--quiet',
+          '--timeout',
+          '5',
+        ]);
         try {
           assert.equal((await get(srv.port, '/guestbook')).status, 200);
           const opts = { timeoutMs: 15_000 };
@@ -299,7 +346,9 @@ describe('event-driven servers (poll, epoll)', function () {
           assert.deepEqual(st.byStatus, { 200: 1500 });
           assert.deepEqual(gb.errors, []);
           assert.equal((gb.byStatus[200] ?? 0) + (gb.byStatus[503] ?? 0), 2000, JSON.stringify(gb.byStatus));
-          const after = await load(srv.port, 200, 50, (i) => (i % 2 ? 'GET /guestbook HTTP/1.0\r\n\r\n' : 'GET / HTTP/1.0\r\n\r\n'));
+          const after = await load(srv.port, 200, 50, (i) =>
+            i % 2 ? 'GET /guestbook HTTP/1.0\r\n\r\n' : 'GET / HTTP/1.0\r\n\r\n',
+          );
           assert.deepEqual(after.byStatus, { 200: 100, 503: 100 });
           await own.start();
           assert.equal((await get(srv.port, '/guestbook')).status, 200, 'back once Redis is');
@@ -335,15 +384,24 @@ describe('event-driven servers (poll, epoll)', function () {
         assert.ok(cpu() - c0 < 50, `not spinning while out of fds (${cpu() - c0} ticks in 1 s)`);
         for (const s of socks) s.destroy();
         await Promise.all(closed);
-        await waitFor('every flooding connection accepted and closed', 20_000, () => heldConnections(srv.pid, srv.port) === 0);
+        await waitFor(
+          'every flooding connection accepted and closed',
+          20_000,
+          () => heldConnections(srv.pid, srv.port) === 0,
+        );
         // Concurrency 2: a client's connection, the one it just finished (the lingering close sees
         // its EOF a moment later) and a file: a few fds, well within the 20 spare ones.
         const r = await load(srv.port, 100, 2, () => 'GET / HTTP/1.0\r\n\r\n');
         // Near the limit a request may still find no fd for its file (503, never a crash or a
         // hang); the recovery is that the server then serves one client after another.
-        assert.deepEqual(Object.keys(r.byStatus).filter((k) => k !== '200' && k !== '503'), [], JSON.stringify(r.byStatus));
+        assert.deepEqual(
+          Object.keys(r.byStatus).filter((k) => k !== '200' && k !== '503'),
+          [],
+          JSON.stringify(r.byStatus),
+        );
         assert.ok(r.byStatus[200] >= 90, JSON.stringify(r.byStatus));
-        for (let i = 0; i < 10; i++) assert.equal((await get(srv.port, '/')).status, 200, 'served one after another once recovered');
+        for (let i = 0; i < 10; i++)
+          assert.equal((await get(srv.port, '/')).status, 200, 'served one after another once recovered');
         assert.equal(srv.stderr().match(/pausing accept/g)!.length, 1, 'logged once');
       } finally {
         await stopClean(srv);

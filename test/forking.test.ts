@@ -34,7 +34,9 @@ describe('forking server', function () {
     assert.equal(Number(await r.get('visitor_count')) - before, guestbookGets);
     // No zombie and no stuck child remains (the parent reaps at least every 200 ms).
     await waitFor('every child reaped', 5000, () => childrenOf(server!.pid).length === 0);
-    const posted = await load(server.port, 1, 1, () => formRequest('/guestbook', { 'guest-name': 'Ann', 'guest-remarks': 'hi' }));
+    const posted = await load(server.port, 1, 1, () =>
+      formRequest('/guestbook', { 'guest-name': 'Ann', 'guest-remarks': 'hi' }),
+    );
     assert.deepEqual(posted.errors, []);
     assert.equal(await r.lindex('guestbook_remarks', -1), 'hi - Ann');
   });
@@ -61,7 +63,10 @@ describe('forking server', function () {
     try {
       fs.mkdirSync(dir);
     } catch (e) {
-      skipBecause(this, `no writable cgroup-v1 pids hierarchy here (mkdir ${dir}: ${(e as NodeJS.ErrnoException).code})`);
+      skipBecause(
+        this,
+        `no writable cgroup-v1 pids hierarchy here (mkdir ${dir}: ${(e as NodeJS.ErrnoException).code})`,
+      );
     }
     try {
       server = await startServer(['forking', '--quiet']);

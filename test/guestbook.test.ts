@@ -1,9 +1,27 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import {
-  COUNT_KEY, escapeHtml, formatCount, getCommands, HEAD_COMMANDS, headAnswered, LIMITS, MAX_PAGES, MAX_REMARKS, MAX_STORED,
-  PAGE_SIZE, parseGuestbookForm, parsePage, postAcknowledged, postCommands, REMARKS_KEY, renderFormError, renderGuestbook,
-  renderThanks, renderUnavailable, Templates,
+  COUNT_KEY,
+  escapeHtml,
+  formatCount,
+  getCommands,
+  HEAD_COMMANDS,
+  headAnswered,
+  LIMITS,
+  MAX_PAGES,
+  MAX_REMARKS,
+  MAX_STORED,
+  PAGE_SIZE,
+  parseGuestbookForm,
+  parsePage,
+  postAcknowledged,
+  postCommands,
+  REMARKS_KEY,
+  renderFormError,
+  renderGuestbook,
+  renderThanks,
+  renderUnavailable,
+  Templates,
 } from '../lib/guestbook/guestbook';
 import { RespError } from '../lib/redis/resp';
 
@@ -12,7 +30,7 @@ const templates = new Templates(path.join(__dirname, '..', '..', 'templates'));
 const form = (fields: Record<string, string>) => Buffer.from(new URLSearchParams(fields).toString());
 
 describe('guestbook', () => {
-  it('uses the article\'s keys and three GET round trips, LRANGE over one page and one more', () => {
+  it("uses the article's keys and three GET round trips, LRANGE over one page and one more", () => {
     assert.equal(REMARKS_KEY, 'guestbook_remarks');
     assert.equal(COUNT_KEY, 'visitor_count');
     assert.deepEqual(getCommands(1), [
@@ -41,8 +59,24 @@ describe('guestbook', () => {
     });
 
     it('refuses anything else with a message (a 400, never a crash)', () => {
-      for (const q of ['page=', 'page', 'page=0', 'page=-1', 'page=01', 'page=1.5', 'page=1e2', 'page=+2', 'page=%20%32', 'page=0x10',
-        'page=abc', `page=${MAX_PAGES + 1}`, 'page=99999999999999999999999', `page=${'9'.repeat(5000)}`, 'page=1&page=2', 'page=Infinity']) {
+      for (const q of [
+        'page=',
+        'page',
+        'page=0',
+        'page=-1',
+        'page=01',
+        'page=1.5',
+        'page=1e2',
+        'page=+2',
+        'page=%20%32',
+        'page=0x10',
+        'page=abc',
+        `page=${MAX_PAGES + 1}`,
+        'page=99999999999999999999999',
+        `page=${'9'.repeat(5000)}`,
+        'page=1&page=2',
+        'page=Infinity',
+      ]) {
         const r = parsePage(q);
         assert.equal(r.ok, false, q.slice(0, 40));
         if (!r.ok) assert.match(r.message, /page must be a whole number from 1 to 200/);
@@ -59,7 +93,10 @@ describe('guestbook', () => {
   });
 
   it('escapes HTML', () => {
-    assert.equal(escapeHtml(`<a href="x">Tom & 'Jerry'</a>`), '&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;');
+    assert.equal(
+      escapeHtml(`<a href="x">Tom & 'Jerry'</a>`),
+      '&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;',
+    );
   });
 
   describe('renderGuestbook', () => {
@@ -85,7 +122,7 @@ describe('guestbook', () => {
       assert.match(html, /visitor number 1\b/);
     });
 
-    it('shows at most PAGE_SIZE remarks, newest first; the LRANGE\'s extra, older one only links to the next page', () => {
+    it("shows at most PAGE_SIZE remarks, newest first; the LRANGE's extra, older one only links to the next page", () => {
       const remarks = Array.from({ length: 10_000 }, (_, i) => `remark <${i}>`); // a reply longer than asked for
       const html = renderGuestbook(templates, [remarks, 7, '7']);
       assert.equal(html.split('<li>').length - 1, PAGE_SIZE);
@@ -102,21 +139,31 @@ describe('guestbook', () => {
     it('links newer and older pages; none on a single page; no older link past MAX_PAGES', () => {
       const remarks = (n: number) => Array.from({ length: n }, (_, i) => `r${i}`);
       const one = renderGuestbook(templates, [remarks(PAGE_SIZE), 1, '1']);
-      assert.ok(!one.includes('?page=') && !one.includes('rel="prev"') && !one.includes('rel="next"'), 'exactly one page: no links');
+      assert.ok(
+        !one.includes('?page=') && !one.includes('rel="prev"') && !one.includes('rel="next"'),
+        'exactly one page: no links',
+      );
       const middle = renderGuestbook(templates, [remarks(PAGE_SIZE + 1), 1, '1'], 3);
-      assert.match(middle, /Page 3 .*<a href="\/guestbook\?page=2" rel="prev">.*<a href="\/guestbook\?page=4" rel="next">/);
+      assert.match(
+        middle,
+        /Page 3 .*<a href="\/guestbook\?page=2" rel="prev">.*<a href="\/guestbook\?page=4" rel="next">/,
+      );
       const second = renderGuestbook(templates, [remarks(3), 1, '1'], 2);
       assert.ok(second.includes('<a href="/guestbook" rel="prev">') && !second.includes('rel="next"'));
       const last = renderGuestbook(templates, [remarks(PAGE_SIZE + 1), 1, '1'], MAX_PAGES);
-      assert.ok(last.includes(`?page=${MAX_PAGES - 1}`) && !last.includes('rel="next"'), 'the list holds at most MAX_PAGES pages');
+      assert.ok(
+        last.includes(`?page=${MAX_PAGES - 1}`) && !last.includes('rel="next"'),
+        'the list holds at most MAX_PAGES pages',
+      );
       const past = renderGuestbook(templates, [[], 1, '1'], 5);
       assert.ok(past.includes('No remarks on this page.') && past.includes('?page=4" rel="prev"'));
     });
 
-    it('pages through a list of any length (LRANGE\'s index rules) showing each remark exactly once, newest first', () => {
+    it("pages through a list of any length (LRANGE's index rules) showing each remark exactly once, newest first", () => {
       // Redis LRANGE with negative indices: counted from the end, start clamped to 0, empty if end < 0.
       const lrange = (list: string[], start: number, end: number) => {
-        const s = Math.max(list.length + start, 0), e = list.length + end;
+        const s = Math.max(list.length + start, 0),
+          e = list.length + end;
         return e < 0 ? [] : list.slice(s, e + 1);
       };
       for (const n of [0, 1, 49, 50, 51, 99, 100, 101, 777, MAX_REMARKS]) {
@@ -167,11 +214,18 @@ describe('guestbook', () => {
 
   describe('parseGuestbookForm', () => {
     it('decodes urlencoded fields and trims them', () => {
-      assert.deepEqual(parseGuestbookForm(Buffer.from('guest-name=+Ann%20Lee+&guest-remarks=Hello+%26+welcome%21%0A')), {
-        ok: true, name: 'Ann Lee', remarks: 'Hello & welcome!',
-      });
+      assert.deepEqual(
+        parseGuestbookForm(Buffer.from('guest-name=+Ann%20Lee+&guest-remarks=Hello+%26+welcome%21%0A')),
+        {
+          ok: true,
+          name: 'Ann Lee',
+          remarks: 'Hello & welcome!',
+        },
+      );
       assert.deepEqual(parseGuestbookForm(form({ 'guest-name': 'Zoë', 'guest-remarks': '日本語 ok' })), {
-        ok: true, name: 'Zoë', remarks: '日本語 ok',
+        ok: true,
+        name: 'Zoë',
+        remarks: '日本語 ok',
       });
     });
 
@@ -192,7 +246,9 @@ describe('guestbook', () => {
     });
 
     it('accepts fields exactly at the limits (counted in characters)', () => {
-      const r = parseGuestbookForm(form({ 'guest-name': '€'.repeat(LIMITS.name), 'guest-remarks': '😀'.repeat(LIMITS.remarks) }));
+      const r = parseGuestbookForm(
+        form({ 'guest-name': '€'.repeat(LIMITS.name), 'guest-remarks': '😀'.repeat(LIMITS.remarks) }),
+      );
       assert.equal(r.ok, true);
     });
   });
@@ -203,7 +259,13 @@ describe('guestbook', () => {
       ['RPUSH', 'guestbook_remarks', 'Great - Ann'],
     ]);
     assert.equal(postAcknowledged(['OK', 10_000]), true);
-    for (const bad of [['OK'], [10_000], ['OK', new RespError('WRONGTYPE x')], [new RespError('WRONGTYPE x'), 1], ['OK', '1']]) {
+    for (const bad of [
+      ['OK'],
+      [10_000],
+      ['OK', new RespError('WRONGTYPE x')],
+      [new RespError('WRONGTYPE x'), 1],
+      ['OK', '1'],
+    ]) {
       assert.equal(postAcknowledged(bad), false, JSON.stringify(bad));
     }
   });
@@ -211,7 +273,8 @@ describe('guestbook', () => {
   it('HEAD is answered by a number from LLEN', () => {
     assert.equal(headAnswered([0]), true);
     assert.equal(headAnswered([20_000]), true);
-    for (const bad of [[], [new RespError('WRONGTYPE x')], ['0'], [null], [0, 1]]) assert.equal(headAnswered(bad), false);
+    for (const bad of [[], [new RespError('WRONGTYPE x')], ['0'], [null], [0, 1]])
+      assert.equal(headAnswered(bad), false);
   });
 
   it('renders the thank-you, form-error and unavailable pages', () => {

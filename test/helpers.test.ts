@@ -6,7 +6,9 @@ import { get, load, post, rawRequest } from './helpers/http';
 import { startRedis, withRedis } from './helpers/redis';
 
 /** A tiny HTTP/1.0-ish server: reads the head (and Content-Length body), echoes it, closes. */
-function echoServer(handler?: (sock: net.Socket, request: Buffer) => void): Promise<{ port: number; close(): Promise<void> }> {
+function echoServer(
+  handler?: (sock: net.Socket, request: Buffer) => void,
+): Promise<{ port: number; close(): Promise<void> }> {
   const server = net.createServer((sock) => {
     let buf = Buffer.alloc(0);
     sock.on('error', () => {});
@@ -22,14 +24,21 @@ function echoServer(handler?: (sock: net.Socket, request: Buffer) => void): Prom
   });
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () =>
-      resolve({ port: (server.address() as net.AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) }),
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        close: () => new Promise((r) => server.close(() => r())),
+      }),
     ),
   );
 }
 
 function redisServerPids(port: number): string[] {
   try {
-    return execFileSync('pgrep', ['-f', `redis-server.*:${port}`]).toString().trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-f', `redis-server.*:${port}`])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
@@ -113,7 +122,8 @@ describe('test helpers', () => {
     });
 
     it('load runs n requests with bounded concurrency', async () => {
-      let inFlight = 0, maxInFlight = 0;
+      let inFlight = 0,
+        maxInFlight = 0;
       const srv = await echoServer((sock, req) => {
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);

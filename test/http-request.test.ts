@@ -13,7 +13,8 @@ function parse(input: string | Buffer, limits = LIMITS) {
 
 /** Feed one byte at a time, like the article's getLine() reader. */
 function parseBytewise(input: string | Buffer) {
-  const b = buf(input), p = new RequestParser();
+  const b = buf(input),
+    p = new RequestParser();
   let used = 0;
   for (let i = 0; i < b.length && p.wantsMore; i++) used += p.push(b, i, i + 1);
   return { p, used };
@@ -46,7 +47,13 @@ describe('RequestParser', () => {
       assert.equal(r.path, '/index.html');
       assert.equal(r.query, '');
       assert.equal(r.version, 'HTTP/1.1');
-      assert.deepEqual([...r.headers], [['host', 'localhost'], ['user-agent', 'curl/8']]);
+      assert.deepEqual(
+        [...r.headers],
+        [
+          ['host', 'localhost'],
+          ['user-agent', 'curl/8'],
+        ],
+      );
       assert.equal(r.contentLength, -1);
       assert.equal(r.body.length, 0);
     });
@@ -81,7 +88,8 @@ describe('RequestParser', () => {
     });
 
     it('lower-cases header names, trims OWS, joins duplicates', () => {
-      const r = parse('GET / HTTP/1.1\r\nHost: x\r\nAccept:  text/html \t\r\nACCEPT:\timage/png\r\nX-Empty:\r\n\r\n').p.request!;
+      const r = parse('GET / HTTP/1.1\r\nHost: x\r\nAccept:  text/html \t\r\nACCEPT:\timage/png\r\nX-Empty:\r\n\r\n').p
+        .request!;
       assert.equal(r.headers.get('accept'), 'text/html, image/png');
       assert.equal(r.headers.get('x-empty'), '');
     });
@@ -91,7 +99,11 @@ describe('RequestParser', () => {
     });
 
     it('decodes non-UTF-8 header values as latin1', () => {
-      const head = Buffer.concat([Buffer.from('GET / HTTP/1.1\r\nHost: x\r\nX-Name: caf'), Buffer.from([0xe9, 0xff]), Buffer.from('\r\n\r\n')]);
+      const head = Buffer.concat([
+        Buffer.from('GET / HTTP/1.1\r\nHost: x\r\nX-Name: caf'),
+        Buffer.from([0xe9, 0xff]),
+        Buffer.from('\r\n\r\n'),
+      ]);
       assert.equal(parse(head).p.request!.headers.get('x-name'), 'caf\u00e9\u00ff');
     });
 
@@ -159,7 +171,11 @@ describe('RequestParser', () => {
 
   describe('Host (RFC 9112 §3.2)', () => {
     it('400 for an HTTP/1.1 request without Host, whatever the target form', () => {
-      for (const input of ['GET / HTTP/1.1\r\n\r\n', 'GET http://example.com/ HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nX-Host: a\r\n\r\n']) {
+      for (const input of [
+        'GET / HTTP/1.1\r\n\r\n',
+        'GET http://example.com/ HTTP/1.1\r\n\r\n',
+        'GET / HTTP/1.1\r\nX-Host: a\r\n\r\n',
+      ]) {
         assertStatus(input, 400);
         assert.match(parse(input).p.error!.message, /Host/);
       }
@@ -181,7 +197,8 @@ describe('RequestParser', () => {
 
   describe('pipelining', () => {
     it('leaves the next request unconsumed', () => {
-      const first = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n', second = 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n';
+      const first = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n',
+        second = 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n';
       const data = buf(first + second);
       const p1 = new RequestParser();
       const n = p1.push(data);
@@ -308,7 +325,10 @@ describe('RequestParser', () => {
     it('413 for a Content-Length over the body limit', () => {
       assertStatus(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${LIMITS.body + 1}\r\n\r\n`, 413);
       assertStatus('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999999\r\n\r\n', 413);
-      assertStatus(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${LIMITS.body}\r\n\r\n` + 'x'.repeat(LIMITS.body), 'done');
+      assertStatus(
+        `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${LIMITS.body}\r\n\r\n` + 'x'.repeat(LIMITS.body),
+        'done',
+      );
     });
 
     it('411 for POST without Content-Length', () => {
@@ -334,7 +354,12 @@ describe('RequestParser', () => {
 
   describe('end()', () => {
     it('is quiet for EOF before or in the middle of a request', () => {
-      for (const partial of ['', 'GE', 'GET / HTTP/1.1\r\n', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab']) {
+      for (const partial of [
+        '',
+        'GE',
+        'GET / HTTP/1.1\r\n',
+        'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab',
+      ]) {
         assert.equal(parse(partial).p.end(), null, partial);
       }
     });
@@ -364,12 +389,18 @@ describe('RequestParser', () => {
     ];
 
     function outcome(p: RequestParser, used: number) {
-      return { state: p.state, used, status: p.error?.status, request: p.request && { ...p.request, headers: [...p.request.headers] } };
+      return {
+        state: p.state,
+        used,
+        status: p.error?.status,
+        request: p.request && { ...p.request, headers: [...p.request.headers] },
+      };
     }
 
     function feedSplit(data: Buffer, cuts: number[]) {
       const p = new RequestParser();
-      let used = 0, prev = 0;
+      let used = 0,
+        prev = 0;
       for (const cut of [...cuts.sort((a, b) => a - b), data.length]) {
         if (!p.wantsMore) break;
         // A reader re-feeds whatever was not consumed; here that only happens at the end.
@@ -381,19 +412,24 @@ describe('RequestParser', () => {
 
     const arbInput = fc.oneof(
       fc.constantFrom(...samples).map((s) => buf(s)),
-      fc.tuple(
-        fc.constantFrom('GET', 'POST', 'HEAD', 'get', 'BAD(', ''),
-        fc.stringMatching(/^\/[a-z0-9%.?=&/]{0,20}$/),
-        fc.constantFrom('HTTP/1.0', 'HTTP/1.1', 'HTTP/2.0', 'HTP'),
-        fc.array(fc.tuple(fc.stringMatching(/^[A-Za-z-]{0,8}$/), fc.string({ maxLength: 12 })), { maxLength: 5 }),
-        fc.constantFrom('\r\n', '\n'),
-        fc.string({ maxLength: 20 }),
-        fc.option(fc.nat(25)),
-      ).map(([m, t, v, hs, eol, body, cl]) => {
-        const head = `${m} ${t} ${v}${eol}` + hs.map(([n, val]) => `${n}: ${val}${eol}`).join('') +
-          (cl === null ? '' : `Content-Length: ${cl}${eol}`) + eol;
-        return Buffer.concat([buf(head), Buffer.from(body)]);
-      }),
+      fc
+        .tuple(
+          fc.constantFrom('GET', 'POST', 'HEAD', 'get', 'BAD(', ''),
+          fc.stringMatching(/^\/[a-z0-9%.?=&/]{0,20}$/),
+          fc.constantFrom('HTTP/1.0', 'HTTP/1.1', 'HTTP/2.0', 'HTP'),
+          fc.array(fc.tuple(fc.stringMatching(/^[A-Za-z-]{0,8}$/), fc.string({ maxLength: 12 })), { maxLength: 5 }),
+          fc.constantFrom('\r\n', '\n'),
+          fc.string({ maxLength: 20 }),
+          fc.option(fc.nat(25)),
+        )
+        .map(([m, t, v, hs, eol, body, cl]) => {
+          const head =
+            `${m} ${t} ${v}${eol}` +
+            hs.map(([n, val]) => `${n}: ${val}${eol}`).join('') +
+            (cl === null ? '' : `Content-Length: ${cl}${eol}`) +
+            eol;
+          return Buffer.concat([buf(head), Buffer.from(body)]);
+        }),
       fc.uint8Array({ maxLength: 60 }).map((a) => Buffer.from(a)),
     );
 

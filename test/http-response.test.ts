@@ -1,15 +1,40 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ALLOW, SERVER, STATUS_TEXT, errorResponse, escapeHtml, htmlResponse, responseHead } from '../lib/http/response';
+import {
+  ALLOW,
+  SERVER,
+  STATUS_TEXT,
+  errorResponse,
+  escapeHtml,
+  htmlResponse,
+  responseHead,
+} from '../lib/http/response';
 
 // RFC 9110 §15 (and RFC 6585 §5 for 431): the reason phrases of the statuses we may send.
 const RFC_REASON: Record<number, string> = {
-  200: 'OK', 201: 'Created', 204: 'No Content', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other',
-  304: 'Not Modified', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  408: 'Request Timeout', 411: 'Length Required', 413: 'Content Too Large', 414: 'URI Too Long',
-  415: 'Unsupported Media Type', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
-  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  411: 'Length Required',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
   505: 'HTTP Version Not Supported',
 };
 
@@ -43,7 +68,8 @@ describe('response builders', () => {
   it('STATUS_TEXT has the RFC 9110 reason phrase of every status the code can send', () => {
     const used = statusesUsedIn(path.join(__dirname, '..', '..', 'lib'));
     // The scan must see at least these (else it has gone blind, e.g. after a rename).
-    for (const s of [200, 301, 400, 403, 404, 405, 408, 411, 413, 414, 431, 500, 501, 502, 503, 505]) assert.ok(used.has(s), `scan missed ${s}`);
+    for (const s of [200, 301, 400, 403, 404, 405, 408, 411, 413, 414, 431, 500, 501, 502, 503, 505])
+      assert.ok(used.has(s), `scan missed ${s}`);
     for (const s of used) assert.equal(STATUS_TEXT[s], RFC_REASON[s], `status ${s}`);
   });
 
@@ -122,7 +148,10 @@ describe('response builders', () => {
   });
 
   it('escapeHtml escapes the five special characters', () => {
-    assert.equal(escapeHtml(`<a href="x">Tom & Jerry's</a>`), '&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;');
+    assert.equal(
+      escapeHtml(`<a href="x">Tom & Jerry's</a>`),
+      '&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;',
+    );
     assert.equal(escapeHtml('plain ✓'), 'plain ✓');
     assert.equal(escapeHtml('&amp;'), '&amp;amp;');
   });

@@ -26,7 +26,7 @@ describe('sanitizePath', () => {
     ['/docs/a/b.txt', ok('docs/a/b.txt')],
     ['/hello%20world.txt', ok('hello world.txt')],
     ['/caf%C3%A9.html', ok('café.html')],
-    ['/a-b_c~d!$&\'()*+,;=:@.txt', ok("a-b_c~d!$&'()*+,;=:@.txt")],
+    ["/a-b_c~d!$&'()*+,;=:@.txt", ok("a-b_c~d!$&'()*+,;=:@.txt")],
     ['/%41%62c', ok('Abc')],
     ['/a..b', ok('a..b')],
     ['/a.', ok('a.')],
@@ -115,18 +115,38 @@ describe('sanitizePath', () => {
   }
 
   it('never produces a rel that escapes the root or names a hidden file (property)', () => {
-    const piece = fc.constantFrom('/', '.', '..', '%2e', '%2E', '%2f', '%5c', '\\', '%25', 'a', 'b.html', '%00', '%', '%c3%a9', '~', ' ');
+    const piece = fc.constantFrom(
+      '/',
+      '.',
+      '..',
+      '%2e',
+      '%2E',
+      '%2f',
+      '%5c',
+      '\\',
+      '%25',
+      'a',
+      'b.html',
+      '%00',
+      '%',
+      '%c3%a9',
+      '~',
+      ' ',
+    );
     fc.assert(
-      fc.property(fc.array(piece, { maxLength: 12 }).map((a) => '/' + a.join('')), (raw) => {
-        const r = sanitizePath(raw);
-        if (!r.ok) return;
-        assert.ok(!r.rel.startsWith('/'), raw);
-        for (const seg of r.rel.split('/')) {
-          assert.notEqual(seg, '', raw);
-          assert.ok(!seg.startsWith('.'), raw);
-          assert.ok(!/[\\\0]/.test(seg), raw);
-        }
-      }),
+      fc.property(
+        fc.array(piece, { maxLength: 12 }).map((a) => '/' + a.join('')),
+        (raw) => {
+          const r = sanitizePath(raw);
+          if (!r.ok) return;
+          assert.ok(!r.rel.startsWith('/'), raw);
+          for (const seg of r.rel.split('/')) {
+            assert.notEqual(seg, '', raw);
+            assert.ok(!seg.startsWith('.'), raw);
+            assert.ok(!/[\\\0]/.test(seg), raw);
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -159,12 +179,13 @@ describe('directoryRedirect', () => {
   const table: [string, string, string][] = [
     ['/about', '', '/about/'],
     ['/a/b', '', '/a/b/'],
-    ['//about', '', '/about/'],          // never protocol-relative (another host)
+    ['//about', '', '/about/'], // never protocol-relative (another host)
     ['///evil.example/x', '', '/evil.example/x/'],
     ['/about', 'x=1', '/about/?x=1'],
     ['//about', 'a=1&b=2', '/about/?a=1&b=2'],
   ];
-  for (const [p, q, location] of table) it(`${p}${q ? '?' + q : ''} -> ${location}`, () => assert.equal(directoryRedirect(p, q), location));
+  for (const [p, q, location] of table)
+    it(`${p}${q ? '?' + q : ''} -> ${location}`, () => assert.equal(directoryRedirect(p, q), location));
 });
 
 const PUBLIC = path.resolve(__dirname, '..', '..', 'public');
@@ -209,8 +230,14 @@ describe('static files on every architecture (end to end)', function () {
       });
 
       it('a directory without its slash is 301 to one path on this host, never //host', async () => {
-        for (const [target, location] of [['/about', '/about/'], ['//about', '/about/'], ['///about', '/about/'],
-          ['/about?x=1', '/about/?x=1'], ['//about?a=1&b=%2F', '/about/?a=1&b=%2F']]) { // the query string stays
+        for (const [target, location] of [
+          ['/about', '/about/'],
+          ['//about', '/about/'],
+          ['///about', '/about/'],
+          ['/about?x=1', '/about/?x=1'],
+          ['//about?a=1&b=%2F', '/about/?a=1&b=%2F'],
+        ]) {
+          // the query string stays
           const r = await get(srv.port, target);
           assertPage(r, 301, `Moved to ${location}`);
           assert.equal(r.headers.location, location, target);

@@ -13,7 +13,9 @@ import { sleep, waitFor } from './helpers/procs';
 
 /** Every client connection closed on the servers' side (the lingering close waits for the client's EOF). */
 const settled = (...servers: RunningServer[]) =>
-  waitFor('the servers to close their client connections', 10_000, () => servers.every((x) => heldConnections(x.pid, x.port) === 0));
+  waitFor('the servers to close their client connections', 10_000, () =>
+    servers.every((x) => heldConnections(x.pid, x.port) === 0),
+  );
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PUBLIC = path.join(ROOT, 'public');
@@ -88,7 +90,16 @@ describe('iterative server (end to end)', function () {
       before(async () => {
         const r = redis();
         srv = await startServer(['iterative', '--reader', reader, '--redis', `127.0.0.1:${r.port}`, '--quiet']);
-        tsrv = await startServer(['iterative', '--reader', reader, '--public', tmp.pub, '--redis', `127.0.0.1:${r.port}`, '--quiet']);
+        tsrv = await startServer([
+          'iterative',
+          '--reader',
+          reader,
+          '--public',
+          tmp.pub,
+          '--redis',
+          `127.0.0.1:${r.port}`,
+          '--quiet',
+        ]);
         assert.equal((await get(srv.port, '/')).status, 200);
         assert.equal((await get(tsrv.port, '/')).status, 200);
         await settled(srv, tsrv);
@@ -153,7 +164,8 @@ describe('iterative server (end to end)', function () {
 
       it('a redirect never points to another host (//dir)', async () => {
         const r = await get(srv.port, '//about');
-        if (r.status === 301) assert.ok(!r.headers.location.startsWith('//'), `Location ${r.headers.location} is protocol-relative`);
+        if (r.status === 301)
+          assert.ok(!r.headers.location.startsWith('//'), `Location ${r.headers.location} is protocol-relative`);
         else assert.ok([403, 404].includes(r.status), `status ${r.status}`);
       });
 
@@ -167,7 +179,14 @@ describe('iterative server (end to end)', function () {
       });
 
       it('a malformed request line is 400', async () => {
-        for (const line of ['GARBAGE', 'GET /', 'GET / HTTP/1.0 extra', 'GET  / HTTP/1.0', 'GET / FTP/1.0', ' GET / HTTP/1.0']) {
+        for (const line of [
+          'GARBAGE',
+          'GET /',
+          'GET / HTTP/1.0 extra',
+          'GET  / HTTP/1.0',
+          'GET / FTP/1.0',
+          ' GET / HTTP/1.0',
+        ]) {
           const r = await rawRequest(srv.port, `${line}\r\nHost: x\r\n\r\n`);
           assert.equal(r.status, 400, JSON.stringify(line));
         }
@@ -255,12 +274,18 @@ describe('iterative server (end to end)', function () {
 
       it('a body over 16 KiB is 413', async () => {
         const body = 'guest-name=a&guest-remarks=' + 'x'.repeat(17_000);
-        const r = await rawRequest(srv.port, `POST /guestbook HTTP/1.0\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        const r = await rawRequest(
+          srv.port,
+          `POST /guestbook HTTP/1.0\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        );
         assert.equal(r.status, 413);
       });
 
       it('POST without a valid Content-Length is 411 or 400', async () => {
-        assert.equal((await rawRequest(srv.port, 'POST /guestbook HTTP/1.0\r\nHost: x\r\n\r\nguest-name=a')).status, 411);
+        assert.equal(
+          (await rawRequest(srv.port, 'POST /guestbook HTTP/1.0\r\nHost: x\r\n\r\nguest-name=a')).status,
+          411,
+        );
         for (const cl of ['abc', '-1', '1.5', '']) {
           const r = await rawRequest(srv.port, `POST /guestbook HTTP/1.0\r\nContent-Length: ${cl}\r\n\r\nguest-name=a`);
           assert.equal(r.status, 400, `Content-Length: ${JSON.stringify(cl)}`);
@@ -285,12 +310,25 @@ describe('iterative server (end to end)', function () {
     const buffered = await startServer(['iterative', '--reader', 'buffered', ...args]);
     try {
       const requests = [
-        '/', '/index.html', '/logo.png', '/about', '/about/', '/nope', '/a%20b.txt', '/index.html?q=1', ...TRAVERSALS,
-      ].map((p) => `GET ${p} HTTP/1.0\r\nHost: x\r\n\r\n`).concat([
-        'HEAD /logo.png HTTP/1.0\r\n\r\n', 'DELETE / HTTP/1.0\r\n\r\n', 'GARBAGE\r\n\r\n',
-        `GET /${'a'.repeat(9000)} HTTP/1.0\r\n\r\n`, 'POST /guestbook HTTP/1.0\r\n\r\n',
-        'POST /guestbook HTTP/1.0\r\nContent-Length: 99999\r\n\r\n',
-      ]);
+        '/',
+        '/index.html',
+        '/logo.png',
+        '/about',
+        '/about/',
+        '/nope',
+        '/a%20b.txt',
+        '/index.html?q=1',
+        ...TRAVERSALS,
+      ]
+        .map((p) => `GET ${p} HTTP/1.0\r\nHost: x\r\n\r\n`)
+        .concat([
+          'HEAD /logo.png HTTP/1.0\r\n\r\n',
+          'DELETE / HTTP/1.0\r\n\r\n',
+          'GARBAGE\r\n\r\n',
+          `GET /${'a'.repeat(9000)} HTTP/1.0\r\n\r\n`,
+          'POST /guestbook HTTP/1.0\r\n\r\n',
+          'POST /guestbook HTTP/1.0\r\nContent-Length: 99999\r\n\r\n',
+        ]);
       for (const req of requests) {
         const a = await rawRequest(byte.port, req);
         const b = await rawRequest(buffered.port, req);
@@ -330,14 +368,23 @@ describe('iterative server (end to end)', function () {
 
     it('a client that stops mid-body is answered 408 and nothing is stored', async () => {
       const before = await redis().client().llen('guestbook_remarks');
-      const r = await rawRequest(srv.port, 'POST /guestbook HTTP/1.0\r\nContent-Length: 40\r\n\r\nguest-name=x&guest', { timeoutMs: 20_000 });
+      const r = await rawRequest(srv.port, 'POST /guestbook HTTP/1.0\r\nContent-Length: 40\r\n\r\nguest-name=x&guest', {
+        timeoutMs: 20_000,
+      });
       assert.equal(r.status, 408);
       assert.equal(await redis().client().llen('guestbook_remarks'), before);
     });
 
     it('a client that closes mid-headers gets no answer and does not hang the server (--timeout 60)', async () => {
       // A long timeout: had the server waited for it, the next request would take ~60 s.
-      const slow = await startServer(['iterative', '--timeout', '60', '--redis', `127.0.0.1:${redis().port}`, '--quiet']);
+      const slow = await startServer([
+        'iterative',
+        '--timeout',
+        '60',
+        '--redis',
+        `127.0.0.1:${redis().port}`,
+        '--quiet',
+      ]);
       try {
         await closeMidHeaders(slow);
       } finally {
@@ -355,7 +402,8 @@ describe('iterative server (end to end)', function () {
           s.on('close', () => resolve(Buffer.concat(data)));
           s.on('connect', () => {
             s.write('GET /index.html HTTP/1.0\r\nHost: x\r\nX-A: b');
-            if (half) s.end(); // early EOF: the server sees recv() == 0
+            if (half)
+              s.end(); // early EOF: the server sees recv() == 0
             else setTimeout(() => s.destroy(), 50);
           });
           setTimeout(() => reject(new Error('server kept the half-closed connection open')), 10_000);
@@ -424,7 +472,7 @@ describe('iterative server (end to end)', function () {
     });
 
     it('POST stores exactly the submitted text and thanks the visitor', async () => {
-      const name = 'Zoë O\'Brien+Co';
+      const name = "Zoë O'Brien+Co";
       const remarks = 'Fast server! 100% & more = "great"\nsecond line; ünïcödé ✓';
       const r = await post(srv.port, '/guestbook', { 'guest-name': name, 'guest-remarks': remarks });
       assert.equal(r.status, 200);
@@ -469,16 +517,26 @@ describe('iterative server (end to end)', function () {
     it('a POST body split across several segments is read whole (exactly Content-Length bytes)', async () => {
       const full = formRequest('/guestbook', { 'guest-name': 'Segmented Sam', 'guest-remarks': 'arrived in pieces' });
       const headEnd = full.indexOf('\r\n\r\n') + 4;
-      const chunks = [full.subarray(0, 10), full.subarray(10, headEnd - 1), full.subarray(headEnd - 1, headEnd + 5),
-        full.subarray(headEnd + 5, headEnd + 20), full.subarray(headEnd + 20)];
+      const chunks = [
+        full.subarray(0, 10),
+        full.subarray(10, headEnd - 1),
+        full.subarray(headEnd - 1, headEnd + 5),
+        full.subarray(headEnd + 5, headEnd + 20),
+        full.subarray(headEnd + 20),
+      ];
       const r = await rawRequest(srv.port, chunks, { chunkDelayMs: 60 });
       assert.equal(r.status, 200);
-      assert.deepEqual(await redis().client().lrange('guestbook_remarks', 0, -1), ['arrived in pieces - Segmented Sam']);
+      assert.deepEqual(await redis().client().lrange('guestbook_remarks', 0, -1), [
+        'arrived in pieces - Segmented Sam',
+      ]);
     });
 
     it('bytes after Content-Length are not part of the remark', async () => {
       const body = 'guest-name=Ann&guest-remarks=short';
-      const r = await rawRequest(srv.port, `POST /guestbook HTTP/1.0\r\nContent-Length: ${body.length}\r\n\r\n${body}TRAILING-JUNK`);
+      const r = await rawRequest(
+        srv.port,
+        `POST /guestbook HTTP/1.0\r\nContent-Length: ${body.length}\r\n\r\n${body}TRAILING-JUNK`,
+      );
       assert.equal(r.status, 200);
       assert.deepEqual(await redis().client().lrange('guestbook_remarks', 0, -1), ['short - Ann']);
     });

@@ -129,7 +129,17 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
     });
 
     it('answers with the same bodies as the iterative server', async () => {
-      for (const p of ['/', '/logo.png', '/style.css', '/nope', '/sub', '/sub/', '/../secret.txt', '/%2e%2e/x', '/about']) {
+      for (const p of [
+        '/',
+        '/logo.png',
+        '/style.css',
+        '/nope',
+        '/sub',
+        '/sub/',
+        '/../secret.txt',
+        '/%2e%2e/x',
+        '/about',
+      ]) {
         const a = await get(srv.port, p);
         const b = await get(iter.port, p);
         assert.equal(a.status, b.status, p);
@@ -151,7 +161,10 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
       ];
       for (const head of heads) {
         const what = JSON.stringify(head.slice(0, 50));
-        const [a, b] = await Promise.all([rawRequest(srv.port, head, { timeoutMs: 8000 }), rawRequest(iter.port, head, { timeoutMs: 8000 })]);
+        const [a, b] = await Promise.all([
+          rawRequest(srv.port, head, { timeoutMs: 8000 }),
+          rawRequest(iter.port, head, { timeoutMs: 8000 }),
+        ]);
         assert.equal(a.status, b.status, what);
         assert.equal(a.body.toString(), b.body.toString(), `body for ${what}`);
         assert.equal(a.headers.location, b.headers.location, what);
@@ -161,12 +174,16 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
   });
 
   describe('slow clients: --timeout and --send-timeout as on the raw servers; no fd left behind', () => {
-    const startNode = (args: string[]) => startServer(['node', '--public', tmp.pub, '--redis', `127.0.0.1:${redis().port}`, '--quiet', ...args]);
+    const startNode = (args: string[]) =>
+      startServer(['node', '--public', tmp.pub, '--redis', `127.0.0.1:${redis().port}`, '--quiet', ...args]);
 
     /** What `pid` holds for the client `sock`: its fds on big.bin and on the server end of the connection. */
     function heldFor(pid: number, sock: net.Socket): string[] {
       const port = (p: number) => ':' + p.toString(16).toUpperCase().padStart(4, '0');
-      const serverEnd = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
+      const serverEnd = fs
+        .readFileSync('/proc/net/tcp', 'utf8')
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
         .filter((f) => f[1]?.endsWith(port(sock.remotePort!)) && f[2]?.endsWith(port(sock.localPort!)))
         .map((f) => `socket:[${f[9]}]`); // an orphaned (closed) end has inode 0
       const held: string[] = [];
@@ -174,7 +191,9 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
         try {
           const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
           if (link.endsWith(`${path.sep}big.bin`) || serverEnd.includes(link)) held.push(link);
-        } catch { /* closed meanwhile */ }
+        } catch {
+          /* closed meanwhile */
+        }
       }
       return held;
     }
@@ -192,11 +211,15 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
         const reader = setInterval(() => (received += sock.read(perTick)?.length ?? 0), 100);
         sock.on('close', () => clearInterval(reader));
       }
-      await waitFor('the server to hold the connection and the file', 10_000, () => sock.remotePort && heldFor(s.pid, sock).length === 2);
+      await waitFor(
+        'the server to hold the connection and the file',
+        10_000,
+        () => sock.remotePort && heldFor(s.pid, sock).length === 2,
+      );
       return { sock, received: () => received };
     }
 
-    it('one that trickles its request is answered 408 (the raw servers\' page) once --timeout has passed in all', async () => {
+    it("one that trickles its request is answered 408 (the raw servers' page) once --timeout has passed in all", async () => {
       const s = await startNode(['--timeout', '1']);
       try {
         const trickle = ['GET / HTTP/1.0\r\n', ...Array.from({ length: 50 }, () => 'X: 1\r\n')]; // 10 s of it
@@ -213,7 +236,11 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
       const s = await startNode(['--timeout', '1']);
       try {
         const { sock } = await askForBig(s);
-        await waitFor('the stalled connection and its file to be closed', 15_000, () => heldFor(s.pid, sock).length === 0);
+        await waitFor(
+          'the stalled connection and its file to be closed',
+          15_000,
+          () => heldFor(s.pid, sock).length === 0,
+        );
         // Reading now gets what the kernel had queued, then the end: the response was cut.
         let received = 0;
         const closed = new Promise((r) => sock.on('close', r));
@@ -231,7 +258,11 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
       try {
         const { sock, received } = await askForBig(s, 4096); // ~40 KB/s
         try {
-          await waitFor('the slow connection and its file to be closed', 15_000, () => heldFor(s.pid, sock).length === 0);
+          await waitFor(
+            'the slow connection and its file to be closed',
+            15_000,
+            () => heldFor(s.pid, sock).length === 0,
+          );
         } finally {
           sock.destroy();
         }
@@ -277,15 +308,24 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
       assert.deepEqual(await redis().client().lrange('guestbook_remarks', 0, -1), [`${evil} - <b>Mallory</b>`]);
       const g = text(await get(srv.port, '/guestbook'));
       assert.ok(!g.includes('<script>') && !g.includes('<b>Mallory'));
-      assert.ok(g.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; ünïcödé - &lt;b&gt;Mallory&lt;/b&gt;'));
+      assert.ok(
+        g.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; ünïcödé - &lt;b&gt;Mallory&lt;/b&gt;'),
+      );
     });
 
     it('empty or over-long fields give 400 and store nothing; a body over 16 KiB is 413', async () => {
-      const forms: Record<string, string>[] = [{ 'guest-name': '', 'guest-remarks': 'x' }, { 'guest-name': 'Ann' }, { 'guest-name': 'n'.repeat(101), 'guest-remarks': 'x' }];
+      const forms: Record<string, string>[] = [
+        { 'guest-name': '', 'guest-remarks': 'x' },
+        { 'guest-name': 'Ann' },
+        { 'guest-name': 'n'.repeat(101), 'guest-remarks': 'x' },
+      ];
       for (const form of forms) {
         assert.equal((await post(srv.port, '/guestbook', form)).status, 400);
       }
-      assert.equal((await post(srv.port, '/guestbook', { 'guest-name': 'a', 'guest-remarks': 'r'.repeat(17_000) })).status, 413);
+      assert.equal(
+        (await post(srv.port, '/guestbook', { 'guest-name': 'a', 'guest-remarks': 'r'.repeat(17_000) })).status,
+        413,
+      );
       assert.equal(await redis().client().exists('guestbook_remarks'), 0);
     });
 
@@ -302,7 +342,10 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
         await redis().start();
       }
       assert.equal((await get(srv.port, '/guestbook')).status, 200);
-      assert.equal((await post(srv.port, '/guestbook', { 'guest-name': 'Back', 'guest-remarks': 'again' })).status, 200);
+      assert.equal(
+        (await post(srv.port, '/guestbook', { 'guest-name': 'Back', 'guest-remarks': 'again' })).status,
+        200,
+      );
       assert.deepEqual(await redis().client().lrange('guestbook_remarks', 0, -1), ['again - Back']);
     });
 
@@ -324,8 +367,13 @@ describe('node architecture (node:http + ioredis, end to end)', function () {
     const s = await startServer(['node', '--redis', `127.0.0.1:${redis().port}`, '--quiet', '--backlog', '512']);
     await get(s.port, '/');
     const fds0 = fdCount(s.pid);
-    const rs = await Promise.all(Array.from({ length: 200 }, (_, i) => get(s.port, i % 2 ? '/guestbook' : '/logo.png')));
-    assert.ok(rs.every((r) => r.status === 200), JSON.stringify(rs.map((r) => r.status)));
+    const rs = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => get(s.port, i % 2 ? '/guestbook' : '/logo.png')),
+    );
+    assert.ok(
+      rs.every((r) => r.status === 200),
+      JSON.stringify(rs.map((r) => r.status)),
+    );
     await sleep(200);
     assert.ok(fdCount(s.pid) <= fds0 + 2, `fds ${fds0} -> ${fdCount(s.pid)}`);
     const stop = await s.stop('SIGINT');

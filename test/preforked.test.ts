@@ -7,9 +7,17 @@ import { get, load } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
 
 const wchan = (pid: number): string => {
-  try { return fs.readFileSync(`/proc/${pid}/wchan`, 'utf8'); } catch { return ''; }
+  try {
+    return fs.readFileSync(`/proc/${pid}/wchan`, 'utf8');
+  } catch {
+    return '';
+  }
 };
-const workersOf = (s: RunningServer) => childrenOf(s.pid).filter((p) => p.state !== 'Z').map((p) => p.pid).sort();
+const workersOf = (s: RunningServer) =>
+  childrenOf(s.pid)
+    .filter((p) => p.state !== 'Z')
+    .map((p) => p.pid)
+    .sort();
 const paths = ['/', '/guestbook', '/index.html', '/nope.html'];
 const mixed = (i: number) => `GET ${paths[i % paths.length]} HTTP/1.0\r\nHost: x\r\n\r\n`;
 const expected = (n: number) => ({ 200: n - Math.floor((n + 0) / 4), 404: Math.floor(n / 4) });
@@ -37,7 +45,11 @@ describe('preforked server', function () {
     // that used to deadlock forked children): measured with --trace-gc, about 3 mark-compacts
     // per 1,000 requests a worker serves, so several in each of the 8 (docs/fork-safety.md).
     const s = await start(['--workers', '8'], ['--max-semi-space-size=1', '--max-old-space-size=48', '--gc-global']);
-    assert.match(fs.readFileSync(`/proc/${s.pid}/cmdline`, 'utf8'), /--max-semi-space-size=1\0/, 'node flags survive the re-exec');
+    assert.match(
+      fs.readFileSync(`/proc/${s.pid}/cmdline`, 'utf8'),
+      /--max-semi-space-size=1\0/,
+      'node flags survive the re-exec',
+    );
     const before = workersOf(s);
     const r = redis().client();
     const count0 = Number((await r.get('visitor_count')) ?? 0);
@@ -74,9 +86,15 @@ describe('preforked server', function () {
       assert.deepEqual(res.errors, []);
       assert.deepEqual(res.byStatus, expected(400));
       // With a lock only one worker is in accept(): it holds the lock. Kill it there.
-      const inAccept = await waitFor('a worker in accept()', 10_000, () => workersOf(s).find((p) => wchan(p) === 'inet_csk_accept'));
+      const inAccept = await waitFor('a worker in accept()', 10_000, () =>
+        workersOf(s).find((p) => wchan(p) === 'inet_csk_accept'),
+      );
       process.kill(inAccept, 'SIGKILL');
-      await waitFor('a replacement worker', 10_000, () => workersOf(s).length === 4 && !workersOf(s).includes(inAccept));
+      await waitFor(
+        'a replacement worker',
+        10_000,
+        () => workersOf(s).length === 4 && !workersOf(s).includes(inAccept),
+      );
       res = await load(s.port, 200, 10, mixed);
       assert.deepEqual(res.errors, []);
       assert.deepEqual(res.byStatus, expected(200));
@@ -92,7 +110,11 @@ describe('preforked server', function () {
     assert.equal(signal, null);
     assert.equal(code, 0);
     assert.ok(ms < 2000, `exit took ${ms} ms`);
-    assert.equal(s.stdout().match(/user time = [\d.]+ s, sys time = [\d.]+ s/g)?.length, 1, `stats once: ${s.stdout()}`);
+    assert.equal(
+      s.stdout().match(/user time = [\d.]+ s, sys time = [\d.]+ s/g)?.length,
+      1,
+      `stats once: ${s.stdout()}`,
+    );
     assert.deepEqual(processGroupMembers(s.pid), []);
   });
 
@@ -117,7 +139,8 @@ describe('preforked server', function () {
     process.kill(s.pid, 'SIGKILL'); // the parent only: no chance to stop its children itself
     await s.stop('SIGKILL');
     await waitFor('every worker to exit after its parent died', 10_000, () =>
-      workers.every((p) => !fs.existsSync(`/proc/${p}`) || fs.readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ')));
+      workers.every((p) => !fs.existsSync(`/proc/${p}`) || fs.readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ')),
+    );
     assert.deepEqual(processGroupMembers(s.pid), []);
   });
 });

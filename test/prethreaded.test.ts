@@ -17,7 +17,8 @@ describe('accept mutex (SharedMutex)', () => {
   it('never admits two Workers at once', async function () {
     const mutex = new SharedMutex();
     const shared = new SharedArrayBuffer(12); // [counter, inside, violations]
-    const ITER = 20_000, WORKERS = 4;
+    const ITER = 20_000,
+      WORKERS = 4;
     const body = `
       const { workerData: d } = require('node:worker_threads');
       const { SharedMutex } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'shared-mutex.js'))});
@@ -33,8 +34,10 @@ describe('accept mutex (SharedMutex)', () => {
         s[1] = 0;
         m.unlock(d.id);
       }`;
-    const ws = Array.from({ length: WORKERS }, (_, i) =>
-      new Worker(body, { eval: true, workerData: { mutex: mutex.buffer, shared, iter: ITER, id: i + 1 } }));
+    const ws = Array.from(
+      { length: WORKERS },
+      (_, i) => new Worker(body, { eval: true, workerData: { mutex: mutex.buffer, shared, iter: ITER, id: i + 1 } }),
+    );
     const codes = await Promise.all(ws.map((w) => new Promise((r) => w.once('exit', r))));
     const s = new Int32Array(shared);
     assert.deepEqual(codes, [0, 0, 0, 0]);
@@ -50,7 +53,8 @@ describe('accept mutex (SharedMutex)', () => {
       `const { workerData: d, parentPort } = require('node:worker_threads');
        const { SharedMutex } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'shared-mutex.js'))});
        parentPort.postMessage(new SharedMutex(d).lock(2));`,
-      { eval: true, workerData: mutex.buffer });
+      { eval: true, workerData: mutex.buffer },
+    );
     const got = new Promise((r) => w.once('message', r));
     await sleep(200); // let it block (if it has not yet, lock() sees the closed word at once)
     mutex.close();
@@ -72,7 +76,12 @@ describe('prethreaded server', function () {
     const N = 10_000;
     const isGuestbook = (i: number) => i % 4 === 0;
     const t0 = Date.now();
-    const r = await load(srv.port, N, 50, (i) => `GET ${isGuestbook(i) ? '/guestbook' : '/'} HTTP/1.0\r\nHost: x\r\n\r\n`);
+    const r = await load(
+      srv.port,
+      N,
+      50,
+      (i) => `GET ${isGuestbook(i) ? '/guestbook' : '/'} HTTP/1.0\r\nHost: x\r\n\r\n`,
+    );
     const ms = Date.now() - t0;
     assert.deepEqual(r.errors, []);
     assert.deepEqual(r.byStatus, { 200: N });
@@ -87,7 +96,11 @@ describe('prethreaded server', function () {
     it(`Ctrl-C with every Worker blocked (--accept-lock ${lock}): stats, exit 0, within 2 s`, async () => {
       srv = await start(['prethreaded', '--threads', '8', '--accept-lock', lock]);
       // none: all 8 block in accept(); mutex: one in accept(), seven in futex on the lock
-      await waitFor('the pool to block in accept()', 30_000, () => threadsInAccept(srv!.pid) === (lock === 'none' ? 8 : 1));
+      await waitFor(
+        'the pool to block in accept()',
+        30_000,
+        () => threadsInAccept(srv!.pid) === (lock === 'none' ? 8 : 1),
+      );
       assert.equal((await get(srv.port, '/')).status, 200);
       await waitFor('the pool to block again', 30_000, () => threadsInAccept(srv!.pid) === (lock === 'none' ? 8 : 1));
       const r = await srv.stop('SIGINT');
@@ -136,9 +149,9 @@ describe('prethreaded server', function () {
   });
 
   it('replaces a Worker that throws, and service continues (ZEROHTTPD_TEST_THROW_AFTER)', async () => {
-    srv = await start(['prethreaded', '--threads', '2'],
-      { env: { ZEROHTTPD_TEST_THROW_AFTER: '1' } });
-    for (let i = 0; i < 8; i++) assert.equal((await get(srv.port, i % 2 ? '/guestbook' : '/')).status, 200, `request ${i}`);
+    srv = await start(['prethreaded', '--threads', '2'], { env: { ZEROHTTPD_TEST_THROW_AFTER: '1' } });
+    for (let i = 0; i < 8; i++)
+      assert.equal((await get(srv.port, i % 2 ? '/guestbook' : '/')).status, 200, `request ${i}`);
     assert.ok((srv.stderr().match(/exited \(code 1\); starting a new one\n/g) ?? []).length >= 6, srv.stderr());
     const r = await srv.stop('SIGINT');
     assert.equal(r.code, 0);

@@ -37,8 +37,8 @@ describe('architecture registry', () => {
         assert.ok(o in COMMAND_LINE, `${name}: --${o}`);
         assert.ok(!COMMON_OPTIONS.includes(o), `${name}: --${o} is common already`);
       }
-      for (const o of Object.keys(entry.refuses ?? {})) assert.ok(entry.options.includes(o as never), `${name} refuses values of --${o}, which it does not take`);
+      for (const o of Object.keys(entry.refuses ?? {}))
+        assert.ok(entry.options.includes(o as never), `${name} refuses values of --${o}, which it does not take`);
     }
   });
-
 });

@@ -13,7 +13,6 @@ function decodeAll(chunks: Uint8Array[]): RespValue[] {
   return out;
 }
 
-
 const replyArb: fc.Arbitrary<RespValue> = fc.letrec<{ v: RespValue }>((tie) => ({
   v: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -36,10 +35,21 @@ describe('RESP', () => {
 
   describe('RespDecoder', () => {
     it('decodes every reply type', () => {
-      const input = '+OK\r\n-ERR wrong type\r\n:42\r\n:-7\r\n$5\r\nhello\r\n$0\r\n\r\n$-1\r\n*-1\r\n*0\r\n' +
+      const input =
+        '+OK\r\n-ERR wrong type\r\n:42\r\n:-7\r\n$5\r\nhello\r\n$0\r\n\r\n$-1\r\n*-1\r\n*0\r\n' +
         '*3\r\n:1\r\n*2\r\n$1\r\na\r\n$-1\r\n+x\r\n$5\r\né€\r\n';
       assert.deepEqual(decodeAll([Buffer.from(input)]), [
-        'OK', new RespError('ERR wrong type'), 42, -7, 'hello', '', null, null, [], [1, ['a', null], 'x'], 'é€',
+        'OK',
+        new RespError('ERR wrong type'),
+        42,
+        -7,
+        'hello',
+        '',
+        null,
+        null,
+        [],
+        [1, ['a', null], 'x'],
+        'é€',
       ]);
     });
 
@@ -83,17 +93,21 @@ describe('RESP', () => {
 
     it('decodes any split of a multi-reply stream identically (property)', () => {
       fc.assert(
-        fc.property(fc.array(replyArb, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 }), (replies, cuts) => {
-          const bytes = Buffer.from(replies.map(encodeReply).join(''));
-          const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-          const chunks: Buffer[] = [];
-          let prev = 0;
-          for (const p of [...points, bytes.length]) {
-            chunks.push(bytes.subarray(prev, p));
-            prev = p;
-          }
-          assert.deepEqual(decodeAll(chunks), replies);
-        }),
+        fc.property(
+          fc.array(replyArb, { minLength: 1, maxLength: 6 }),
+          fc.array(fc.nat(), { maxLength: 20 }),
+          (replies, cuts) => {
+            const bytes = Buffer.from(replies.map(encodeReply).join(''));
+            const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+            const chunks: Buffer[] = [];
+            let prev = 0;
+            for (const p of [...points, bytes.length]) {
+              chunks.push(bytes.subarray(prev, p));
+              prev = p;
+            }
+            assert.deepEqual(decodeAll(chunks), replies);
+          },
+        ),
         { numRuns: 500 },
       );
     });
@@ -126,7 +140,8 @@ describe('RESP', () => {
         return ms;
       };
       decodeTimed(10_000); // warm up
-      const small = decodeTimed(10_000), big = decodeTimed(100_000);
+      const small = decodeTimed(10_000),
+        big = decodeTimed(100_000);
       // Linear: ~10x the 10k time; re-scanning from the start per chunk would be ~100x.
       assert.ok(big < small * 40 + 100, `100k elements took ${big.toFixed(0)} ms vs ${small.toFixed(0)} ms for 10k`);
     });

@@ -5,7 +5,18 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { STRACE, startTraced, callsOf, fdNum, isOneByteRecv, isPeek, listenedWith, isOpen, openTarget, openedFile } from './helpers/strace';
+import {
+  STRACE,
+  startTraced,
+  callsOf,
+  fdNum,
+  isOneByteRecv,
+  isPeek,
+  listenedWith,
+  isOpen,
+  openTarget,
+  openedFile,
+} from './helpers/strace';
 import { get } from './helpers/http';
 import { freePort } from '../lib/net-probe';
 
@@ -25,8 +36,11 @@ describe('iterative server under strace', function () {
   for (const reader of ['byte', 'buffered'] as const) {
     it(`GET / is accepted, read, sendfile()d and closed by the main thread (--reader ${reader})`, async () => {
       const sub = fs.mkdtempSync(path.join(dir, `${reader}-`));
-      const srv = await startTraced('accept4,recvfrom,sendfile,shutdown,close',
-        ['iterative', '--reader', reader, '--redis', `127.0.0.1:${await freePort()}`, '--quiet'], sub);
+      const srv = await startTraced(
+        'accept4,recvfrom,sendfile,shutdown,close',
+        ['iterative', '--reader', reader, '--redis', `127.0.0.1:${await freePort()}`, '--quiet'],
+        sub,
+      );
       let stopped = false;
       try {
         const r = await get(srv.port, '/', { timeoutMs: 30_000 });
@@ -53,17 +67,33 @@ describe('iterative server under strace', function () {
           const oneByte = recvs.filter((c) => isOneByteRecv(c) && c.ret === 1);
           const request = `GET / HTTP/1.0\r\nHost: x\r\n\r\n`;
           // One recv() per byte, plus one MSG_PEEK after each '\r'.
-          assert.equal(oneByte.length, request.length, `one-byte recvfrom calls:\n${recvs.map((c) => c.line).join('\n')}`);
+          assert.equal(
+            oneByte.length,
+            request.length,
+            `one-byte recvfrom calls:\n${recvs.map((c) => c.line).join('\n')}`,
+          );
           assert.ok(recvs.some(isPeek), 'MSG_PEEK look-ahead after CR');
-          assert.ok(recvs.every((c) => isOneByteRecv(c) || (isPeek(c) && c.argv[2] === '1')), 'every read of the head is 1 byte');
+          assert.ok(
+            recvs.every((c) => isOneByteRecv(c) || (isPeek(c) && c.argv[2] === '1')),
+            'every read of the head is 1 byte',
+          );
         } else {
-          assert.ok(recvs.every((c) => !isOneByteRecv(c)), 'buffered reader makes large reads');
+          assert.ok(
+            recvs.every((c) => !isOneByteRecv(c)),
+            'buffered reader makes large reads',
+          );
         }
         assert.match(sf[0].argv[1], /index\.html>$/, 'sendfile from public/index.html');
-        assert.equal(sf.reduce((s, c) => s + c.ret!, 0), size, 'sendfile sent the whole file');
+        assert.equal(
+          sf.reduce((s, c) => s + c.ret!, 0),
+          size,
+          'sendfile sent the whole file',
+        );
         const closes = after.filter((c) => c.name === 'close' && fdNum(c.argv[0]) === n);
         assert.ok(closes.length >= 1, `close(${n}) in the main thread`);
-        const firstRecv = main.indexOf(recvs[0]), firstSf = main.indexOf(sf[0]), closeIdx = main.indexOf(closes[0]);
+        const firstRecv = main.indexOf(recvs[0]),
+          firstSf = main.indexOf(sf[0]),
+          closeIdx = main.indexOf(closes[0]);
         assert.ok(a < firstRecv && firstRecv < firstSf && firstSf < closeIdx, 'accept4 < recvfrom < sendfile < close');
         // Lingering close: shutdown(n, SHUT_WR) after the last byte, one recvfrom that sees the
         // client's EOF (it read the answer and closed), then close(n).
@@ -72,11 +102,23 @@ describe('iterative server under strace', function () {
         assert.equal(shut[0].argv[1], 'SHUT_WR');
         const shutIdx = main.indexOf(shut[0]);
         assert.ok(main.indexOf(sf[sf.length - 1]) < shutIdx && shutIdx < closeIdx, 'sendfile < shutdown < close');
-        assert.deepEqual(drains.map((c) => c.ret), [0], 'the drain reads the EOF and nothing else');
-        assert.ok(drains.every((c) => shutIdx < main.indexOf(c) && main.indexOf(c) < closeIdx), 'shutdown < drain < close');
+        assert.deepEqual(
+          drains.map((c) => c.ret),
+          [0],
+          'the drain reads the EOF and nothing else',
+        );
+        assert.ok(
+          drains.every((c) => shutIdx < main.indexOf(c) && main.indexOf(c) < closeIdx),
+          'shutdown < drain < close',
+        );
         // No other thread touched the client socket between accept and close.
-        const others = calls.filter((c) => /^(recvfrom|sendfile)$/.test(c.name) && c.pid !== srv.pid && fdNum(c.argv[0]) === n);
-        assert.deepEqual(others.map((c) => c.line), []);
+        const others = calls.filter(
+          (c) => /^(recvfrom|sendfile)$/.test(c.name) && c.pid !== srv.pid && fdNum(c.argv[0]) === n,
+        );
+        assert.deepEqual(
+          others.map((c) => c.line),
+          [],
+        );
       } finally {
         if (!stopped) await srv.stop();
       }
@@ -94,14 +136,31 @@ describe('iterative server under strace', function () {
     fs.symlinkSync(path.join(root, 'secret.txt'), path.join(pub, 'abs-escape.txt'));
     fs.symlinkSync('..', path.join(pub, 'up'));
     const realPub = fs.realpathSync(pub);
-    const srv = await startTraced('openat,openat2,open',
-      ['iterative', '--public', pub, '--redis', `127.0.0.1:${await freePort()}`, '--quiet'], root);
+    const srv = await startTraced(
+      'openat,openat2,open',
+      ['iterative', '--public', pub, '--redis', `127.0.0.1:${await freePort()}`, '--quiet'],
+      root,
+    );
     let stopped = false;
     try {
       const paths = [
-        '/../secret.txt', '/sub/../../secret.txt', '/%2e%2e/secret.txt', '/%2E%2E/secret.txt', '/.%2e/secret.txt',
-        '/..%2fsecret.txt', '/%2e%2e%2fsecret.txt', '/sub%2f..%2f..%2fsecret.txt', '/..%5csecret.txt', '/..\\secret.txt',
-        '/secret.txt%00', '/..%00/secret.txt', '/%2fetc%2fpasswd', '/escape.txt', '/abs-escape.txt', '/up/secret.txt', '/up/',
+        '/../secret.txt',
+        '/sub/../../secret.txt',
+        '/%2e%2e/secret.txt',
+        '/%2E%2E/secret.txt',
+        '/.%2e/secret.txt',
+        '/..%2fsecret.txt',
+        '/%2e%2e%2fsecret.txt',
+        '/sub%2f..%2f..%2fsecret.txt',
+        '/..%5csecret.txt',
+        '/..\\secret.txt',
+        '/secret.txt%00',
+        '/..%00/secret.txt',
+        '/%2fetc%2fpasswd',
+        '/escape.txt',
+        '/abs-escape.txt',
+        '/up/secret.txt',
+        '/up/',
       ];
       for (const p of paths) {
         const r = await get(srv.port, p, { timeoutMs: 30_000 });
@@ -114,7 +173,10 @@ describe('iterative server under strace', function () {
       assert.equal(code, 0);
       const opens = calls.filter(isOpen);
       const o2 = opens.filter((c) => c.name === 'openat2');
-      assert.ok(o2.some((c) => openTarget(c) === 'index.html' && openedFile(c)), `the control request was traced:\n${o2.map((c) => c.line).join('\n')}`);
+      assert.ok(
+        o2.some((c) => openTarget(c) === 'index.html' && openedFile(c)),
+        `the control request was traced:\n${o2.map((c) => c.line).join('\n')}`,
+      );
       for (const c of o2) {
         // openat2(<the public root fd>, "<relative path>", {... resolve=RESOLVE_BENEATH...})
         assert.ok(c.argv[0].endsWith(`<${realPub}>`), `openat2 not relative to the public root: ${c.line}`);
@@ -122,14 +184,25 @@ describe('iterative server under strace', function () {
         const rel = openTarget(c)!;
         assert.ok(!rel.startsWith('/') && !rel.split('/').includes('..'), `openat2 of ${rel}`);
         // The escaping symlinks are refused by the kernel, nothing opened.
-        if (/^(escape\.txt|abs-escape\.txt|up\/secret\.txt|up\/index\.html)$/.test(rel)) assert.ok(c.errno === 'EXDEV' || c.errno === 'ELOOP', c.line);
+        if (/^(escape\.txt|abs-escape\.txt|up\/secret\.txt|up\/index\.html)$/.test(rel))
+          assert.ok(c.errno === 'EXDEV' || c.errno === 'ELOOP', c.line);
       }
       // Nothing ever opened the outside file, by any path.
       const outside = opens.filter((c) => /secret\.txt/.test(c.line) && c.name !== 'openat2');
-      assert.deepEqual(outside.map((c) => c.line), []);
+      assert.deepEqual(
+        outside.map((c) => c.line),
+        [],
+      );
       const success = opens.filter((c) => /secret/.test(c.line) && c.ret !== null && c.ret >= 0);
-      assert.deepEqual(success.map((c) => c.line), [], 'no successful open mentioning the secret');
-      assert.ok(!opens.some((c) => c.line.includes(path.join(root, 'secret.txt')) || c.line.includes('/etc/passwd')), 'no open of an outside path');
+      assert.deepEqual(
+        success.map((c) => c.line),
+        [],
+        'no successful open mentioning the secret',
+      );
+      assert.ok(
+        !opens.some((c) => c.line.includes(path.join(root, 'secret.txt')) || c.line.includes('/etc/passwd')),
+        'no open of an outside path',
+      );
     } finally {
       if (!stopped) await srv.stop();
     }
@@ -150,7 +223,11 @@ describe('--backlog under strace', function () {
   // way: the node yardstick once did that and outlasted the others at c >= 8,000 for it.
   for (const arch of ['epoll', 'node']) {
     it(`${arch}: every listen() has the --backlog given`, async () => {
-      const srv = await startTraced('listen', [arch, '--backlog', '37', '--redis', `127.0.0.1:${await freePort()}`, '--quiet'], fs.mkdtempSync(path.join(dir, `${arch}-`)));
+      const srv = await startTraced(
+        'listen',
+        [arch, '--backlog', '37', '--redis', `127.0.0.1:${await freePort()}`, '--quiet'],
+        fs.mkdtempSync(path.join(dir, `${arch}-`)),
+      );
       assert.equal((await get(srv.port, '/', { timeoutMs: 30_000 })).status, 200);
       const { code, calls } = await srv.stop();
       assert.equal(code, 0);

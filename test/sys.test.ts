@@ -41,7 +41,10 @@ function tcpSocket(af = C.AF_INET, extra = 0): number {
 }
 
 /** A listening socket on an ephemeral loopback port. */
-function listener(fam: Family = 'IPv4', opts: { reuse?: boolean; nonblock?: boolean } = {}): { fd: number; port: number } {
+function listener(
+  fam: Family = 'IPv4',
+  opts: { reuse?: boolean; nonblock?: boolean } = {},
+): { fd: number; port: number } {
   const { af, addr } = LOOP[fam];
   const fd = tcpSocket(af, opts.nonblock ? C.SOCK_NONBLOCK : 0);
   if (opts.reuse) assert.equal(native.setsockopt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1), 0);
@@ -76,7 +79,10 @@ function runChild(
   cmd: string,
   args: string[],
   onStdoutLine?: (line: string, child: child_process.ChildProcess) => void,
-): { child: child_process.ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> } {
+): {
+  child: child_process.ChildProcess;
+  done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
+} {
   const child = child_process.spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -92,10 +98,12 @@ function runChild(
     }
   });
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
+  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>(
+    (resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    },
+  );
   return { child, done };
 }
 
@@ -110,16 +118,22 @@ async function underSignals(wait: () => number): Promise<{ r: number; ms: number
   let signals = 0;
   const onSignal = () => signals++;
   process.on('SIGUSR2', onSignal);
-  const sender = child_process.spawn(process.execPath, ['-e',
-    `let n = 0; const t = setInterval(() => { process.kill(${process.pid}, 'SIGUSR2'); if (++n === 200) clearInterval(t); }, 50);`],
-  { stdio: 'ignore' });
+  const sender = child_process.spawn(
+    process.execPath,
+    [
+      '-e',
+      `let n = 0; const t = setInterval(() => { process.kill(${process.pid}, 'SIGUSR2'); if (++n === 200) clearInterval(t); }, 50);`,
+    ],
+    { stdio: 'ignore' },
+  );
   children.add(sender);
   const gone = new Promise((resolve) => sender.once('exit', resolve));
   try {
     for (let t = Date.now(); signals === 0; await new Promise((res) => setTimeout(res, 10))) {
       assert.ok(Date.now() - t < 20_000, 'no SIGUSR2 from the sender');
     }
-    const before = signals, t0 = Date.now();
+    const before = signals,
+      t0 = Date.now();
     const r = wait();
     const ms = Date.now() - t0;
     await new Promise((res) => setTimeout(res, 200)); // the handler runs (and counts) only now
@@ -237,7 +251,10 @@ describe('native layer (lib/sys.ts + addon)', function () {
       assert.equal(err.errno, -C.EAGAIN);
       assert.equal(err.syscall, 'accept');
       assert.equal(err.message, 'accept: EAGAIN (resource temporarily unavailable)');
-      assert.throws(() => check('accept', r), (e: unknown) => e instanceof SyscallError && e.code === 'EAGAIN');
+      assert.throws(
+        () => check('accept', r),
+        (e: unknown) => e instanceof SyscallError && e.code === 'EAGAIN',
+      );
       assert.equal(check('accept', 5), 5);
 
       // shaped like Node's own fs errors
@@ -389,7 +406,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
       assert.equal(native.epoll_wait(ep, view, max, 5000), 1);
       assert.ok(evAt(0).events & C.EPOLLIN);
       assert.equal(evAt(0).data, 424242, 'data set explicitly');
-      assert.equal(i32[(C.EPOLL_EVENT_DATA_OFFSET) / 4], 424242);
+      assert.equal(i32[C.EPOLL_EVENT_DATA_OFFSET / 4], 424242);
 
       // MOD to writability, DEL removes it
       assert.equal(native.epoll_ctl(ep, C.EPOLL_CTL_MOD, conn, C.EPOLLOUT, 7), 0);
@@ -425,7 +442,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
       const ep = track(native.epoll_create1(C.EPOLL_CLOEXEC), 'epoll_create1');
       const { server } = pair();
       assert.equal(native.epoll_ctl(ep, C.EPOLL_CTL_ADD, server, C.EPOLLIN), 0);
-      const events = new Int32Array(4 * C.EPOLL_EVENT_SIZE / 4);
+      const events = new Int32Array((4 * C.EPOLL_EVENT_SIZE) / 4);
       const { r, ms, signals } = await underSignals(() => native.epoll_wait(ep, events, 4, 1000));
       assert.equal(r, 0, errname(r));
       assert.ok(signals >= 3, `only ${signals} signals during the wait`);
@@ -479,7 +496,8 @@ describe('native layer (lib/sys.ts + addon)', function () {
             sent += r;
             assert.ok(Date.now() < deadline, 'sendfile took too long');
           }
-          if (nonblock) assert.ok(eagain + partial > 0, 'expected at least one partial send or EAGAIN with a non-blocking socket');
+          if (nonblock)
+            assert.ok(eagain + partial > 0, 'expected at least one partial send or EAGAIN with a non-blocking socket');
 
           // with an offset the file position is untouched; without, it advanced to the end
           const pos = Buffer.alloc(1);
@@ -514,7 +532,10 @@ describe('native layer (lib/sys.ts + addon)', function () {
       assert.equal(native.openat2(dirFd, 'escape', flags, C.RESOLVE_BENEATH), -C.EXDEV);
       assert.equal(native.openat2(dirFd, path.join(root, 'secret.txt'), flags, C.RESOLVE_BENEATH), -C.EXDEV);
       // not even created when asked to
-      assert.equal(native.openat2(dirFd, '../created.txt', C.O_WRONLY | C.O_CREAT | C.O_CLOEXEC, C.RESOLVE_BENEATH), -C.EXDEV);
+      assert.equal(
+        native.openat2(dirFd, '../created.txt', C.O_WRONLY | C.O_CREAT | C.O_CLOEXEC, C.RESOLVE_BENEATH),
+        -C.EXDEV,
+      );
       assert.equal(fs.existsSync(path.join(root, 'created.txt')), false);
       assert.equal(fdCount(), before, 'no descriptor was opened');
       // the same without RESOLVE_BENEATH does escape (proves the paths are real)
@@ -585,7 +606,11 @@ describe('native layer (lib/sys.ts + addon)', function () {
 
     it('a forked child runs JS for ~60 ms; its CPU time shows in getrusage(RUSAGE_CHILDREN)', async () => {
       // in a fresh `node --single-threaded` (see the fixture for why)
-      const { child, done } = runChild(process.execPath, ['--single-threaded', path.join(FIXTURES, 'fork-burn.js'), '60']);
+      const { child, done } = runChild(process.execPath, [
+        '--single-threaded',
+        path.join(FIXTURES, 'fork-burn.js'),
+        '60',
+      ]);
       children.add(child);
       const res = await done;
       assert.equal(res.code, 0, res.stderr);
@@ -601,10 +626,17 @@ describe('native layer (lib/sys.ts + addon)', function () {
       const self = rusage(C.RUSAGE_SELF);
       assert.ok(self.user > 0 && self.maxrss > 0);
       // a reaped child's usage is added to ours whoever calls wait (here libuv)
-      const r = child_process.spawnSync(process.execPath, ['-e', 'const t=Date.now();let x=0;while(Date.now()-t<150)x+=Math.sqrt(x+1);'], { timeout: 20000 });
+      const r = child_process.spawnSync(
+        process.execPath,
+        ['-e', 'const t=Date.now();let x=0;while(Date.now()-t<150)x+=Math.sqrt(x+1);'],
+        { timeout: 20000 },
+      );
       assert.equal(r.status, 0);
       const after = rusage(C.RUSAGE_CHILDREN);
-      assert.ok(after.user + after.system > before.user + before.system + 0.05, `${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+      assert.ok(
+        after.user + after.system > before.user + before.system + 0.05,
+        `${JSON.stringify(before)} -> ${JSON.stringify(after)}`,
+      );
       assert.ok(after.maxrss > 0);
       assert.ok(native.getppid() > 0);
       assert.equal(native.getpid(), process.pid);
@@ -672,7 +704,14 @@ describe('native layer (lib/sys.ts + addon)', function () {
         parentPort.postMessage({ pid: native.getpid(), tid: native.gettid(), conn, got: b.toString('utf8', 0, n), closes, eagain: C.EAGAIN });
       `;
       const w = new Worker(code, { eval: true });
-      const msg = await new Promise<{ pid: number; tid: number; conn: number; got: string; closes: number[]; eagain: number }>((resolve, reject) => {
+      const msg = await new Promise<{
+        pid: number;
+        tid: number;
+        conn: number;
+        got: string;
+        closes: number[];
+        eagain: number;
+      }>((resolve, reject) => {
         w.once('message', resolve);
         w.once('error', reject);
         w.once('exit', (c) => reject(new Error(`worker exited ${c}`)));
@@ -739,7 +778,7 @@ describe('native layer (lib/sys.ts + addon)', function () {
       assert.equal(native.recv(fd, buf, 0, 8, C.MSG_DONTWAIT), -C.ENOTCONN);
     });
 
-    it('integers are checked finite, integral and in the C type\'s range before conversion (TypeError)', () => {
+    it("integers are checked finite, integral and in the C type's range before conversion (TypeError)", () => {
       const fd = tcpSocket();
       const buf = Buffer.alloc(8);
       const n = native as unknown as LooseBinding;
@@ -836,8 +875,15 @@ describe('native layer (lib/sys.ts + addon)', function () {
       native.resetSyscallStats();
       assert.equal(by.getppid?.calls, 1, JSON.stringify(by));
       const sysPath = require.resolve('../lib/sys');
-      const r = child_process.spawnSync(process.execPath, ['-e', `const { native } = require(${JSON.stringify(sysPath)});
-        native.setSyscallStats(0, true); native.getppid(); native.setSyscallStats(0, false);`], { encoding: 'utf8', timeout: 20000 });
+      const r = child_process.spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `const { native } = require(${JSON.stringify(sysPath)});
+        native.setSyscallStats(0, true); native.getppid(); native.setSyscallStats(0, false);`,
+        ],
+        { encoding: 'utf8', timeout: 20000 },
+      );
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stderr, /^\[\d+\/\d+\] getppid\(\) = \d+$/m);
     });
@@ -857,17 +903,26 @@ describe('native layer (lib/sys.ts + addon)', function () {
       // contended: a Worker blocks in shmMutexLock while we hold it
       assert.equal(native.shmMutexLock(h), 0);
       const sysPath = require.resolve('../lib/sys');
-      const w = new Worker(`const { parentPort } = require('node:worker_threads');
+      const w = new Worker(
+        `const { parentPort } = require('node:worker_threads');
         const { native } = require(${JSON.stringify(sysPath)});
         parentPort.postMessage(native.gettid());
         const r = native.shmMutexLock(${h});
-        parentPort.postMessage([r, native.shmMutexUnlock(${h})]);`, { eval: true });
+        parentPort.postMessage([r, native.shmMutexUnlock(${h})]);`,
+        { eval: true },
+      );
       const msgs: unknown[] = [];
       const done = new Promise<void>((resolve, reject) => {
-        w.on('message', (m) => { msgs.push(m); if (msgs.length === 2) resolve(); });
+        w.on('message', (m) => {
+          msgs.push(m);
+          if (msgs.length === 2) resolve();
+        });
         w.once('error', reject);
       });
-      const tidKnown = async () => { while (!msgs.length) await new Promise((r) => setTimeout(r, 5)); return msgs[0] as number; };
+      const tidKnown = async () => {
+        while (!msgs.length) await new Promise((r) => setTimeout(r, 5));
+        return msgs[0] as number;
+      };
       const tid = await tidKnown();
       // it is asleep in the kernel (state S right after posting, with no JS left before the lock)
       const state = () => fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];

@@ -11,7 +11,21 @@ import { freePort } from '../lib/net-probe';
 
 // Syscalls that, in the iterative server, only our TypeScript makes (Node's own start-up and
 // threads never call them), so strace's totals for them are ours alone.
-const OURS_ONLY = ['socket', 'setsockopt', 'getsockopt', 'bind', 'listen', 'accept4', 'recvfrom', 'sendto', 'sendfile', 'openat2', 'connect', 'getsockname', 'shutdown'];
+const OURS_ONLY = [
+  'socket',
+  'setsockopt',
+  'getsockopt',
+  'bind',
+  'listen',
+  'accept4',
+  'recvfrom',
+  'sendto',
+  'sendfile',
+  'openat2',
+  'connect',
+  'getsockname',
+  'shutdown',
+];
 
 /** Parse the table printed by --syscall-stats: name -> {calls, errors, perReq}. */
 export function parseReport(out: string): Map<string, { calls: number; errors: number; perReq: number }> {
@@ -46,7 +60,20 @@ describe('syscall counters and trace', function () {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('counts for one GET / (iterative, --reader byte) equal strace -f and the --trace lines', async () => {
-    const srv = await startTraced(OURS_ONLY.join(','), ['iterative', '--reader', 'byte', '--redis', `127.0.0.1:${await freePort()}`, '--quiet', '--syscall-stats', '--trace'], dir);
+    const srv = await startTraced(
+      OURS_ONLY.join(','),
+      [
+        'iterative',
+        '--reader',
+        'byte',
+        '--redis',
+        `127.0.0.1:${await freePort()}`,
+        '--quiet',
+        '--syscall-stats',
+        '--trace',
+      ],
+      dir,
+    );
     const r = await get(srv.port, '/');
     assert.equal(r.status, 200);
     const { code, calls } = await srv.stop();
@@ -64,22 +91,42 @@ describe('syscall counters and trace', function () {
     // The request itself: one recvfrom per byte of 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' plus a
     // MSG_PEEK after each '\r' (3 of them), one sendfile, and the lingering close's recvfrom.
     const req = 'GET / HTTP/1.0\r\nHost: x\r\n\r\n';
-    assert.equal(report.get('recvfrom')!.calls, req.length + 3 + 1, 'the request byte by byte, then the lingering close sees EOF');
+    assert.equal(
+      report.get('recvfrom')!.calls,
+      req.length + 3 + 1,
+      'the request byte by byte, then the lingering close sees EOF',
+    );
     assert.equal(report.get('sendfile')!.calls, 1);
     // --trace prints one line per counted call, for every syscall in the table.
     const traced = traceCounts(srv.stderr());
-    for (const [name, row] of report) if (name !== 'total') assert.equal(traced.get(name) ?? 0, row.calls, `${name}: trace lines vs counters`);
-    assert.equal([...traced.values()].reduce((a, b) => a + b, 0), report.get('total')!.calls);
+    for (const [name, row] of report)
+      if (name !== 'total') assert.equal(traced.get(name) ?? 0, row.calls, `${name}: trace lines vs counters`);
+    assert.equal(
+      [...traced.values()].reduce((a, b) => a + b, 0),
+      report.get('total')!.calls,
+    );
   });
 
   // Children (forking, preforked) add into the parent's table through shared memory, Workers
   // (threaded, prethreaded) share the process's: the parent's report covers the whole server.
   const whole: [string, string[]][] = [
-    ['forking', []], ['preforked', ['--workers', '4']], ['threaded', ['--max-threads', '4']], ['prethreaded', ['--threads', '4']],
+    ['forking', []],
+    ['preforked', ['--workers', '4']],
+    ['threaded', ['--max-threads', '4']],
+    ['prethreaded', ['--threads', '4']],
   ];
   for (const [arch, extra] of whole) {
     it(`${arch}: N requests -> N accepted connections and exactly N x the per-request reads, across ${arch.includes('fork') ? 'children' : 'Workers'}`, async () => {
-      const srv = await startServer([arch, ...extra, '--reader', 'byte', '--redis', `127.0.0.1:${await freePort()}`, '--quiet', '--syscall-stats']);
+      const srv = await startServer([
+        arch,
+        ...extra,
+        '--reader',
+        'byte',
+        '--redis',
+        `127.0.0.1:${await freePort()}`,
+        '--quiet',
+        '--syscall-stats',
+      ]);
       const N = 40;
       for (let i = 0; i < N; i += 8) {
         const rs = await Promise.all(Array.from({ length: 8 }, () => get(srv.port, '/')));
@@ -98,7 +145,10 @@ describe('syscall counters and trace', function () {
       // A lingering close (shutdown(SHUT_WR) first) after every response. The thread servers' Ctrl-C
       // may add a few: shutdown(SHUT_RDWR) of the listener, or of a client still lingering.
       const shutdowns = report.get('shutdown')!.calls;
-      assert.ok(shutdowns >= N && shutdowns <= N + 4, `shutdown: a lingering close after every response (${shutdowns} for ${N})`);
+      assert.ok(
+        shutdowns >= N && shutdowns <= N + 4,
+        `shutdown: a lingering close after every response (${shutdowns} for ${N})`,
+      );
     });
   }
 
@@ -120,18 +170,33 @@ describe('docs/strace.md generator', function () {
     try {
       const out = path.join(dir, 'strace.md');
       const script = path.resolve(__dirname, '..', 'scripts', 'strace-walkthrough.js');
-      const r = spawnSync(process.execPath, [script, '--out', out, 'iterative', 'forking'], { encoding: 'utf8', timeout: 100_000 });
+      const r = spawnSync(process.execPath, [script, '--out', out, 'iterative', 'forking'], {
+        encoding: 'utf8',
+        timeout: 100_000,
+      });
       assert.equal(r.status, 0, r.stderr);
       const doc = fs.readFileSync(out, 'utf8');
       const iterative = parseTrace(doc.slice(doc.indexOf('## iterative'), doc.indexOf('## forking')));
       const forking = parseTrace(doc.slice(doc.indexOf('## forking')));
       const fd = iterative.find((c) => c.name === 'accept4' && c.ret !== null && c.ret >= 0)!.ret;
       const on = (name: string) => iterative.filter((c) => c.name === name && fdNum(c.argv[0]) === fd);
-      assert.ok(on('recvfrom').some((c) => c.argv[1] === '"G"' && c.argv[2] === '1' && c.argv[3] === '0'), 'one-byte recvfrom of "G"');
-      assert.ok(on('recvfrom').some((c) => c.argv[1] === '"\\n"' && c.argv[2] === '1' && c.argv[3] === 'MSG_PEEK'), 'MSG_PEEK of "\\n"');
-      assert.ok(on('sendfile').some((c) => c.argv[2] === '[0] => [' + c.ret + ']' && c.ret! > 0), 'sendfile from offset 0');
+      assert.ok(
+        on('recvfrom').some((c) => c.argv[1] === '"G"' && c.argv[2] === '1' && c.argv[3] === '0'),
+        'one-byte recvfrom of "G"',
+      );
+      assert.ok(
+        on('recvfrom').some((c) => c.argv[1] === '"\\n"' && c.argv[2] === '1' && c.argv[3] === 'MSG_PEEK'),
+        'MSG_PEEK of "\\n"',
+      );
+      assert.ok(
+        on('sendfile').some((c) => c.argv[2] === '[0] => [' + c.ret + ']' && c.ret! > 0),
+        'sendfile from offset 0',
+      );
       assert.ok(on('close').length >= 1, `close(${fd})`);
-      assert.ok(forking.some((c) => /^clone3?$/.test(c.name) && /SIGCHLD/.test(c.args) && c.ret! > 0), 'clone() of a child');
+      assert.ok(
+        forking.some((c) => /^clone3?$/.test(c.name) && /SIGCHLD/.test(c.args) && c.ret! > 0),
+        'clone() of a child',
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

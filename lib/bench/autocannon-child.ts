@@ -20,7 +20,9 @@ async function main(): Promise<void> {
   });
   const r = await instance;
   const cpu = process.cpuUsage(cpu0);
-  const connect = Object.entries(codes).filter(([c]) => /ECONNREFUSED|EADDRNOTAVAIL|EMFILE|ENFILE|ETIMEDOUT/.test(c)).reduce((a, [, n]) => a + n, 0);
+  const connect = Object.entries(codes)
+    .filter(([c]) => /ECONNREFUSED|EADDRNOTAVAIL|EMFILE|ENFILE|ETIMEDOUT/.test(c))
+    .reduce((a, [, n]) => a + n, 0);
   const result: Omit<LoadResult, 'wallS'> = {
     requests: r['1xx'] + r['2xx'] + r['3xx'] + r['4xx'] + r['5xx'],
     non2xx: r['1xx'] + r['4xx'] + r['5xx'],

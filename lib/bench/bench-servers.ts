@@ -34,7 +34,11 @@ export async function startRedis(binary: string): Promise<BenchRedis> {
 }
 
 /** One row of a server's --syscall-stats table. */
-export interface SyscallRow { name: string; calls: number; errors: number }
+export interface SyscallRow {
+  name: string;
+  calls: number;
+  errors: number;
+}
 
 /** A server's --syscall-stats report: every process, thread and child of the run counted. */
 export interface SyscallReport {
@@ -70,7 +74,8 @@ export interface BenchServer {
 }
 
 export const STATS_RE = /user time = ([\d.]+) s, sys time = ([\d.]+) s/;
-const SYSCALLS_RE = /^syscalls made through the addon \((\d+) connections accepted\):\n(.*)\n-[- ]*\n((?:.*\S.*(?:\n|$))*)/m;
+const SYSCALLS_RE =
+  /^syscalls made through the addon \((\d+) connections accepted\):\n(.*)\n-[- ]*\n((?:.*\S.*(?:\n|$))*)/m;
 
 /**
  * The block lib/syscall-report.ts prints at SIGINT after the stats line:
@@ -88,14 +93,16 @@ export function parseSyscallReport(text: string): SyscallReport | null {
   const m = SYSCALLS_RE.exec(text);
   if (!m) return null;
   const head = m[2].trim().split(/\s{2,}/);
-  const callsAt = head.indexOf('calls'), errorsAt = head.indexOf('errors');
+  const callsAt = head.indexOf('calls'),
+    errorsAt = head.indexOf('errors');
   if (head[0] !== 'syscall' || callsAt < 0 || errorsAt < 0) return null;
   const rows: SyscallRow[] = [];
   let total: SyscallRow | null = null;
   for (const line of m[3].split('\n')) {
     if (!line.trim()) break;
     const f = line.trim().split(/\s{2,}/);
-    const calls = Number(f[callsAt]), errors = Number(f[errorsAt]);
+    const calls = Number(f[callsAt]),
+      errors = Number(f[errorsAt]);
     if (!/^\w+$/.test(f[0]) || !Number.isInteger(calls) || !Number.isInteger(errors)) return null;
     if (f[0] === 'total') {
       total = { name: 'total', calls, errors };
@@ -113,7 +120,12 @@ export async function startServer(arch: string, args: string[], timeoutMs = 20_0
   // 'exit' can come before the last of stdout has been read: drained() waits for the pipes too.
   const exited = s.drained().then(({ code, signal }): ServerExit => {
     const m = STATS_RE.exec(s.stdout()) ?? STATS_RE.exec(s.stderr());
-    return { code, signal, stats: m ? { user: Number(m[1]), sys: Number(m[2]) } : null, syscalls: parseSyscallReport(s.stdout()) };
+    return {
+      code,
+      signal,
+      stats: m ? { user: Number(m[1]), sys: Number(m[2]) } : null,
+      syscalls: parseSyscallReport(s.stdout()),
+    };
   });
   return {
     arch,

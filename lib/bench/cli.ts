@@ -13,13 +13,24 @@ import { autocannonGenerator, Generator, GeneratorError, LoadResult, wrkGenerato
 import { BenchRedis, BenchServer, findExecutable, startRedis, startServer } from './bench-servers';
 import { sleep } from './spawn';
 import { clientTimeWaitCount, ephemeralPortRange, readSysctl, rssSampler, treeCpuSeconds } from './procfs';
-import { BenchResults, Cell, csvReport, markdownReport, markdownTables, seriesName, ServerRecord, summarizeSyscalls, svgReport, syscallTable } from './report';
+import {
+  BenchResults,
+  Cell,
+  csvReport,
+  markdownReport,
+  markdownTables,
+  seriesName,
+  ServerRecord,
+  summarizeSyscalls,
+  svgReport,
+  syscallTable,
+} from './report';
 
 export const QUICK_LEVELS = [20, 100, 500];
 /** The article's concurrency levels (see docs: ~20, 50, 100, 200 ... 1000, 1500 ... 3000, 5000, 8000, 10000 ... 15000). */
 export const ARTICLE_LEVELS = [
-  20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1500, 2000, 2500, 3000, 5000, 8000,
-  10000, 11000, 12000, 13000, 14000, 15000,
+  20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1500, 2000, 2500, 3000, 5000, 8000, 10000, 11000, 12000,
+  13000, 14000, 15000,
 ];
 /** A cell with more than this share of errors or non-2xx answers is marked ⚠; above FAIL_SHARE it failed. */
 export const WARN_SHARE = 0.01;
@@ -78,7 +89,8 @@ export interface BenchOptions {
 }
 
 function posInt(name: string, v: string, min: number, max: number): number {
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new BenchUsageError(`--${name} must be an integer from ${min} to ${max}, not '${v}'`);
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new BenchUsageError(`--${name} must be an integer from ${min} to ${max}, not '${v}'`);
   return Number(v);
 }
 
@@ -90,26 +102,53 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       strict: true,
       allowPositionals: false,
       options: {
-        arch: { type: 'string' }, concurrency: { type: 'string' }, article: { type: 'boolean' }, duration: { type: 'string' },
-        warmup: { type: 'string' }, path: { type: 'string' }, reader: { type: 'string' }, 'server-args': { type: 'string' },
-        generator: { type: 'string' }, threads: { type: 'string' }, timeout: { type: 'string' }, out: { type: 'string' },
-        'log-scale': { type: 'boolean' }, 'no-syscall-stats': { type: 'boolean' }, 'inject-crash': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        arch: { type: 'string' },
+        concurrency: { type: 'string' },
+        article: { type: 'boolean' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        path: { type: 'string' },
+        reader: { type: 'string' },
+        'server-args': { type: 'string' },
+        generator: { type: 'string' },
+        threads: { type: 'string' },
+        timeout: { type: 'string' },
+        out: { type: 'string' },
+        'log-scale': { type: 'boolean' },
+        'no-syscall-stats': { type: 'boolean' },
+        'inject-crash': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     }).values;
   } catch (e) {
     throw new BenchUsageError((e as Error).message);
   }
   if (v.help) return 'help';
-  const archs = v.arch ? v.arch.split(',').map((a) => a.trim()).filter(Boolean) : architectureNames();
-  for (const a of archs) if (!ARCHITECTURES[a]) throw new BenchUsageError(`unknown architecture '${a}' (registered: ${architectureNames().join(', ')})`);
+  const archs = v.arch
+    ? v.arch
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean)
+    : architectureNames();
+  for (const a of archs)
+    if (!ARCHITECTURES[a])
+      throw new BenchUsageError(`unknown architecture '${a}' (registered: ${architectureNames().join(', ')})`);
   if (archs.length === 0) throw new BenchUsageError('--arch names no architecture');
   if (v.article && v.concurrency) throw new BenchUsageError('--article and --concurrency exclude each other');
-  const levels = v.article ? ARTICLE_LEVELS : v.concurrency ? v.concurrency.split(',').map((c) => posInt('concurrency', c.trim(), 1, 100_000)) : QUICK_LEVELS;
+  const levels = v.article
+    ? ARTICLE_LEVELS
+    : v.concurrency
+      ? v.concurrency.split(',').map((c) => posInt('concurrency', c.trim(), 1, 100_000))
+      : QUICK_LEVELS;
   const p = v.path ?? '/guestbook';
-  if (!p.startsWith('/') || /\s/.test(p)) throw new BenchUsageError(`--path must start with / and contain no spaces, not '${p}'`);
+  if (!p.startsWith('/') || /\s/.test(p))
+    throw new BenchUsageError(`--path must start with / and contain no spaces, not '${p}'`);
   const readers = v.reader === undefined ? [] : [...new Set(v.reader.split(',').map((r) => r.trim()))];
-  for (const r of readers) if (r !== 'byte' && r !== 'buffered') throw new BenchUsageError(`--reader must be byte, buffered or byte,buffered, not '${v.reader}'`);
-  if (v.generator !== undefined && v.generator !== 'wrk' && v.generator !== 'autocannon') throw new BenchUsageError(`--generator must be wrk or autocannon, not '${v.generator}'`);
+  for (const r of readers)
+    if (r !== 'byte' && r !== 'buffered')
+      throw new BenchUsageError(`--reader must be byte, buffered or byte,buffered, not '${v.reader}'`);
+  if (v.generator !== undefined && v.generator !== 'wrk' && v.generator !== 'autocannon')
+    throw new BenchUsageError(`--generator must be wrk or autocannon, not '${v.generator}'`);
   const serverArgs = v['server-args'] ? v['server-args'].trim().split(/\s+/).filter(Boolean) : [];
   for (const a of serverArgs) {
     const name = /^--([^=]+)/.exec(a)?.[1];
@@ -146,7 +185,8 @@ const progress = (line: string) => process.stderr.write(line + '\n');
 
 function pickGenerator(o: BenchOptions): Generator {
   const wrk = findExecutable('wrk', [process.env.WRK ?? '', '/usr/bin/wrk', '/usr/local/bin/wrk']);
-  if (o.generator === 'wrk' && !wrk) throw new BenchUsageError('--generator wrk: wrk is not installed (apt-get install wrk)');
+  if (o.generator === 'wrk' && !wrk)
+    throw new BenchUsageError('--generator wrk: wrk is not installed (apt-get install wrk)');
   if (wrk && o.generator !== 'autocannon') return wrkGenerator(wrk);
   return autocannonGenerator();
 }
@@ -154,30 +194,66 @@ function pickGenerator(o: BenchOptions): Generator {
 /** One plain GET, to say in the report what the path answers before any load (e.g. 503). */
 function preflight(port: number, p: string): Promise<string> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, headers: { Connection: 'close' }, timeout: 5000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(String(res.statusCode)));
-    });
+    const req = http.get(
+      { host: '127.0.0.1', port, path: p, headers: { Connection: 'close' }, timeout: 5000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(String(res.statusCode)));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (e) => resolve(`error: ${e.message}`));
   });
 }
 
 /** Judge one level: a number only when it means something, else say why not. */
-export function judgeCell(arch: string, concurrency: number, r: LoadResult | null, m: {
-  serverDied: string | null; generatorError: string | null; serverCpuS: number | null; redisCpuS: number | null; peakRssKb: number | null;
-  threads: number; timeWait: number; portRangeSize: number | null;
-}): Cell {
+export function judgeCell(
+  arch: string,
+  concurrency: number,
+  r: LoadResult | null,
+  m: {
+    serverDied: string | null;
+    generatorError: string | null;
+    serverCpuS: number | null;
+    redisCpuS: number | null;
+    peakRssKb: number | null;
+    threads: number;
+    timeWait: number;
+    portRangeSize: number | null;
+  },
+): Cell {
   const problems: string[] = [];
   const cell: Cell = {
-    arch, series: arch, reader: null, concurrency, status: 'ok', reqPerSec: null, requests: 0, non2xx: 0, durationS: 0,
-    errors: { connect: 0, read: 0, write: 0, timeout: 0 }, errorCodes: {}, latencyMs: { p50: null, p90: null, p99: null },
-    serverCpuS: m.serverCpuS, cpuPerRequestUs: null, redisCpuS: m.redisCpuS, peakRssKb: m.peakRssKb, generatorCpuPct: null, problems,
+    arch,
+    series: arch,
+    reader: null,
+    concurrency,
+    status: 'ok',
+    reqPerSec: null,
+    requests: 0,
+    non2xx: 0,
+    durationS: 0,
+    errors: { connect: 0, read: 0, write: 0, timeout: 0 },
+    errorCodes: {},
+    latencyMs: { p50: null, p90: null, p99: null },
+    serverCpuS: m.serverCpuS,
+    cpuPerRequestUs: null,
+    redisCpuS: m.redisCpuS,
+    peakRssKb: m.peakRssKb,
+    generatorCpuPct: null,
+    problems,
   };
   if (m.serverDied) problems.push(m.serverDied);
   if (m.generatorError) problems.push(`load generator failed: ${m.generatorError}`);
   if (r) {
-    Object.assign(cell, { requests: r.requests, non2xx: r.non2xx, durationS: r.durationS, errors: r.errors, errorCodes: r.errorCodes, latencyMs: r.latencyMs });
+    Object.assign(cell, {
+      requests: r.requests,
+      non2xx: r.non2xx,
+      durationS: r.durationS,
+      errors: r.errors,
+      errorCodes: r.errorCodes,
+      latencyMs: r.latencyMs,
+    });
     const good = r.requests - r.non2xx;
     const e = r.errors;
     const socketErrors = e.connect + e.read + e.write + e.timeout;
@@ -185,19 +261,29 @@ export function judgeCell(arch: string, concurrency: number, r: LoadResult | nul
     const bad = socketErrors + r.non2xx;
     if (r.durationS > 0) cell.reqPerSec = good / r.durationS;
     if (good > 0 && m.serverCpuS !== null) cell.cpuPerRequestUs = (m.serverCpuS / r.requests) * 1e6;
-    if (r.generatorCpuS !== null && r.wallS > 0) cell.generatorCpuPct = (100 * r.generatorCpuS) / (r.wallS * Math.min(m.threads, concurrency));
-    if (good === 0) problems.push(r.requests === 0 ? 'no response at all' : `no successful response (${r.non2xx} non-2xx/3xx)`);
+    if (r.generatorCpuS !== null && r.wallS > 0)
+      cell.generatorCpuPct = (100 * r.generatorCpuS) / (r.wallS * Math.min(m.threads, concurrency));
+    if (good === 0)
+      problems.push(r.requests === 0 ? 'no response at all' : `no successful response (${r.non2xx} non-2xx/3xx)`);
     if (socketErrors) {
-      const codes = Object.entries(r.errorCodes).map(([c, n]) => `${c} ${n}`).join(', ');
-      problems.push(`socket errors: connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}${codes ? ` (${codes})` : ''}`);
+      const codes = Object.entries(r.errorCodes)
+        .map(([c, n]) => `${c} ${n}`)
+        .join(', ');
+      problems.push(
+        `socket errors: connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}${codes ? ` (${codes})` : ''}`,
+      );
     }
     if (r.non2xx) problems.push(`${r.non2xx} non-2xx/3xx responses`);
     const addrNotAvail = r.errorCodes.EADDRNOTAVAIL ?? 0;
     if (addrNotAvail || (e.connect > 0 && m.portRangeSize && m.timeWait >= 0.8 * m.portRangeSize)) {
-      problems.push(`EADDRNOTAVAIL${addrNotAvail ? '' : ' likely'}: ephemeral ports exhausted (${m.timeWait} client sockets to this server in TIME_WAIT, ${m.portRangeSize} ephemeral ports)`);
+      problems.push(
+        `EADDRNOTAVAIL${addrNotAvail ? '' : ' likely'}: ephemeral ports exhausted (${m.timeWait} client sockets to this server in TIME_WAIT, ${m.portRangeSize} ephemeral ports)`,
+      );
     }
     if (cell.generatorCpuPct !== null && cell.generatorCpuPct >= SATURATED_SHARE * 100) {
-      problems.push(`load generator saturated (${cell.generatorCpuPct.toFixed(0)} % CPU): the number may be the generator's limit, not the server's`);
+      problems.push(
+        `load generator saturated (${cell.generatorCpuPct.toFixed(0)} % CPU): the number may be the generator's limit, not the server's`,
+      );
     }
     const share = attempts > 0 ? bad / attempts : 0;
     if (good === 0 || share > FAIL_SHARE) cell.status = 'failed';
@@ -216,9 +302,14 @@ function machineInfo(): BenchResults['machine'] {
   const lim = native.getrlimit(C.RLIMIT_NOFILE);
   const range = ephemeralPortRange();
   return {
-    cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? '?', kernel: os.release(), node: process.version,
-    memoryMB: Math.round(os.totalmem() / 2 ** 20), somaxconn: readSysctl('net.core.somaxconn'),
-    portRange: range ? `${range[0]}-${range[1]}` : null, nofileHard: typeof lim === 'number' ? null : lim.hard,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? '?',
+    kernel: os.release(),
+    node: process.version,
+    memoryMB: Math.round(os.totalmem() / 2 ** 20),
+    somaxconn: readSysctl('net.core.somaxconn'),
+    portRange: range ? `${range[0]}-${range[1]}` : null,
+    nofileHard: typeof lim === 'number' ? null : lim.hard,
   };
 }
 
@@ -228,35 +319,64 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
   const portRangeSize = range ? range[1] - range[0] + 1 : null;
   const genSettings = gen.describe({ path: o.path, durationS: o.durationS, threads: o.threads, timeoutS: o.timeoutS });
   const results: BenchResults = {
-    format: 'zerohttpd-bench/1', startedAt: new Date().toISOString(), finishedAt: '', command, machine: machineInfo(),
+    format: 'zerohttpd-bench/1',
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    command,
+    machine: machineInfo(),
     settings: {
-      path: o.path, durationS: o.durationS, warmupS: o.warmupS, reader: o.readers.length === 1 ? o.readers[0] : null, readers: o.readers,
-      serverArgs: o.serverArgs, concurrency: o.levels, architectures: o.archs, series: benchSeries(o), syscallStats: o.syscallStats, generator: { name: gen.name, version: gen.version, settings: genSettings }, redis: null,
+      path: o.path,
+      durationS: o.durationS,
+      warmupS: o.warmupS,
+      reader: o.readers.length === 1 ? o.readers[0] : null,
+      readers: o.readers,
+      serverArgs: o.serverArgs,
+      concurrency: o.levels,
+      architectures: o.archs,
+      series: benchSeries(o),
+      syscallStats: o.syscallStats,
+      generator: { name: gen.name, version: gen.version, settings: genSettings },
+      redis: null,
     },
-    cells: [], servers: [],
+    cells: [],
+    servers: [],
   };
   const series = results.settings.series;
-  progress(`zerohttpd bench: ${series.map((s) => s.name).join(', ')} at c=${o.levels.join(',')}, GET ${o.path}, ${o.durationS} s each`);
+  progress(
+    `zerohttpd bench: ${series.map((s) => s.name).join(', ')} at c=${o.levels.join(',')}, GET ${o.path}, ${o.durationS} s each`,
+  );
   progress(`  generator: ${genSettings}`);
 
   let redis: BenchRedis | null = null;
-  const redisBin = findExecutable('redis-server', [process.env.REDIS_SERVER ?? '', '/usr/bin/redis-server', '/usr/local/bin/redis-server']);
+  const redisBin = findExecutable('redis-server', [
+    process.env.REDIS_SERVER ?? '',
+    '/usr/bin/redis-server',
+    '/usr/local/bin/redis-server',
+  ]);
   if (redisBin) {
     redis = await startRedis(redisBin);
     results.settings.redis = `redis-server ${redis.version} on 127.0.0.1:${redis.port}`;
     progress(`  ${results.settings.redis}`);
   } else if (o.path === '/guestbook') {
-    throw new BenchUsageError('redis-server is not installed (apt-get install redis-server); the guestbook needs it (or bench --path /)');
+    throw new BenchUsageError(
+      'redis-server is not installed (apt-get install redis-server); the guestbook needs it (or bench --path /)',
+    );
   }
   // With no Redis, point the servers at a port nobody listens on: the static pages do not care.
   const redisArg = ['--redis', `127.0.0.1:${redis ? redis.port : 1}`];
   // Counting is on unless turned off, or the user already chose a mode (--syscall-stats=time).
-  const statsArg = o.syscallStats && !o.serverArgs.some((a) => a.startsWith('--syscall-stats')) ? ['--syscall-stats'] : [];
+  const statsArg =
+    o.syscallStats && !o.serverArgs.some((a) => a.startsWith('--syscall-stats')) ? ['--syscall-stats'] : [];
   const total = series.length * o.levels.length;
   let n = 0;
   try {
     for (const { name, arch, reader } of series) {
-      const serverArgs = archArgs(arch, [...redisArg, ...(reader ? ['--reader', reader] : []), ...statsArg, ...o.serverArgs]);
+      const serverArgs = archArgs(arch, [
+        ...redisArg,
+        ...(reader ? ['--reader', reader] : []),
+        ...statsArg,
+        ...o.serverArgs,
+      ]);
       const record: ServerRecord = { arch, series: name, reader, runs: [], notes: [] };
       results.servers.push(record);
       let server: BenchServer | null = null;
@@ -280,11 +400,21 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
           try {
             server = await startServer(arch, serverArgs);
             record.runs.push({ pid: server.rootPid, exit: null, stats: null });
-            if (record.runs.length > 1) record.notes.push(`restarted before c=${c} (the previous server process had exited)`);
+            if (record.runs.length > 1)
+              record.notes.push(`restarted before c=${c} (the previous server process had exited)`);
             const answer = await preflight(server.port, o.path);
             if (answer !== '200') record.notes.push(`GET ${o.path} before the load answered ${answer}`);
             if (o.warmupS > 0) {
-              await gen.run({ port: server.port, path: o.path, concurrency: Math.min(10, c), durationS: o.warmupS, threads: o.threads, timeoutS: o.timeoutS }).catch(() => undefined);
+              await gen
+                .run({
+                  port: server.port,
+                  path: o.path,
+                  concurrency: Math.min(10, c),
+                  durationS: o.warmupS,
+                  threads: o.threads,
+                  timeoutS: o.timeoutS,
+                })
+                .catch(() => undefined);
             }
           } catch (e) {
             startError = `server did not start: ${(e as Error).message}`;
@@ -295,20 +425,40 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
         }
         let cell: Cell;
         if (!server) {
-          cell = judgeCell(arch, c, null, { serverDied: startError, generatorError: null, serverCpuS: null, redisCpuS: null, peakRssKb: null, threads: o.threads, timeWait: 0, portRangeSize });
+          cell = judgeCell(arch, c, null, {
+            serverDied: startError,
+            generatorError: null,
+            serverCpuS: null,
+            redisCpuS: null,
+            peakRssKb: null,
+            threads: o.threads,
+            timeWait: 0,
+            portRangeSize,
+          });
         } else {
           const s: BenchServer = server;
           const cpu0 = treeCpuSeconds(s.rootPid);
           const rcpu0 = redis ? treeCpuSeconds(redis.pid) : null;
           const rss = rssSampler(s.rootPid);
           let died: string | null = null;
-          void s.exited.then((x) => (died ??= `server died during the run (${x.signal ? `signal ${x.signal}` : `exit code ${x.code}`})`));
-          const crash = o.injectCrash && o.injectCrash.arch === arch && o.injectCrash.concurrency === c
-            ? setTimeout(() => s.kill(), o.durationS * 500) : null;
+          void s.exited.then(
+            (x) => (died ??= `server died during the run (${x.signal ? `signal ${x.signal}` : `exit code ${x.code}`})`),
+          );
+          const crash =
+            o.injectCrash && o.injectCrash.arch === arch && o.injectCrash.concurrency === c
+              ? setTimeout(() => s.kill(), o.durationS * 500)
+              : null;
           let load: LoadResult | null = null;
           let genError: string | null = null;
           try {
-            load = await gen.run({ port: s.port, path: o.path, concurrency: c, durationS: o.durationS, threads: o.threads, timeoutS: o.timeoutS });
+            load = await gen.run({
+              port: s.port,
+              path: o.path,
+              concurrency: c,
+              durationS: o.durationS,
+              threads: o.threads,
+              timeoutS: o.timeoutS,
+            });
           } catch (e) {
             genError = e instanceof GeneratorError ? e.message : String(e);
           }
@@ -320,10 +470,14 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
           await sleep(50); // let an exit that raced with the end of the load be seen
           if (!s.alive()) died ??= 'server died during the run';
           cell = judgeCell(arch, c, load, {
-            serverDied: died, generatorError: genError,
+            serverDied: died,
+            generatorError: genError,
             serverCpuS: cpu0 && cpu1 ? round3(cpu1.user + cpu1.sys - cpu0.user - cpu0.sys) : null,
             redisCpuS: rcpu0 && rcpu1 ? round3(rcpu1.user + rcpu1.sys - rcpu0.user - rcpu0.sys) : null,
-            peakRssKb: peak || null, threads: o.threads, timeWait: tw, portRangeSize,
+            peakRssKb: peak || null,
+            threads: o.threads,
+            timeWait: tw,
+            portRangeSize,
           });
         }
         cell.series = name;
@@ -335,10 +489,20 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
       if (o.syscallStats) record.syscalls = summarizeSyscalls(record.runs);
       const last = record.runs[record.runs.length - 1];
       const sys = record.syscalls;
-      const sysText = !sys ? '' : sys.perRequest === null ? ', syscalls per request n/a' :
-        `, ${sys.perRequest.toFixed(1)} syscalls/request (${sys.top.slice(0, 3).map((t) => `${t.name} ${t.perRequest.toFixed(1)}`).join(', ')})`;
-      if (last?.stats) progress(`  ${name} stopped: user time = ${last.stats.user.toFixed(2)} s, sys time = ${last.stats.sys.toFixed(2)} s${sysText}`);
-      else if (last) progress(`  ${name} stopped without a stats line (exit ${last.exit?.signal ?? last.exit?.code})${sysText}`);
+      const sysText = !sys
+        ? ''
+        : sys.perRequest === null
+          ? ', syscalls per request n/a'
+          : `, ${sys.perRequest.toFixed(1)} syscalls/request (${sys.top
+              .slice(0, 3)
+              .map((t) => `${t.name} ${t.perRequest.toFixed(1)}`)
+              .join(', ')})`;
+      if (last?.stats)
+        progress(
+          `  ${name} stopped: user time = ${last.stats.user.toFixed(2)} s, sys time = ${last.stats.sys.toFixed(2)} s${sysText}`,
+        );
+      else if (last)
+        progress(`  ${name} stopped without a stats line (exit ${last.exit?.signal ?? last.exit?.code})${sysText}`);
     }
   } finally {
     await redis?.stop();
@@ -360,15 +524,24 @@ function progressLine(n: number, total: number, c: Cell): string {
   const head = `[${n}/${total}] ${c.series.padEnd(11)} c=${String(c.concurrency).padEnd(6)}`;
   if (c.status === 'failed') return `${head} FAILED: ${c.problems.join('; ')}`;
   const f = (v: number | null) => (v === null ? '?' : v.toFixed(1));
-  return `${head} ${Math.round(c.reqPerSec!).toLocaleString('en-US').padStart(7)} req/s  p50 ${f(c.latencyMs.p50)} ms  p99 ${f(c.latencyMs.p99)} ms  ` +
+  return (
+    `${head} ${Math.round(c.reqPerSec!).toLocaleString('en-US').padStart(7)} req/s  p50 ${f(c.latencyMs.p50)} ms  p99 ${f(c.latencyMs.p99)} ms  ` +
     `cpu ${c.cpuPerRequestUs === null ? '?' : Math.round(c.cpuPerRequestUs)} µs/req  rss ${c.peakRssKb === null ? '?' : Math.round(c.peakRssKb / 1024)} MB  ` +
-    `gen ${c.generatorCpuPct === null ? '?' : c.generatorCpuPct.toFixed(0)} %${c.status === 'warn' ? `  ⚠ ${c.problems.join('; ')}` : ''}`;
+    `gen ${c.generatorCpuPct === null ? '?' : c.generatorCpuPct.toFixed(0)} %${c.status === 'warn' ? `  ⚠ ${c.problems.join('; ')}` : ''}`
+  );
 }
 
-export function writeReports(r: BenchResults, outDir: string, logScale: boolean): Record<'md' | 'json' | 'csv' | 'svg', string> {
+export function writeReports(
+  r: BenchResults,
+  outDir: string,
+  logScale: boolean,
+): Record<'md' | 'json' | 'csv' | 'svg', string> {
   fs.mkdirSync(outDir, { recursive: true });
   const files = {
-    md: path.join(outDir, 'results.md'), json: path.join(outDir, 'results.json'), csv: path.join(outDir, 'results.csv'), svg: path.join(outDir, 'chart.svg'),
+    md: path.join(outDir, 'results.md'),
+    json: path.join(outDir, 'results.json'),
+    csv: path.join(outDir, 'results.csv'),
+    svg: path.join(outDir, 'chart.svg'),
   };
   fs.writeFileSync(files.json, JSON.stringify(r, null, 2) + '\n');
   fs.writeFileSync(files.csv, csvReport(r));
@@ -398,7 +571,12 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const files = writeReports(results, o.outDir, o.logScale);
-  process.stdout.write(markdownTables(results).split('\n\n').slice(0, syscallTable(results) ? 4 : 2).join('\n\n') + '\n\n');
+  process.stdout.write(
+    markdownTables(results)
+      .split('\n\n')
+      .slice(0, syscallTable(results) ? 4 : 2)
+      .join('\n\n') + '\n\n',
+  );
   process.stdout.write(`report: ${files.md}\n        ${files.json}\n        ${files.csv}\n        ${files.svg}\n`);
   return 0;
 }

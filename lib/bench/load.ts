@@ -9,8 +9,8 @@ export interface LoadSpec {
   path: string;
   concurrency: number;
   durationS: number;
-  threads: number;     // wrk -t
-  timeoutS: number;    // a response slower than this counts as a timeout error
+  threads: number; // wrk -t
+  timeoutS: number; // a response slower than this counts as a timeout error
 }
 
 export interface LoadResult {
@@ -68,7 +68,7 @@ export function parseWrkOutput(text: string): Omit<LoadResult, 'generatorCpuS' |
   };
   return {
     requests: count(total[1]),
-    durationS: Number(total[2]) * UNIT_MS[total[3]] / 1000,
+    durationS: (Number(total[2]) * UNIT_MS[total[3]]) / 1000,
     non2xx: non2xx ? Number(non2xx[1]) : 0,
     errors: sock
       ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) }
@@ -79,7 +79,10 @@ export function parseWrkOutput(text: string): Omit<LoadResult, 'generatorCpuS' |
 
 /** bash's `times`: the second line is the CPU time of the shell's reaped children (wrk). */
 export function parseBashTimes(text: string): number | null {
-  const lines = text.trim().split('\n').filter((l) => /^\d+m[\d.]+s \d+m[\d.]+s$/.test(l.trim()));
+  const lines = text
+    .trim()
+    .split('\n')
+    .filter((l) => /^\d+m[\d.]+s \d+m[\d.]+s$/.test(l.trim()));
   const last = lines[lines.length - 1];
   if (!last) return null;
   let sum = 0;
@@ -99,28 +102,45 @@ export function wrkGenerator(binary: string): Generator {
     version = /wrk (\S+)/.exec(s)?.[1] ?? '?';
   }
   const args = (s: Omit<LoadSpec, 'port' | 'concurrency'> & { concurrency: number | string; url: string }) => [
-    `-t${s.threads}`, `-c${s.concurrency}`, `-d${s.durationS}s`, `--timeout`, `${s.timeoutS}s`, '--latency', '-H', 'Connection: close', s.url,
+    `-t${s.threads}`,
+    `-c${s.concurrency}`,
+    `-d${s.durationS}s`,
+    `--timeout`,
+    `${s.timeoutS}s`,
+    '--latency',
+    '-H',
+    'Connection: close',
+    s.url,
   ];
   return {
     name: 'wrk',
     version,
-    describe: (s) => `wrk ${version}: ${args({ ...s, concurrency: 'C', url: `http://127.0.0.1:PORT${s.path}` }).map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')} (open-files limit raised to the hard limit)`,
+    describe: (s) =>
+      `wrk ${version}: ${args({ ...s, concurrency: 'C', url: `http://127.0.0.1:PORT${s.path}` })
+        .map((a) => (a.includes(' ') ? `'${a}'` : a))
+        .join(' ')} (open-files limit raised to the hard limit)`,
     run(spec) {
       const threads = Math.min(spec.threads, spec.concurrency);
       const argv = args({ ...spec, threads, url: `http://127.0.0.1:${spec.port}${spec.path}` });
       return new Promise((resolve, reject) => {
         const t0 = process.hrtime.bigint();
         const p = spawn('bash', ['-c', WRK_WRAPPER, 'bash', binary, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '', err = '';
+        let out = '',
+          err = '';
         p.stdout.on('data', (d) => (out += d));
         p.stderr.on('data', (d) => (err += d));
         p.once('error', (e) => reject(new GeneratorError(`cannot run wrk: ${e.message}`)));
         p.once('exit', (code) => {
           const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
           const cpu = parseBashTimes(err);
-          const errText = err.split('\n').filter((l) => !/^\d+m[\d.]+s \d+m[\d.]+s$/.test(l.trim())).join('\n').trim();
+          const errText = err
+            .split('\n')
+            .filter((l) => !/^\d+m[\d.]+s \d+m[\d.]+s$/.test(l.trim()))
+            .join('\n')
+            .trim();
           try {
-            if (code !== 0 && !/requests in/.test(out)) throw new GeneratorError(`wrk exited with ${code}: ${(errText || out).slice(0, 300)}`);
+            if (code !== 0 && !/requests in/.test(out))
+              throw new GeneratorError(`wrk exited with ${code}: ${(errText || out).slice(0, 300)}`);
             resolve({ ...parseWrkOutput(out), errorCodes: {}, generatorCpuS: cpu, wallS });
           } catch (e) {
             reject(e instanceof Error ? e : new Error(String(e)));
@@ -138,14 +158,16 @@ export function autocannonGenerator(): Generator {
   return {
     name: 'autocannon',
     version,
-    describe: (s) => `autocannon ${version} (in a child node process): connections=C, duration=${s.durationS}s, timeout=${s.timeoutS}s, ` +
+    describe: (s) =>
+      `autocannon ${version} (in a child node process): connections=C, duration=${s.durationS}s, timeout=${s.timeoutS}s, ` +
       `header 'Connection: close', GET ${s.path} (wrk not found; autocannon is single-threaded JavaScript and saturates far sooner)`,
     run(spec) {
       const script = path.join(__dirname, 'autocannon-child.js');
       return new Promise((resolve, reject) => {
         const t0 = process.hrtime.bigint();
         const p = spawn(process.execPath, [script, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '', err = '';
+        let out = '',
+          err = '';
         p.stdout.on('data', (d) => (out += d));
         p.stderr.on('data', (d) => (err += d));
         p.once('error', (e) => reject(new GeneratorError(`cannot run autocannon: ${e.message}`)));

@@ -14,14 +14,30 @@ function ticksPerSecond(): number {
   return clkTck;
 }
 
-interface Stat { pid: number; ppid: number; state: string; utime: number; stime: number; cutime: number; cstime: number }
+interface Stat {
+  pid: number;
+  ppid: number;
+  state: string;
+  utime: number;
+  stime: number;
+  cutime: number;
+  cstime: number;
+}
 
 function readStat(pid: number): Stat | null {
   try {
     const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
     // fields after the comm: state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17)
-    return { pid, state: f[0], ppid: Number(f[1]), utime: Number(f[11]), stime: Number(f[12]), cutime: Number(f[13]), cstime: Number(f[14]) };
+    return {
+      pid,
+      state: f[0],
+      ppid: Number(f[1]),
+      utime: Number(f[11]),
+      stime: Number(f[12]),
+      cutime: Number(f[13]),
+      cstime: Number(f[14]),
+    };
   } catch {
     return null;
   }
@@ -56,7 +72,8 @@ export function processTree(rootPid: number): Stat[] {
 export function treeCpuSeconds(rootPid: number): { user: number; sys: number } | null {
   const tree = processTree(rootPid);
   if (tree.length === 0) return null;
-  let user = 0, sys = 0;
+  let user = 0,
+    sys = 0;
   for (const s of tree) {
     user += s.utime + s.cutime;
     sys += s.stime + s.cstime;
@@ -72,7 +89,9 @@ export function treeRssKb(rootPid: number): number {
     try {
       const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${s.pid}/status`, 'utf8'));
       if (m) kb += Number(m[1]);
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   return kb;
 }

@@ -51,7 +51,9 @@ export interface ServerRecord {
   reader: string | null;
   /** One entry per server process started for this series (a crashed one is restarted). */
   runs: {
-    pid: number; exit: { code: number | null; signal: string | null } | null; stats: { user: number; sys: number } | null;
+    pid: number;
+    exit: { code: number | null; signal: string | null } | null;
+    stats: { user: number; sys: number } | null;
     /** The server's whole --syscall-stats table (null: not asked for, or the server was killed). */
     syscalls?: SyscallReport | null;
   }[];
@@ -67,15 +69,27 @@ export interface BenchResults {
   startedAt: string;
   finishedAt: string;
   command: string;
-  machine: { cpus: number; cpuModel: string; kernel: string; node: string; memoryMB: number; somaxconn: string | null; portRange: string | null; nofileHard: number | null };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    kernel: string;
+    node: string;
+    memoryMB: number;
+    somaxconn: string | null;
+    portRange: string | null;
+    nofileHard: number | null;
+  };
   settings: {
-    path: string; durationS: number; warmupS: number;
+    path: string;
+    durationS: number;
+    warmupS: number;
     /** The one --reader given (null: the servers' default, byte, or several: see readers). */
     reader: string | null;
     /** Every --reader given, in order (empty: the servers' default). */
     readers: string[];
     serverArgs: string[];
-    concurrency: number[]; architectures: string[];
+    concurrency: number[];
+    architectures: string[];
     /** The table columns and chart lines, in order: one per architecture and reader (node: one). */
     series: { name: string; arch: string; reader: string | null }[];
     /** Whether the servers were started with --syscall-stats. */
@@ -110,15 +124,24 @@ export function summarizeSyscalls(runs: ServerRecord['runs'], topN = 5): Syscall
   const accepted = counted.reduce((a, x) => a + x.syscalls!.accepted, 0);
   const total = counted.reduce((a, x) => a + x.syscalls!.total, 0);
   const byName = new Map<string, number>();
-  for (const x of counted) for (const row of x.syscalls!.rows) byName.set(row.name, (byName.get(row.name) ?? 0) + row.calls);
-  const top = accepted > 0
-    ? [...byName].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, topN).map(([name, calls]) => ({ name, calls, perRequest: calls / accepted }))
-    : [];
+  for (const x of counted)
+    for (const row of x.syscalls!.rows) byName.set(row.name, (byName.get(row.name) ?? 0) + row.calls);
+  const top =
+    accepted > 0
+      ? [...byName]
+          .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+          .slice(0, topN)
+          .map(([name, calls]) => ({ name, calls, perRequest: calls / accepted }))
+      : [];
   return {
-    runsCounted: counted.length, runs: runs.length, accepted, total,
+    runsCounted: counted.length,
+    runs: runs.length,
+    accepted,
+    total,
     errors: counted.reduce((a, x) => a + x.syscalls!.errors, 0),
     perRequest: accepted > 0 ? total / accepted : null,
-    recvfromPerRequest: accepted > 0 ? (byName.get('recvfrom') ?? 0) / accepted : null, top,
+    recvfromPerRequest: accepted > 0 ? (byName.get('recvfrom') ?? 0) / accepted : null,
+    top,
   };
 }
 
@@ -145,11 +168,13 @@ export function shortFailure(c: Cell): string {
 function table(r: BenchResults, title: string, cell: (c: Cell | undefined) => string): string {
   const archs = seriesNames(r);
   const lines = [`| ${title} | ${archs.join(' | ')} |`, `|---:|${archs.map(() => '---:').join('|')}|`];
-  for (const c of r.settings.concurrency) lines.push(`| ${c} | ${archs.map((a) => cell(cellAt(r, a, c))).join(' | ')} |`);
+  for (const c of r.settings.concurrency)
+    lines.push(`| ${c} | ${archs.map((a) => cell(cellAt(r, a, c))).join(' | ')} |`);
   return lines.join('\n');
 }
 
-const measured = (c: Cell | undefined, f: (c: Cell) => string) => (!c ? '' : c.status === 'failed' && c.requests === 0 ? '-' : f(c));
+const measured = (c: Cell | undefined, f: (c: Cell) => string) =>
+  !c ? '' : c.status === 'failed' && c.requests === 0 ? '-' : f(c);
 
 /**
  * Syscalls per request, one row per series: counted by the server over its whole run (warm-up,
@@ -166,12 +191,23 @@ export function syscallTable(r: BenchResults): string | null {
     const s = sv.syscalls!;
     const partial = s.runsCounted < s.runs ? ` (${s.runsCounted} of ${s.runs} server runs)` : '';
     if (s.perRequest === null) {
-      const why = s.runs === 0 ? 'the server did not start' : s.runsCounted === 0 ? 'no report (the server was killed)' : sv.arch === 'node' ? 'node:http and ioredis: no addon syscalls' : 'no connection accepted through the addon';
-      lines.push(`| ${sv.series} | n/a | n/a | ${s.runsCounted ? int(s.accepted) : '-'} | ${s.runsCounted ? int(s.total) : '-'} | ${why}${partial} |`);
+      const why =
+        s.runs === 0
+          ? 'the server did not start'
+          : s.runsCounted === 0
+            ? 'no report (the server was killed)'
+            : sv.arch === 'node'
+              ? 'node:http and ioredis: no addon syscalls'
+              : 'no connection accepted through the addon';
+      lines.push(
+        `| ${sv.series} | n/a | n/a | ${s.runsCounted ? int(s.accepted) : '-'} | ${s.runsCounted ? int(s.total) : '-'} | ${why}${partial} |`,
+      );
       continue;
     }
-    lines.push(`| ${sv.series} | ${perReq(s.perRequest)}${partial ? ' ⚠' : ''} | ${perReq(s.recvfromPerRequest!)} | ${int(s.accepted)} | ${int(s.total)} | ` +
-      `${s.top.map((t) => `${t.name} ${perReq(t.perRequest)}`).join(', ')}${partial} |`);
+    lines.push(
+      `| ${sv.series} | ${perReq(s.perRequest)}${partial ? ' ⚠' : ''} | ${perReq(s.recvfromPerRequest!)} | ${int(s.accepted)} | ${int(s.total)} | ` +
+        `${s.top.map((t) => `${t.name} ${perReq(t.perRequest)}`).join(', ')}${partial} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -179,26 +215,40 @@ export function syscallTable(r: BenchResults): string | null {
 export function markdownTables(r: BenchResults): string {
   const sys = syscallTable(r);
   return [
-    `**Requests per second** (successful responses/s; ✗ = failed cell, ⚠ = see notes)\n\n` + table(r, 'concurrency', rateCell),
-    ...(sys ? [
-      `**Syscalls per request** (per architecture and reader, not per cell: the servers' \`--syscall-stats\` counts over their whole run, ` +
-        `warm-up and every level, divided by the connections they accepted; one request per connection. Only calls through the addon: ` +
-        `node:http makes none, hence n/a)\n\n` + sys,
-    ] : []),
+    `**Requests per second** (successful responses/s; ✗ = failed cell, ⚠ = see notes)\n\n` +
+      table(r, 'concurrency', rateCell),
+    ...(sys
+      ? [
+          `**Syscalls per request** (per architecture and reader, not per cell: the servers' \`--syscall-stats\` counts over their whole run, ` +
+            `warm-up and every level, divided by the connections they accepted; one request per connection. Only calls through the addon: ` +
+            `node:http makes none, hence n/a)\n\n` +
+            sys,
+        ]
+      : []),
     `**Latency p50 / p99** (ms, as measured by ${r.settings.generator.name})\n\n` +
       table(r, 'concurrency', (c) => measured(c, (x) => `${ms(x.latencyMs.p50)} / ${ms(x.latencyMs.p99)}`)),
     `**Errors**: socket errors (connect/read/write/timeout) + non-2xx/3xx responses\n\n` +
-      table(r, 'concurrency', (c) => measured(c, (x) => {
-        const e = x.errors;
-        const sum = e.connect + e.read + e.write + e.timeout;
-        return sum + x.non2xx === 0 ? '0' : `${e.connect}/${e.read}/${e.write}/${e.timeout} + ${x.non2xx}`;
-      })),
+      table(r, 'concurrency', (c) =>
+        measured(c, (x) => {
+          const e = x.errors;
+          const sum = e.connect + e.read + e.write + e.timeout;
+          return sum + x.non2xx === 0 ? '0' : `${e.connect}/${e.read}/${e.write}/${e.timeout} + ${x.non2xx}`;
+        }),
+      ),
     `**Server CPU per request** (µs of user+sys, processes, threads and children included)\n\n` +
       table(r, 'concurrency', (c) => measured(c, (x) => (x.cpuPerRequestUs === null ? '?' : int(x.cpuPerRequestUs)))),
     `**Peak RSS** (MB, sum of VmRSS over the server's processes, sampled every 100 ms)\n\n` +
-      table(r, 'concurrency', (c) => measured(c, (x) => (x.peakRssKb === null ? '?' : (x.peakRssKb / 1024).toFixed(0)))),
+      table(r, 'concurrency', (c) =>
+        measured(c, (x) => (x.peakRssKb === null ? '?' : (x.peakRssKb / 1024).toFixed(0))),
+      ),
     `**Load generator CPU** (% of its ${r.settings.generator.name === 'wrk' ? 'threads' : 'one core'}) **/ Redis CPU** (s)\n\n` +
-      table(r, 'concurrency', (c) => measured(c, (x) => `${x.generatorCpuPct === null ? '?' : x.generatorCpuPct.toFixed(0)} % / ${x.redisCpuS === null ? '-' : x.redisCpuS.toFixed(2)}`)),
+      table(r, 'concurrency', (c) =>
+        measured(
+          c,
+          (x) =>
+            `${x.generatorCpuPct === null ? '?' : x.generatorCpuPct.toFixed(0)} % / ${x.redisCpuS === null ? '-' : x.redisCpuS.toFixed(2)}`,
+        ),
+      ),
   ].join('\n\n');
 }
 
@@ -210,13 +260,20 @@ function readerText(s: BenchResults['settings']): string {
 }
 
 export function markdownReport(r: BenchResults, chartFile = 'chart.svg'): string {
-  const m = r.machine, s = r.settings;
+  const m = r.machine,
+    s = r.settings;
   const notes: string[] = [];
-  for (const c of r.cells) if (c.problems.length) notes.push(`- ${c.series ?? c.arch} c=${c.concurrency} (${c.status}): ${c.problems.join('; ')}`);
+  for (const c of r.cells)
+    if (c.problems.length)
+      notes.push(`- ${c.series ?? c.arch} c=${c.concurrency} (${c.status}): ${c.problems.join('; ')}`);
   for (const sv of r.servers) for (const n of sv.notes) notes.push(`- ${sv.series ?? sv.arch}: ${n}`);
   const totals = r.servers.map((sv) => {
     const name = sv.series ?? sv.arch;
-    const parts = sv.runs.map((run) => (run.stats ? `user ${run.stats.user.toFixed(2)} s, sys ${run.stats.sys.toFixed(2)} s` : `no stats line (exit ${run.exit?.signal ?? run.exit?.code ?? '?'})`));
+    const parts = sv.runs.map((run) =>
+      run.stats
+        ? `user ${run.stats.user.toFixed(2)} s, sys ${run.stats.sys.toFixed(2)} s`
+        : `no stats line (exit ${run.exit?.signal ?? run.exit?.code ?? '?'})`,
+    );
     return `| ${name} | ${parts.join('; ')} |`;
   });
   return `# zerohttpd benchmark
@@ -243,11 +300,32 @@ ${notes.length ? `**Notes**\n\n${notes.join('\n')}\n` : ''}`;
 }
 
 const CSV_COLUMNS = [
-  'arch', 'concurrency', 'status', 'req_per_s', 'requests', 'non2xx', 'duration_s', 'err_connect', 'err_read', 'err_write', 'err_timeout',
-  'p50_ms', 'p90_ms', 'p99_ms', 'server_cpu_s', 'cpu_per_request_us', 'redis_cpu_s', 'peak_rss_kb', 'generator_cpu_pct', 'problems',
+  'arch',
+  'concurrency',
+  'status',
+  'req_per_s',
+  'requests',
+  'non2xx',
+  'duration_s',
+  'err_connect',
+  'err_read',
+  'err_write',
+  'err_timeout',
+  'p50_ms',
+  'p90_ms',
+  'p99_ms',
+  'server_cpu_s',
+  'cpu_per_request_us',
+  'redis_cpu_s',
+  'peak_rss_kb',
+  'generator_cpu_pct',
+  'problems',
   // Appended, so older readers of the file keep their columns. The syscall figures are per
   // series (the server's whole run), repeated on each of its rows; empty = n/a.
-  'series', 'reader', 'run_syscalls_per_request', 'run_recvfrom_per_request',
+  'series',
+  'reader',
+  'run_syscalls_per_request',
+  'run_recvfrom_per_request',
 ] as const;
 
 function csvField(v: string | number | boolean | null | undefined): string {
@@ -257,16 +335,38 @@ function csvField(v: string | number | boolean | null | undefined): string {
 
 export function csvReport(r: BenchResults): string {
   const sysOf = (series: string) => r.servers.find((s) => (s.series ?? s.arch) === series)?.syscalls;
-  const rows = r.cells.map((c) => [
-    c.arch, c.concurrency, c.status, c.reqPerSec === null ? '' : c.reqPerSec.toFixed(1), c.requests, c.non2xx, c.durationS,
-    c.errors.connect, c.errors.read, c.errors.write, c.errors.timeout, c.latencyMs.p50, c.latencyMs.p90, c.latencyMs.p99,
-    c.serverCpuS, c.cpuPerRequestUs === null ? '' : c.cpuPerRequestUs.toFixed(1), c.redisCpuS, c.peakRssKb,
-    c.generatorCpuPct === null ? '' : c.generatorCpuPct.toFixed(1), c.problems.join('; '),
-    c.series ?? c.arch, c.reader ?? '', ...((s) => {
-      if (!s || s.perRequest === null) return ['', ''];
-      return [s.perRequest.toFixed(2), s.recvfromPerRequest!.toFixed(2)];
-    })(sysOf(c.series ?? c.arch)),
-  ].map(csvField).join(','));
+  const rows = r.cells.map((c) =>
+    [
+      c.arch,
+      c.concurrency,
+      c.status,
+      c.reqPerSec === null ? '' : c.reqPerSec.toFixed(1),
+      c.requests,
+      c.non2xx,
+      c.durationS,
+      c.errors.connect,
+      c.errors.read,
+      c.errors.write,
+      c.errors.timeout,
+      c.latencyMs.p50,
+      c.latencyMs.p90,
+      c.latencyMs.p99,
+      c.serverCpuS,
+      c.cpuPerRequestUs === null ? '' : c.cpuPerRequestUs.toFixed(1),
+      c.redisCpuS,
+      c.peakRssKb,
+      c.generatorCpuPct === null ? '' : c.generatorCpuPct.toFixed(1),
+      c.problems.join('; '),
+      c.series ?? c.arch,
+      c.reader ?? '',
+      ...((s) => {
+        if (!s || s.perRequest === null) return ['', ''];
+        return [s.perRequest.toFixed(2), s.recvfromPerRequest!.toFixed(2)];
+      })(sysOf(c.series ?? c.arch)),
+    ]
+      .map(csvField)
+      .join(','),
+  );
   return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
 }
 

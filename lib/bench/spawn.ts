@@ -25,7 +25,11 @@ function track(p: ChildProcess, group: boolean): void {
   hooked = true;
   process.on('exit', () => {
     for (const [c, g] of live) {
-      try { process.kill(g ? -c.pid! : c.pid!, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(g ? -c.pid! : c.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
   });
@@ -56,7 +60,10 @@ export interface ServerSpawnOptions {
   maxCapture?: number;
 }
 
-export interface ExitStatus { code: number | null; signal: string | null }
+export interface ExitStatus {
+  code: number | null;
+  signal: string | null;
+}
 
 export interface ServerProcess {
   port: number;
@@ -100,7 +107,11 @@ export function spawnServer(args: string[], opts: ServerSpawnOptions = {}): Prom
   };
   const alive = () => proc.exitCode === null && proc.signalCode === null;
   const kill = () => {
-    try { process.kill(detached ? -proc.pid! : proc.pid!, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(detached ? -proc.pid! : proc.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -113,11 +124,23 @@ export function spawnServer(args: string[], opts: ServerSpawnOptions = {}): Prom
       clearTimeout(timer);
       proc.stderr.off('data', onData);
       resolve({
-        port: m.port, pid: m.pid, proc, stdout, stderr, alive, exited, drained, kill,
+        port: m.port,
+        pid: m.pid,
+        proc,
+        stdout,
+        stderr,
+        alive,
+        exited,
+        drained,
+        kill,
         async stop(signal = 'SIGINT', stopTimeoutMs = 10_000) {
           const t0 = Date.now();
           if (alive()) {
-            try { process.kill(m.pid, signal); } catch { /* gone */ }
+            try {
+              process.kill(m.pid, signal);
+            } catch {
+              /* gone */
+            }
           }
           const t = setTimeout(kill, stopTimeoutMs);
           const r = await exited;
@@ -179,9 +202,20 @@ export async function startRedis(opts: RedisSpawnOptions = {}): Promise<RedisPro
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-redis-'));
   if (ownDir) tempDirs.add(dir);
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--daemonize', 'no', '--dir', dir,
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+    '--dir',
+    dir,
     ...(opts.aof ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
-    ...(opts.maxclients ? ['--maxclients', String(opts.maxclients)] : [])];
+    ...(opts.maxclients ? ['--maxclients', String(opts.maxclients)] : []),
+  ];
   let proc: ChildProcess | undefined;
   let version = '?';
 
@@ -229,7 +263,10 @@ export async function startRedis(opts: RedisSpawnOptions = {}): Promise<RedisPro
 
   await start();
   return {
-    port, dir, start, stop,
+    port,
+    dir,
+    start,
+    stop,
     pid: () => proc?.pid,
     version: () => version,
     async remove() {

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { RespError, RespValue } from '../redis/resp';
 import { escapeHtml } from '../http/response';
 
-export const REMARKS_KEY = 'guestbook_remarks', COUNT_KEY = 'visitor_count';
+export const REMARKS_KEY = 'guestbook_remarks',
+  COUNT_KEY = 'visitor_count';
 
 export const LIMITS = { name: 100, remarks: 1000 };
 
@@ -12,7 +13,9 @@ export const LIMITS = { name: 100, remarks: 1000 };
  * Bounds (SECURITY.md): a page shows PAGE_SIZE remarks, newest first (page 1 = the newest);
  * every POST trims the list to the newest MAX_REMARKS, so there are at most MAX_PAGES pages.
  */
-export const PAGE_SIZE = 50, MAX_REMARKS = 10_000, MAX_PAGES = MAX_REMARKS / PAGE_SIZE;
+export const PAGE_SIZE = 50,
+  MAX_REMARKS = 10_000,
+  MAX_PAGES = MAX_REMARKS / PAGE_SIZE;
 /** The longest entry a POST stores, "<remarks> - <name>", in UTF-16 units; longer ones are clipped on the page. */
 export const MAX_STORED = 2 * (LIMITS.remarks + ' - '.length + LIMITS.name);
 
@@ -23,7 +26,8 @@ export function parsePage(query: string): Paging {
   const values = new URLSearchParams(query).getAll('page');
   if (values.length === 0) return { ok: true, page: 1 };
   const page = /^[1-9]\d{0,5}$/.test(values[0]) ? Number(values[0]) : 0;
-  if (values.length > 1 || page < 1 || page > MAX_PAGES) return { ok: false, message: `page must be a whole number from 1 to ${MAX_PAGES}` };
+  if (values.length > 1 || page < 1 || page > MAX_PAGES)
+    return { ok: false, message: `page must be a whole number from 1 to ${MAX_PAGES}` };
   return { ok: true, page };
 }
 
@@ -107,9 +111,12 @@ export function renderGuestbook(t: Templates, replies: RespValue[], page = 1): s
   if (typeof incr !== 'number') throw invalid('INCR', incr);
   if (!(typeof count === 'number' || (typeof count === 'string' && /^\d+$/.test(count)))) throw invalid('GET', count);
   const shown = remarks.slice(-PAGE_SIZE).reverse();
-  const items = shown.length > 0 ? shown.map((r) => `<li>${escapeHtml(clip(r))}</li>`).join('\n')
-    : page === 1 ? '<li class="empty">No remarks yet. Be the first!</li>'
-    : '<li class="empty">No remarks on this page.</li>';
+  const items =
+    shown.length > 0
+      ? shown.map((r) => `<li>${escapeHtml(clip(r))}</li>`).join('\n')
+      : page === 1
+        ? '<li class="empty">No remarks yet. Be the first!</li>'
+        : '<li class="empty">No remarks on this page.</li>';
   const hasOlder = remarks.length > PAGE_SIZE && page < MAX_PAGES;
   return fill(t.guestbook, { remarks: items, visitor_count: formatCount(count), pages: pageLinks(page, hasOlder) });
 }
@@ -123,7 +130,8 @@ export function parseGuestbookForm(body: Buffer): GuestbookForm {
   if (!name) return { ok: false, message: 'Please enter your name.' };
   if (!remarks) return { ok: false, message: 'Please enter some remarks.' };
   // Count characters (code points), not UTF-16 units.
-  if ([...name].length > LIMITS.name) return { ok: false, message: `Your name is too long (at most ${LIMITS.name} characters).` };
+  if ([...name].length > LIMITS.name)
+    return { ok: false, message: `Your name is too long (at most ${LIMITS.name} characters).` };
   if ([...remarks].length > LIMITS.remarks) {
     return { ok: false, message: `Your remarks are too long (at most ${LIMITS.remarks} characters).` };
   }
@@ -169,7 +177,10 @@ ${bodyHtml}
 }
 
 export function renderFormError(message: string): string {
-  return smallPage('Could not sign the guestbook', `<p>${escapeHtml(message)}</p>\n<p><a href="/guestbook">Back to the guestbook</a></p>`);
+  return smallPage(
+    'Could not sign the guestbook',
+    `<p>${escapeHtml(message)}</p>\n<p><a href="/guestbook">Back to the guestbook</a></p>`,
+  );
 }
 
 export function renderUnavailable(): string {

@@ -15,19 +15,26 @@ export interface Request {
 }
 
 export class HttpError extends Error {
-  constructor(public status: number, message: string) {
+  constructor(
+    public status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'HttpError';
   }
 }
 
-const CR = 13, LF = 10, SP = 32, HT = 9;
+const CR = 13,
+  LF = 10,
+  SP = 32,
+  HT = 9;
 const MAX_LEADING_BLANK_LINES = 8;
 const EMPTY = Buffer.alloc(0);
 
 // RFC 9110 tchar: "!#$%&'*+-.^_`|~" / DIGIT / ALPHA
 const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TCHAR[c.charCodeAt(0)] = 1;
 
 const VERSION_RE = /^HTTP\/(\d)\.(\d)$/;
 const ABSOLUTE_RE = /^https?:\/\/[^/?#]+/i;
@@ -37,16 +44,16 @@ export class RequestParser {
   request: Request | null = null;
   error: HttpError | null = null;
 
-  private line: Buffer;          // current line, without its LF
+  private line: Buffer; // current line, without its LF
   private len = 0;
-  private sawSpace = false;      // request line: past the method?
+  private sawSpace = false; // request line: past the method?
   private blankLines = 0;
   private headerTotal = 0;
   private headerCount = 0;
   private req: Request | null = null;
   private filled = 0;
   private te = false;
-  private hosts = 0;             // Host header lines
+  private hosts = 0; // Host header lines
 
   constructor(private limits: Limits = LIMITS) {
     this.line = Buffer.allocUnsafe(Math.max(limits.requestLine, limits.headerBytes) + 2);
@@ -79,25 +86,44 @@ export class RequestParser {
         else this.headerLineDone();
         continue;
       }
-      if (b === 0) { this.fail(400, 'NUL byte in request head'); break; }
+      if (b === 0) {
+        this.fail(400, 'NUL byte in request head');
+        break;
+      }
       const len = this.len;
       if (st === 'line') {
         // Reject non-HTTP input (e.g. a TLS handshake) at the first byte that can't start a method.
         if (!this.sawSpace) {
-          if (len > 0 && this.line[0] === CR) { this.fail(400, 'stray CR'); break; }
+          if (len > 0 && this.line[0] === CR) {
+            this.fail(400, 'stray CR');
+            break;
+          }
           if (b === SP) {
-            if (len === 0) { this.fail(400, 'missing method'); break; }
+            if (len === 0) {
+              this.fail(400, 'missing method');
+              break;
+            }
             this.sawSpace = true;
           } else if (!TCHAR[b] && !(b === CR && len === 0)) {
-            this.fail(400, 'invalid method'); break;
+            this.fail(400, 'invalid method');
+            break;
           }
         }
         // One extra byte is allowed for the CR of the CRLF.
         const max = this.limits.requestLine;
-        if (len >= max && (len > max || b !== CR)) { this.fail(414, 'request line too long'); break; }
+        if (len >= max && (len > max || b !== CR)) {
+          this.fail(414, 'request line too long');
+          break;
+        }
       } else {
-        if (++this.headerTotal > this.limits.headerBytes) { this.fail(431, 'header section too large'); break; }
-        if (len === 0 && b !== CR && this.headerCount >= this.limits.headerLines) { this.fail(431, 'too many header lines'); break; }
+        if (++this.headerTotal > this.limits.headerBytes) {
+          this.fail(431, 'header section too large');
+          break;
+        }
+        if (len === 0 && b !== CR && this.headerCount >= this.limits.headerLines) {
+          this.fail(431, 'too many header lines');
+          break;
+        }
       }
       this.line[this.len++] = b;
     }
@@ -108,7 +134,11 @@ export class RequestParser {
     const body = this.req!.body;
     const n = Math.min(end - i, body.length - this.filled);
     if (n < 32) for (let k = 0; k < n; k++) body[this.filled++] = chunk[i++];
-    else { body.set(chunk.subarray(i, i + n), this.filled); this.filled += n; i += n; }
+    else {
+      body.set(chunk.subarray(i, i + n), this.filled);
+      this.filled += n;
+      i += n;
+    }
     if (this.filled === body.length) this.finish();
     return i;
   }
@@ -158,7 +188,9 @@ export class RequestParser {
     }
     const q = pathAndQuery.indexOf('?');
     this.req = {
-      method, target, version,
+      method,
+      target,
+      version,
       path: q < 0 ? pathAndQuery : pathAndQuery.slice(0, q),
       query: q < 0 ? '' : pathAndQuery.slice(q + 1),
       headers: new Map(),
@@ -179,7 +211,8 @@ export class RequestParser {
     let colon = 0;
     while (colon < n && TCHAR[line[colon]]) colon++;
     if (colon === 0 || colon === n || line[colon] !== 0x3a) return this.fail(400, 'malformed header line');
-    let a = colon + 1, z = n;
+    let a = colon + 1,
+      z = n;
     while (a < z && (line[a] === SP || line[a] === HT)) a++;
     while (z > a && (line[z - 1] === SP || line[z - 1] === HT)) z--;
     for (let k = a; k < z; k++) {

@@ -38,10 +38,17 @@ export function escapeHtml(s: string): string {
 }
 
 /** contentLength null: no Content-Length (a HEAD answer for a page that is not rendered). */
-export function responseHead(status: number, contentType: string, contentLength: number | null, extra?: Record<string, string>): Buffer {
+export function responseHead(
+  status: number,
+  contentType: string,
+  contentLength: number | null,
+  extra?: Record<string, string>,
+): Buffer {
   if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`bad status ${status}`);
-  if (contentLength !== null && (!Number.isSafeInteger(contentLength) || contentLength < 0)) throw new RangeError(`bad Content-Length ${contentLength}`);
-  let head = `HTTP/1.0 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\nServer: ${SERVER}\r\nContent-Type: ${checkValue(contentType)}\r\n` +
+  if (contentLength !== null && (!Number.isSafeInteger(contentLength) || contentLength < 0))
+    throw new RangeError(`bad Content-Length ${contentLength}`);
+  let head =
+    `HTTP/1.0 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\nServer: ${SERVER}\r\nContent-Type: ${checkValue(contentType)}\r\n` +
     `${contentLength === null ? '' : `Content-Length: ${contentLength}\r\n`}Connection: close\r\n`;
   for (const [name, value] of Object.entries(extra ?? {})) {
     if (!TOKEN_RE.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
@@ -55,15 +62,23 @@ function checkValue(value: string): string {
   return value;
 }
 
-export function htmlResponse(status: number, html: string, opts: { head?: boolean; extra?: Record<string, string> } = {}): Buffer {
+export function htmlResponse(
+  status: number,
+  html: string,
+  opts: { head?: boolean; extra?: Record<string, string> } = {},
+): Buffer {
   const body = Buffer.from(html, 'utf8');
   const head = responseHead(status, HTML, body.length, opts.extra);
   return opts.head ? head : Buffer.concat([head, body]);
 }
 
-export function errorResponse(status: number, opts: { message?: string; head?: boolean; extra?: Record<string, string> } = {}): Buffer {
+export function errorResponse(
+  status: number,
+  opts: { message?: string; head?: boolean; extra?: Record<string, string> } = {},
+): Buffer {
   const title = `${status} ${STATUS_TEXT[status] ?? 'Error'}`;
-  const html = `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>` +
+  const html =
+    `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>` +
     `<body><h1>${title}</h1>${opts.message ? `<p>${escapeHtml(opts.message)}</p>` : ''}</body></html>\n`;
   const extra = (status === 405 || status === 501) && !opts.extra?.Allow ? { Allow: ALLOW, ...opts.extra } : opts.extra;
   return htmlResponse(status, html, { head: opts.head, extra });

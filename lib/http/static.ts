@@ -13,7 +13,10 @@ function decodeSegment(seg: string): string | 400 {
   const bytes: number[] = [];
   for (let i = 0; i < seg.length; i++) {
     const c = seg.charCodeAt(i);
-    if (c !== 0x25) { bytes.push(c); continue; }
+    if (c !== 0x25) {
+      bytes.push(c);
+      continue;
+    }
     const hex = seg.slice(i + 1, i + 3);
     if (!HEX.test(hex)) return 400;
     bytes.push(parseInt(hex, 16));

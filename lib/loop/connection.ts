@@ -19,7 +19,7 @@ export interface Server {
   redis: RedisClient;
   reader: Reader;
   sendTimeoutMs: number; // --send-timeout: the whole response write
-  idle: IdleList;      // --timeout: the whole request read; waiting for Redis; a stalled write
+  idle: IdleList; // --timeout: the whole request read; waiting for Redis; a stalled write
   lingering: IdleList; // draining before close
 }
 
@@ -42,18 +42,25 @@ export class HttpConnection implements Handler, IdleNode {
   private status = 0;
   private sent = 0;
   private drainer: LingerDrain | null = null;
-  private sendBy = 0;        // the whole response must be out by then (--send-timeout)
+  private sendBy = 0; // the whole response must be out by then (--send-timeout)
 
-  constructor(private s: Server, readonly fd: number) {
+  constructor(
+    private s: Server,
+    readonly fd: number,
+  ) {
     s.idle.touch(this, s.loop.now);
   }
 
   ready(): void {
     switch (this.state) {
-      case 'reading': return this.read();
-      case 'writing': return this.flush();
-      case 'sendfile': return this.sendFile();
-      case 'lingering': return this.drain();
+      case 'reading':
+        return this.read();
+      case 'writing':
+        return this.flush();
+      case 'sendfile':
+        return this.sendFile();
+      case 'lingering':
+        return this.drain();
     }
   }
 
@@ -243,7 +250,10 @@ class Acceptor implements Handler {
   private paused = false;
   private warned = false;
 
-  constructor(private s: Server, private listenFd: number) {
+  constructor(
+    private s: Server,
+    private listenFd: number,
+  ) {
     s.loop.attach(listenFd, this);
     s.loop.want(listenFd, READABLE);
   }
@@ -265,7 +275,8 @@ class Acceptor implements Handler {
 
   /** Out of fds: stop watching the listener for a moment instead of spinning on it. */
   private pause(err: number): void {
-    if (!this.warned) notice(`zerohttpd: accept: ${native.errname(err)}; pausing accept for ${ACCEPT_PAUSE_MS} ms (logged once)`);
+    if (!this.warned)
+      notice(`zerohttpd: accept: ${native.errname(err)}; pausing accept for ${ACCEPT_PAUSE_MS} ms (logged once)`);
     this.warned = true;
     this.paused = true;
     const loop = this.s.loop;

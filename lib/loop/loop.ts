@@ -4,7 +4,9 @@
 import { C, native } from '../sys';
 
 /** Interest and readiness bits of the loop's own API (like ae.c's AE_READABLE/AE_WRITABLE). */
-export const NONE = 0, READABLE = 1, WRITABLE = 2;
+export const NONE = 0,
+  READABLE = 1,
+  WRITABLE = 2;
 
 export interface Backend {
   readonly name: string;
@@ -89,7 +91,10 @@ export class IdleList {
   }
 }
 
-interface Timer { at: number; fn: () => void }
+interface Timer {
+  at: number;
+  fn: () => void;
+}
 
 export class EventLoop {
   now = Date.now();
@@ -112,7 +117,8 @@ export class EventLoop {
     if (fd < this.interest.length) return;
     let n = this.interest.length;
     while (n <= fd) n *= 2;
-    const i = new Uint8Array(n), r = new Uint8Array(n);
+    const i = new Uint8Array(n),
+      r = new Uint8Array(n);
     i.set(this.interest);
     r.set(this.registered);
     this.interest = i;

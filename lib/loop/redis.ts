@@ -26,7 +26,10 @@ class RedisConnection implements Handler {
   private step = 0;
   private replies: RespValue[] = [];
 
-  constructor(private client: RedisClient, readonly fd: number) {}
+  constructor(
+    private client: RedisClient,
+    readonly fd: number,
+  ) {}
 
   /** Give this connection a job; runs as soon as it is connected. */
   start(job: RedisJob): void {
@@ -98,7 +101,8 @@ class RedisConnection implements Handler {
   }
 
   private finish(): void {
-    const job = this.job!, replies = this.replies;
+    const job = this.job!,
+      replies = this.replies;
     this.job = null;
     job.conn = null;
     this.state = 'idle';
@@ -129,13 +133,18 @@ class RedisConnection implements Handler {
 }
 
 export class RedisClient {
-  private pool: RedisConnection[] = [];  // open pooled connections
-  private idle: RedisConnection[] = [];  // of which free
+  private pool: RedisConnection[] = []; // open pooled connections
+  private idle: RedisConnection[] = []; // of which free
   private queue: RedisJob[] = [];
   private queueHead = 0;
   private warned = false;
 
-  constructor(readonly loop: EventLoop, private host: string, private port: number, private poolSize: number) {}
+  constructor(
+    readonly loop: EventLoop,
+    private host: string,
+    private port: number,
+    private poolSize: number,
+  ) {}
 
   /** Run the commands one round trip at a time; done() is called exactly once (never synchronously twice). */
   run(commands: string[][], done: (replies: RespValue[] | null) => void): RedisJob {

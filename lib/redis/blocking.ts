@@ -29,7 +29,10 @@ export class BlockingRedis {
   /** Why the last connect/command failed (for logs). */
   lastError = '';
 
-  constructor(readonly host: string, readonly port: number) {}
+  constructor(
+    readonly host: string,
+    readonly port: number,
+  ) {}
 
   get connected(): boolean {
     return this.fd >= 0;
@@ -46,7 +49,9 @@ export class BlockingRedis {
       const pfd = new Int32Array(2);
       pfd[0] = fd;
       new Int16Array(pfd.buffer)[2] = C.POLLOUT;
-      r = connectOutcome(native.poll(pfd, 1, CONNECT_TIMEOUT_MS), () => native.getsockopt(fd, C.SOL_SOCKET, C.SO_ERROR));
+      r = connectOutcome(native.poll(pfd, 1, CONNECT_TIMEOUT_MS), () =>
+        native.getsockopt(fd, C.SOL_SOCKET, C.SO_ERROR),
+      );
     }
     if (r < 0) {
       native.close(fd);
@@ -74,7 +79,8 @@ export class BlockingRedis {
       let next;
       try {
         next = this.decoder.next();
-      } catch (e) { // a RESP protocol error: nothing more on this connection can be trusted
+      } catch (e) {
+        // a RESP protocol error: nothing more on this connection can be trusted
         this.drop((e as Error).message);
         return BAD_REPLY;
       }

@@ -16,8 +16,10 @@ export function encodeCommand(args: string[]): Buffer {
   return Buffer.concat(parts);
 }
 
-const CR = 13, LF = 10;
-const MAX_BULK = 512 * 1024 * 1024, MAX_ARRAY = 2 ** 32 - 1; // Redis' own bulk limit; JS array limit
+const CR = 13,
+  LF = 10;
+const MAX_BULK = 512 * 1024 * 1024,
+  MAX_ARRAY = 2 ** 32 - 1; // Redis' own bulk limit; JS array limit
 /** Thrown internally when the buffer ends mid-reply; made once, so a short read costs no stack trace. */
 const INCOMPLETE = new Error('incomplete RESP reply');
 
@@ -28,8 +30,8 @@ function protocolError(what: string): Error {
 export class RespDecoder {
   private buf: Buffer = Buffer.alloc(0);
   private start = 0; // first unconsumed byte
-  private end = 0;   // bytes [start, end) are pending input
-  private pos = 0;   // parse cursor
+  private end = 0; // bytes [start, end) are pending input
+  private pos = 0; // parse cursor
   // Arrays still being filled. Each element is committed as soon as it is complete, so an
   // incomplete reply is never re-scanned from its beginning: decoding stays linear however it is split.
   private stack: { arr: RespValue[]; i: number }[] = [];
@@ -98,7 +100,8 @@ export class RespDecoder {
         return new RespError(line);
       case 0x3a: // ':'
         return this.int(line);
-      case 0x24: { // '$'
+      case 0x24: {
+        // '$'
         const len = this.int(line);
         if (len === -1) return null;
         if (len < 0 || len > MAX_BULK) throw protocolError(`bad bulk length ${line}`);
@@ -110,7 +113,8 @@ export class RespDecoder {
         this.pos += len + 2;
         return s;
       }
-      case 0x2a: { // '*'
+      case 0x2a: {
+        // '*'
         const n = this.int(line);
         if (n === -1) return null;
         if (n < 0 || n > MAX_ARRAY) throw protocolError(`bad array length ${line}`);

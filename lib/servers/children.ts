@@ -6,7 +6,10 @@ import { Options } from '../options';
 
 const status = new Int32Array(1);
 
-export interface Reaped { pid: number; how: WaitStatus }
+export interface Reaped {
+  pid: number;
+  how: WaitStatus;
+}
 
 /**
  * waitpid(-1, WNOHANG) until nothing more is ready; returns the children reaped. With `block`,
@@ -73,7 +76,9 @@ export function stopChildren(children: Set<number>, opts: { graceMs: number }): 
     const now = Date.now();
     if (now - t0 >= opts.graceMs && now - lastTerm >= 100) {
       const sig = now - t0 >= opts.graceMs + 1500 ? C.SIGKILL : C.SIGTERM;
-      if (sig === C.SIGKILL && killed) { /* already sent; wait for the kernel */ } else {
+      if (sig === C.SIGKILL && killed) {
+        /* already sent; wait for the kernel */
+      } else {
         for (const pid of children) native.kill(pid, sig);
         killed ||= sig === C.SIGKILL;
       }

@@ -10,7 +10,8 @@ import type { Architecture } from './index';
 export const architecture = { childrenInStats: false, nonBlockingListen: true, enterServerLoop } satisfies Architecture;
 
 const SIZE = C.EPOLL_EVENT_SIZE;
-const EV = C.EPOLL_EVENT_EVENTS_OFFSET / 4, DATA = C.EPOLL_EVENT_DATA_OFFSET / 4;
+const EV = C.EPOLL_EVENT_EVENTS_OFFSET / 4,
+  DATA = C.EPOLL_EVENT_DATA_OFFSET / 4;
 const IN = C.EPOLLIN | C.EPOLLERR | C.EPOLLHUP | C.EPOLLRDHUP;
 const OUT = C.EPOLLOUT | C.EPOLLERR | C.EPOLLHUP;
 const MAX_EVENTS = 1024;
@@ -18,7 +19,7 @@ const MAX_EVENTS = 1024;
 export class EpollBackend implements Backend {
   readonly name = 'epoll';
   private epfd = check<number>('epoll_create1', native.epoll_create1(C.EPOLL_CLOEXEC));
-  private buf = new Int32Array(MAX_EVENTS * SIZE / 4);
+  private buf = new Int32Array((MAX_EVENTS * SIZE) / 4);
   private u32 = new Uint32Array(this.buf.buffer);
 
   constructor(readonly edge: boolean) {}
@@ -45,11 +46,11 @@ export class EpollBackend implements Backend {
   }
 
   firedFd(i: number): number {
-    return this.buf[i * SIZE / 4 + DATA];
+    return this.buf[(i * SIZE) / 4 + DATA];
   }
 
   firedMask(i: number): number {
-    const ev = this.u32[i * SIZE / 4 + EV];
+    const ev = this.u32[(i * SIZE) / 4 + EV];
     return (ev & IN ? READABLE : 0) | (ev & OUT ? WRITABLE : 0);
   }
 

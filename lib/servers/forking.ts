@@ -31,7 +31,11 @@ function enterServerLoop(listenFd: number, opts: Options): void {
       });
     }
     if (pid < 0) {
-      refuseClient(client, `fork: ${native.errname(pid)}`, 'The server cannot start a process for this request; try again later.');
+      refuseClient(
+        client,
+        `fork: ${native.errname(pid)}`,
+        'The server cannot start a process for this request; try again later.',
+      );
       continue;
     }
     children.add(pid);

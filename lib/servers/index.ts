@@ -29,7 +29,16 @@ export interface ArchitectureEntry {
 }
 
 /** What every architecture reads: where to listen, what to serve, how long to wait, what to log. */
-export const COMMON_OPTIONS: readonly OptionName[] = ['port', 'host', 'redis', 'public', 'backlog', 'timeout', 'send-timeout', 'quiet'];
+export const COMMON_OPTIONS: readonly OptionName[] = [
+  'port',
+  'host',
+  'redis',
+  'public',
+  'backlog',
+  'timeout',
+  'send-timeout',
+  'quiet',
+];
 
 /** Show the syscalls made through the addon. */
 const ADDON = ['syscall-stats', 'trace'] as const;
@@ -37,26 +46,55 @@ const ADDON = ['syscall-stats', 'trace'] as const;
 const RAW = ['reader', ...ADDON] as const;
 
 export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
-  iterative: { summary: 'one client at a time, in one process', options: RAW, load: () => (require('./iterative') as typeof import('./iterative')).architecture },
-  forking: { summary: 'a new process (fork) per connection', options: RAW, load: () => (require('./forking') as typeof import('./forking')).architecture },
+  iterative: {
+    summary: 'one client at a time, in one process',
+    options: RAW,
+    load: () => (require('./iterative') as typeof import('./iterative')).architecture,
+  },
+  forking: {
+    summary: 'a new process (fork) per connection',
+    options: RAW,
+    load: () => (require('./forking') as typeof import('./forking')).architecture,
+  },
   preforked: {
     summary: '--workers processes forked up front, each blocking in accept()',
     options: [...RAW, 'workers', 'accept-lock'],
     load: () => (require('./preforked') as typeof import('./preforked')).architecture,
   },
-  threaded: { summary: 'a new thread (Worker) per connection, at most --max-threads alive', options: [...RAW, 'max-threads'], load: () => (require('./threaded') as typeof import('./threaded')).architecture },
+  threaded: {
+    summary: 'a new thread (Worker) per connection, at most --max-threads alive',
+    options: [...RAW, 'max-threads'],
+    load: () => (require('./threaded') as typeof import('./threaded')).architecture,
+  },
   prethreaded: {
     summary: 'a pool of --threads Workers, each accept()ing under an accept mutex',
     options: [...RAW, 'threads', 'accept-lock'],
-    refuses: { 'accept-lock': { values: ['fcntl'], why: 'record locks belong to a process and cannot serialize its threads; use mutex or none' } },
+    refuses: {
+      'accept-lock': {
+        values: ['fcntl'],
+        why: 'record locks belong to a process and cannot serialize its threads; use mutex or none',
+      },
+    },
     load: () => (require('./prethreaded') as typeof import('./prethreaded')).architecture,
   },
-  poll: { summary: 'one process, poll() over non-blocking sockets', options: [...RAW, 'redis-pool'], load: () => (require('./poll') as typeof import('./poll')).architecture },
-  epoll: { summary: 'one process, epoll (level-triggered; --edge for EPOLLET)', options: [...RAW, 'edge', 'redis-pool'], load: () => (require('./epoll') as typeof import('./epoll')).architecture },
+  poll: {
+    summary: 'one process, poll() over non-blocking sockets',
+    options: [...RAW, 'redis-pool'],
+    load: () => (require('./poll') as typeof import('./poll')).architecture,
+  },
+  epoll: {
+    summary: 'one process, epoll (level-triggered; --edge for EPOLLET)',
+    options: [...RAW, 'edge', 'redis-pool'],
+    load: () => (require('./epoll') as typeof import('./epoll')).architecture,
+  },
   // node:http reads requests itself, ioredis keeps its own connection, and their syscalls go
   // through libuv: --trace and --syscall-stats show only the listening socket's, which run.ts
   // sets up through the addon for every architecture ("0 connections accepted" says the rest).
-  node: { summary: 'the yardstick: idiomatic node:http + ioredis, same pages', options: ADDON, load: () => (require('./node') as typeof import('./node')).architecture },
+  node: {
+    summary: 'the yardstick: idiomatic node:http + ioredis, same pages',
+    options: ADDON,
+    load: () => (require('./node') as typeof import('./node')).architecture,
+  },
 };
 
 export function architectureNames(): string[] {
@@ -71,10 +109,14 @@ export function takesOption(arch: string, name: string): boolean {
 /** Why `arch` refuses `--name [value]` (one line for the user), or null if it takes it. */
 export function refusal(arch: string, name: string, value?: string): string | null {
   if (!takesOption(arch, name)) {
-    return `--${name} does not apply to ${arch} (it is an option of: ${architectureNames().filter((a) => takesOption(a, name)).join(', ')})`;
+    return `--${name} does not apply to ${arch} (it is an option of: ${architectureNames()
+      .filter((a) => takesOption(a, name))
+      .join(', ')})`;
   }
   const r = ARCHITECTURES[arch].refuses?.[name as OptionName];
-  return r && value !== undefined && r.values.includes(value) ? `--${name} ${value} does not apply to ${arch}: ${r.why}` : null;
+  return r && value !== undefined && r.values.includes(value)
+    ? `--${name} ${value} does not apply to ${arch}: ${r.why}`
+    : null;
 }
 
 /**

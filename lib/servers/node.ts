@@ -75,15 +75,33 @@ function startResponse(res: http.ServerResponse): void {
   });
 }
 
-function send(req: http.IncomingMessage, res: http.ServerResponse, status: number, html: string | Buffer, extra: Record<string, string> = {}): void {
+function send(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  html: string | Buffer,
+  extra: Record<string, string> = {},
+): void {
   const body = typeof html === 'string' ? Buffer.from(html, 'utf8') : html;
   startResponse(res);
-  res.writeHead(status, { Server: SERVER, 'Content-Type': HTML, 'Content-Length': body.length, Connection: 'close', ...extra });
+  res.writeHead(status, {
+    Server: SERVER,
+    'Content-Type': HTML,
+    'Content-Length': body.length,
+    Connection: 'close',
+    ...extra,
+  });
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 /** The same error page as errorResponse(), without its HTTP/1.0 head (node:http writes its own). */
-function sendError(req: http.IncomingMessage, res: http.ServerResponse, status: number, message?: string, extra?: Record<string, string>): void {
+function sendError(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  message?: string,
+  extra?: Record<string, string>,
+): void {
   const whole = errorResponse(status, { message, extra });
   send(req, res, status, whole.subarray(whole.indexOf('\r\n\r\n') + 4), extra);
 }
@@ -96,7 +114,13 @@ function pathOf(url: string): string {
   return p;
 }
 
-async function serveStatic(site: Site, req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, query = ''): Promise<void> {
+async function serveStatic(
+  site: Site,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  rawPath: string,
+  query = '',
+): Promise<void> {
   const s = sanitizePath(rawPath);
   if (!s.ok) return sendError(req, res, s.status);
   const full = path.join(site.publicDir, s.rel);
@@ -127,7 +151,12 @@ async function serveStatic(site: Site, req: http.IncomingMessage, res: http.Serv
     return sendError(req, res, 404);
   }
   startResponse(res);
-  res.writeHead(200, { Server: SERVER, 'Content-Type': contentType(s.rel), 'Content-Length': st.size, Connection: 'close' });
+  res.writeHead(200, {
+    Server: SERVER,
+    'Content-Type': contentType(s.rel),
+    'Content-Length': st.size,
+    Connection: 'close',
+  });
   if (req.method === 'HEAD') {
     await file.close();
     res.end();
@@ -166,7 +195,8 @@ async function guestbookGet(site: Site, req: http.IncomingMessage, res: http.Ser
   try {
     await whenSettled(site.redis);
     replies = [];
-    for (const [cmd, ...args] of head ? gb.HEAD_COMMANDS : gb.getCommands(paging.page)) replies.push(await site.redis.call(cmd, ...args));
+    for (const [cmd, ...args] of head ? gb.HEAD_COMMANDS : gb.getCommands(paging.page))
+      replies.push(await site.redis.call(cmd, ...args));
   } catch {
     return send(req, res, 503, gb.renderUnavailable());
   }
@@ -211,7 +241,8 @@ async function guestbookPost(site: Site, req: http.IncomingMessage, res: http.Se
  * `Name: value` CRLF lines. And a missing (HTTP/1.1) or repeated Host: 400.
  */
 function refusedHead(req: http.IncomingMessage): HttpError | null {
-  if (`${req.method} ${req.url} HTTP/${req.httpVersion}`.length > LIMITS.requestLine) return new HttpError(414, 'request line too long');
+  if (`${req.method} ${req.url} HTTP/${req.httpVersion}`.length > LIMITS.requestLine)
+    return new HttpError(414, 'request line too long');
   const raw = req.rawHeaders;
   let bytes = 2; // the empty line that ends the head
   for (let i = 0; i < raw.length; i += 2) {
@@ -231,7 +262,8 @@ function refusedHead(req: http.IncomingMessage): HttpError | null {
 function refusalOf(err: Error & { code?: string; reason?: string }): HttpError | null {
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new HttpError(408, '');
   if (err.code === 'HPE_HEADER_OVERFLOW') return new HttpError(431, 'header section too large');
-  if (err.code === 'HPE_INVALID_CONTENT_LENGTH' && /overflow/i.test(err.reason ?? '')) return new HttpError(413, 'request body too large');
+  if (err.code === 'HPE_INVALID_CONTENT_LENGTH' && /overflow/i.test(err.reason ?? ''))
+    return new HttpError(413, 'request body too large');
   return err.code?.startsWith('HPE_') ? new HttpError(400, '') : null;
 }
 
@@ -319,23 +351,30 @@ function connectRedis(opts: Options): Promise<Redis> {
 
 async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   bounds = opts;
-  const site: Site = { publicDir: fs.realpathSync(opts.publicDir), templates: new gb.Templates(opts.templatesDir), redis: await connectRedis(opts) };
+  const site: Site = {
+    publicDir: fs.realpathSync(opts.publicDir),
+    templates: new gb.Templates(opts.templatesDir),
+    redis: await connectRedis(opts),
+  };
   // requestTimeout/headersTimeout are only checked every connectionsCheckingInterval (30 s by
   // default): check often enough that --timeout holds. node:http counts the target and the
   // header names and values against maxHeaderSize and keeps only maxHeadersCount headers: both
   // are set just looser than LIMITS, and refusedHead() applies LIMITS itself.
-  const server = http.createServer({
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, opts.timeoutMs / 4)),
-    maxHeaderSize: LIMITS.requestLine + LIMITS.headerBytes + 1,
-    requireHostHeader: false, // refusedHead() answers 400 with the raw servers' page
-  }, (req, res) => {
-    requests.set(req.socket, req); // once it is complete, bytes past it are ignored (onClientError)
-    lingerOnClose(req.socket);
-    handle(site, req, res).catch(() => {
-      if (!res.headersSent) sendError(req, res, 500);
-      else res.destroy();
-    });
-  });
+  const server = http.createServer(
+    {
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, opts.timeoutMs / 4)),
+      maxHeaderSize: LIMITS.requestLine + LIMITS.headerBytes + 1,
+      requireHostHeader: false, // refusedHead() answers 400 with the raw servers' page
+    },
+    (req, res) => {
+      requests.set(req.socket, req); // once it is complete, bytes past it are ignored (onClientError)
+      lingerOnClose(req.socket);
+      handle(site, req, res).catch(() => {
+        if (!res.headersSent) sendError(req, res, 500);
+        else res.destroy();
+      });
+    },
+  );
   server.keepAliveTimeout = 0;
   server.requestTimeout = opts.timeoutMs;
   server.headersTimeout = opts.timeoutMs;

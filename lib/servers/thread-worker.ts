@@ -38,9 +38,13 @@ function threadMain(): void {
   let app;
   try {
     app = createApp(opts);
-    serveClient(fd, serveContext(app, redis, opts, () => slot.release()));
+    serveClient(
+      fd,
+      serveContext(app, redis, opts, () => slot.release()),
+    );
   } finally {
-    if (slot.busy) { // createApp() failed: nothing was sent yet
+    if (slot.busy) {
+      // createApp() failed: nothing was sent yet
       slot.release();
       native.close(fd);
     }
@@ -69,7 +73,8 @@ function poolThreadMain(): void {
       slot.assign(client);
       slot.take();
       serveClient(client, ctx);
-      if (THROW_AFTER > 0 && ++served >= THROW_AFTER) throw new Error(`ZEROHTTPD_TEST_THROW_AFTER=${THROW_AFTER}: thread ${d.id} throws`);
+      if (THROW_AFTER > 0 && ++served >= THROW_AFTER)
+        throw new Error(`ZEROHTTPD_TEST_THROW_AFTER=${THROW_AFTER}: thread ${d.id} throws`);
     }
   } finally {
     mutex?.unlock(d.id);

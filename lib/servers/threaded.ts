@@ -44,7 +44,9 @@ function fdsLeft(): number {
 
 async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   const live = new Set<Thread>();
-  let peak = 0, started = 0, nextId = 1;
+  let peak = 0,
+    started = 0,
+    nextId = 1;
   let anyExit: () => void = () => {};
   native.setsockopt(listenFd, C.SOL_SOCKET, C.SO_RCVTIMEO, COLLECT_INTERVAL_MS);
 
@@ -72,7 +74,11 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
       t = startThread({ kind: 'threaded', id: nextId++, opts, listenFd, mutex: null }, slot);
     } catch (e) {
       slot.release();
-      refuseClient(client, `cannot start a thread: ${(e as Error).message}`, 'could not start a thread for this request');
+      refuseClient(
+        client,
+        `cannot start a thread: ${(e as Error).message}`,
+        'could not start a thread for this request',
+      );
       continue;
     }
     live.add(t);

@@ -11,14 +11,16 @@ export const WORKER_SCRIPT = path.join(__dirname, 'thread-worker.js');
 
 export interface ThreadWorkerData {
   kind: 'threaded' | 'prethreaded';
-  id: number;                 // > 0; the accept mutex's owner id
+  id: number; // > 0; the accept mutex's owner id
   opts: Options;
-  slot: SharedArrayBuffer;    // ClientSlot
-  listenFd: number;           // prethreaded
+  slot: SharedArrayBuffer; // ClientSlot
+  listenFd: number; // prethreaded
   mutex: SharedArrayBuffer | null; // prethreaded with --accept-lock mutex
 }
 
-const IDLE = 0, SERVING = 1, SHUTTING = 2;
+const IDLE = 0,
+  SERVING = 1,
+  SHUTTING = 2;
 
 /**
  * The client fd a Worker is serving, so that at Ctrl-C the main thread can shutdown() it and
@@ -70,7 +72,8 @@ export class ClientSlot {
   reclaim(): void {
     if (Atomics.load(this.a, 0) === IDLE) return;
     const fd = Atomics.load(this.a, 1);
-    if (Atomics.load(this.a, 2) === 0) sendAll(fd, errorResponse(503, { message: 'could not start a thread for this request' }));
+    if (Atomics.load(this.a, 2) === 0)
+      sendAll(fd, errorResponse(503, { message: 'could not start a thread for this request' }));
     Atomics.store(this.a, 0, IDLE);
     native.close(fd);
   }
@@ -85,7 +88,11 @@ export interface Thread {
 /** Start a Worker on thread-worker.js. Throws if the Worker cannot be created. */
 export function startThread(data: Omit<ThreadWorkerData, 'slot'>, slot: ClientSlot): Thread {
   const worker = new Worker(WORKER_SCRIPT, { workerData: { ...data, slot: slot.buffer } satisfies ThreadWorkerData });
-  worker.on('error', (e) => notice(`zerohttpd: ${data.kind} worker ${data.id} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`));
+  worker.on('error', (e) =>
+    notice(
+      `zerohttpd: ${data.kind} worker ${data.id} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+    ),
+  );
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
   return { worker, slot, exited };
 }

@@ -25,7 +25,7 @@ export { sleep, waitFor };
 export const A_TXT = 'hardening a.txt: plain text\n';
 const BIG_SIZE = 64 * 1024 * 1024;
 export const TIMEOUT_S = 1; // --timeout for every server here: small, so stalls cost little
-export const POOL = 4;      // --workers / --threads
+export const POOL = 4; // --workers / --threads
 const MAX_THREADS = 16;
 
 /** Every registered architecture (HARDENING_ARCHS=a,b narrows it while debugging). */
@@ -33,20 +33,36 @@ export const ARCHS = process.env.HARDENING_ARCHS ? process.env.HARDENING_ARCHS.s
 
 /** Counts over the whole run, each file adding its part; printed once at the end. */
 export const summary = {
-  archs: new Set<string>(), hostileCases: 0, hostileKinds: 0, traversals: 0, fuzzInputs: 0, faults: 0, served: 0,
-  acked: 0, lost: 0, doubled: 0, crashes: 0, opensChecked: 0, forbiddenOpens: 0, leakRequests: 0, fdLimit503: 0, rssGrowth: [] as string[],
+  archs: new Set<string>(),
+  hostileCases: 0,
+  hostileKinds: 0,
+  traversals: 0,
+  fuzzInputs: 0,
+  faults: 0,
+  served: 0,
+  acked: 0,
+  lost: 0,
+  doubled: 0,
+  crashes: 0,
+  opensChecked: 0,
+  forbiddenOpens: 0,
+  leakRequests: 0,
+  fdLimit503: 0,
+  rssGrowth: [] as string[],
 };
 const t0 = Date.now();
 
 // A root hook (this module is loaded while mocha reads the files): after every file has run.
 after(() => {
   if (summary.archs.size === 0) return;
-  console.log(`      hardening summary: ${summary.archs.size} architectures (${[...summary.archs].join(', ')}); ` +
-    `${summary.hostileCases} hostile requests (${summary.hostileKinds} cases + ${summary.traversals} traversals), ` +
-    `${summary.fuzzInputs} fuzzed requests, ${summary.faults} faults injected, ${summary.served} requests served normally, ` +
-    `${summary.leakRequests} leak-check requests; ${summary.acked} acknowledged POSTs across Redis kills: ${summary.lost} lost, ${summary.doubled} doubled; ` +
-    `${summary.opensChecked} open() calls traced, ${summary.forbiddenOpens} outside the root; ${summary.fdLimit503} 503s at the fd limit; ${summary.crashes} crashes; ${((Date.now() - t0) / 1000).toFixed(0)} s\n` +
-    `      hardening RSS after the leak runs (server and its children, vs. baseline after warm-up): ${summary.rssGrowth.join(', ')}`);
+  console.log(
+    `      hardening summary: ${summary.archs.size} architectures (${[...summary.archs].join(', ')}); ` +
+      `${summary.hostileCases} hostile requests (${summary.hostileKinds} cases + ${summary.traversals} traversals), ` +
+      `${summary.fuzzInputs} fuzzed requests, ${summary.faults} faults injected, ${summary.served} requests served normally, ` +
+      `${summary.leakRequests} leak-check requests; ${summary.acked} acknowledged POSTs across Redis kills: ${summary.lost} lost, ${summary.doubled} doubled; ` +
+      `${summary.opensChecked} open() calls traced, ${summary.forbiddenOpens} outside the root; ${summary.fdLimit503} 503s at the fd limit; ${summary.crashes} crashes; ${((Date.now() - t0) / 1000).toFixed(0)} s\n` +
+      `      hardening RSS after the leak runs (server and its children, vs. baseline after warm-up): ${summary.rssGrowth.join(', ')}`,
+  );
 });
 
 // ---------- fixtures ----------
@@ -63,11 +79,35 @@ export function makeTree(): { root: string; pub: string } {
 
 // ---------- server processes ----------
 
-export interface Srv extends ServerProcess { arch: string; traceFile?: string }
+export interface Srv extends ServerProcess {
+  arch: string;
+  traceFile?: string;
+}
 
 export function serverArgs(arch: string, pub: string, redisPort: number, extra: string[] = []): string[] {
-  return [arch, ...archArgs(arch, ['--redis', `127.0.0.1:${redisPort}`, '--public', pub, '--timeout', String(TIMEOUT_S), '--workers', String(POOL),
-    '--threads', String(POOL), '--max-threads', String(MAX_THREADS), '--backlog', '512', '--quiet', ...extra, '--port', '0'])];
+  return [
+    arch,
+    ...archArgs(arch, [
+      '--redis',
+      `127.0.0.1:${redisPort}`,
+      '--public',
+      pub,
+      '--timeout',
+      String(TIMEOUT_S),
+      '--workers',
+      String(POOL),
+      '--threads',
+      String(POOL),
+      '--max-threads',
+      String(MAX_THREADS),
+      '--backlog',
+      '512',
+      '--quiet',
+      ...extra,
+      '--port',
+      '0',
+    ]),
+  ];
 }
 
 /** Spawn `prefix... node cli.js args` in its own process group; resolve when it listens. stop(): SIGINT, SIGKILL after 15 s. */
@@ -75,7 +115,6 @@ export async function startUnder(arch: string, prefix: string[], args: string[],
   const s = await spawnServer(args, { prefix, timeoutMs: 30_000 });
   return { ...s, arch, traceFile, stop: (signal = 'SIGINT', ms = 15_000) => s.stop(signal, ms) };
 }
-
 
 /** Lines a healthy server may print on stderr; anything else (a stack, "exited", "killed") is a crash or a bug. */
 const EXPECTED_STDERR = [
@@ -104,7 +143,9 @@ function procStat(pid: number): string[] | undefined {
   try {
     const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     return s.slice(s.lastIndexOf(')') + 2).split(' ');
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 /** utime + stime of pid (all its threads) in clock ticks; children not included. */
 export function cpuTicks(pid: number): number {
@@ -112,7 +153,11 @@ export function cpuTicks(pid: number): number {
   return f ? Number(f[11]) + Number(f[12]) : 0;
 }
 export function fds(pid: number): number {
-  try { return fs.readdirSync(`/proc/${pid}/fd`).length; } catch { return 0; }
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
 }
 /** RLIMIT_NOFILE limits fd *numbers*: with the soft limit at the lowest free number, the next open fails. */
 export function lowestFreeFd(pid: number): number {
@@ -122,10 +167,18 @@ export function lowestFreeFd(pid: number): number {
   return n;
 }
 export function threads(pid: number): number {
-  try { return fs.readdirSync(`/proc/${pid}/task`).length; } catch { return 0; }
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).length;
+  } catch {
+    return 0;
+  }
 }
 export function rssKb(pid: number): number {
-  try { return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]); } catch { return 0; }
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  } catch {
+    return 0;
+  }
 }
 export function alive(pid: number): boolean {
   const f = procStat(pid);
@@ -134,19 +187,37 @@ export function alive(pid: number): boolean {
 /** The server's live children (forked workers/children) and its zombies. */
 export function kids(pid: number): { live: number[]; zombies: number[] } {
   const c = childrenOf(pid);
-  return { live: c.filter((k) => k.state !== 'Z').map((k) => k.pid).sort(), zombies: c.filter((k) => k.state === 'Z').map((k) => k.pid) };
+  return {
+    live: c
+      .filter((k) => k.state !== 'Z')
+      .map((k) => k.pid)
+      .sort(),
+    zombies: c.filter((k) => k.state === 'Z').map((k) => k.pid),
+  };
 }
 /** The processes that accept(): preforked's workers, else the server itself. */
 export function acceptors(s: Srv): number[] {
   const k = kids(s.pid).live;
   return s.arch === 'preforked' && k.length ? k : [s.pid];
 }
-export interface Usage { fds: number; threads: number; procs: number; rss: number; perAcceptor: number[] }
+export interface Usage {
+  fds: number;
+  threads: number;
+  procs: number;
+  rss: number;
+  perAcceptor: number[];
+}
 /** fds, threads, live processes and RSS (kB) of the server and its children, summed. */
 export function usage(s: Srv): Usage {
   const ps = [s.pid, ...kids(s.pid).live];
   const sum = (f: (pid: number) => number) => ps.reduce((a, p) => a + f(p), 0);
-  return { fds: sum(fds), threads: sum(threads), procs: ps.length, rss: sum(rssKb), perAcceptor: acceptors(s).map(fds) };
+  return {
+    fds: sum(fds),
+    threads: sum(threads),
+    procs: ps.length,
+    rss: sum(rssKb),
+    perAcceptor: acceptors(s).map(fds),
+  };
 }
 /** usage(), once two readings 300 ms apart agree on fds, threads and processes. */
 export async function steady(s: Srv): Promise<Usage> {
@@ -155,7 +226,13 @@ export async function steady(s: Srv): Promise<Usage> {
   for (let i = 0; i < 50; i++) {
     await sleep(300);
     const cur = read();
-    if (cur.fds === prev.fds && cur.threads === prev.threads && cur.procs === prev.procs && kids(s.pid).zombies.length === 0) return cur;
+    if (
+      cur.fds === prev.fds &&
+      cur.threads === prev.threads &&
+      cur.procs === prev.procs &&
+      kids(s.pid).zombies.length === 0
+    )
+      return cur;
     prev = cur;
   }
   return prev;
@@ -167,8 +244,15 @@ export function totalCpu(s: Srv): number {
 
 // ---------- a raw client ----------
 
-export interface Exchange extends RawResponse { ms: number; reset: boolean }
-export interface ExOpts { delayMs?: number; end?: 'fin' | 'keep' | 'rst'; timeoutMs?: number }
+export interface Exchange extends RawResponse {
+  ms: number;
+  reset: boolean;
+}
+export interface ExOpts {
+  delayMs?: number;
+  end?: 'fin' | 'keep' | 'rst';
+  timeoutMs?: number;
+}
 
 /**
  * Connect, write the segments (TCP_NODELAY, delayMs apart), then keep the socket open (default:
@@ -181,10 +265,17 @@ export function exchange(port: number, data: Buffer | string | (Buffer | string)
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const got: Buffer[] = [];
-    let settled = false, reset = false;
+    let settled = false,
+      reset = false;
     const sock = net.connect(port, '127.0.0.1');
     sock.setNoDelay(true);
-    const timer = setTimeout(() => finish(new Error(`no close from the server within ${timeoutMs} ms (${Buffer.concat(got).length} bytes received)`)), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        finish(
+          new Error(`no close from the server within ${timeoutMs} ms (${Buffer.concat(got).length} bytes received)`),
+        ),
+      timeoutMs,
+    );
     function finish(err?: Error): void {
       if (settled) return;
       settled = true;
@@ -196,7 +287,10 @@ export function exchange(port: number, data: Buffer | string | (Buffer | string)
     sock.on('data', (d) => got.push(d));
     sock.on('close', () => finish());
     sock.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') { reset = true; finish(); } else finish(new Error(`${e.code}: ${e.message}`));
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') {
+        reset = true;
+        finish();
+      } else finish(new Error(`${e.code}: ${e.message}`));
     });
     async function sendSegments(): Promise<void> {
       for (let i = 0; i < segs.length && !settled; i++) {
@@ -205,7 +299,10 @@ export function exchange(port: number, data: Buffer | string | (Buffer | string)
       }
       if (sock.destroyed) return;
       if (end === 'fin') sock.end();
-      else if (end === 'rst') { sock.resetAndDestroy(); finish(); }
+      else if (end === 'rst') {
+        sock.resetAndDestroy();
+        finish();
+      }
     }
     sock.once('connect', () => void sendSegments());
   });
@@ -224,8 +321,13 @@ export function form(fields: Record<string, string>): string {
 }
 export function postReq(body: string | Buffer, extraHead = ''): Buffer {
   const b = typeof body === 'string' ? Buffer.from(body) : body;
-  return Buffer.concat([Buffer.from(`POST /guestbook HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
-    `Content-Length: ${b.length}\r\n${extraHead}\r\n`), b]);
+  return Buffer.concat([
+    Buffer.from(
+      `POST /guestbook HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+        `Content-Length: ${b.length}\r\n${extraHead}\r\n`,
+    ),
+    b,
+  ]);
 }
 
 // ---------- the suite ----------
@@ -291,15 +393,22 @@ async function startTraced(arch: string, tree: { root: string; pub: string }, re
   // The article's byte reader everywhere, except forking: under strace a freshly forked child
   // needs > 1 s (the --timeout) for the 16,000 one-byte recv()s of an over-long header.
   const reader = arch === 'forking' ? ['--reader', 'buffered'] : [];
-  const srv = await startUnder(arch, ['strace', '-f', '--seccomp-bpf', '-qq', '-y', '-e', 'trace=open,openat,openat2', '-o', traceFile],
-    serverArgs(arch, tree.pub, redisPort, reader), traceFile);
+  const srv = await startUnder(
+    arch,
+    ['strace', '-f', '--seccomp-bpf', '-qq', '-y', '-e', 'trace=open,openat,openat2', '-o', traceFile],
+    serverArgs(arch, tree.pub, redisPort, reader),
+    traceFile,
+  );
   await assertServesNormally(srv.port, 'start-up');
   return srv;
 }
 
 /** preforked's workers, once each has served a file. */
 async function waitForTracedWorkers(srv: Srv): Promise<number[]> {
-  const workerPids = await waitFor('all preforked workers', 20_000, () => { const k = kids(srv.pid).live; return k.length === POOL && k; });
+  const workerPids = await waitFor('all preforked workers', 20_000, () => {
+    const k = kids(srv.pid).live;
+    return k.length === POOL && k;
+  });
   // Under `strace -f --seccomp-bpf` a forked child stops at every syscall until its first
   // traced one (an open): 16,000 one-byte recv()s then take > 1 s (the --timeout) instead
   // of ~15 ms, and an over-long header gets 408, not 431. Serve a file from every worker first.
@@ -317,7 +426,8 @@ async function checkTraced(srv: Srv, tree: { root: string; pub: string }, worker
   if (!alive(srv.pid)) crashed.push('the server process died');
   if (srv.arch === 'preforked') {
     const now = kids(srv.pid).live;
-    if (now.join() !== workerPids.join()) crashed.push(`preforked workers were replaced: ${workerPids.join()} -> ${now.join()}`);
+    if (now.join() !== workerPids.join())
+      crashed.push(`preforked workers were replaced: ${workerPids.join()} -> ${now.join()}`);
   }
   const { code, signal } = await srv.stop();
   if (code !== 0) crashed.push(`exit code ${code}, signal ${signal}`);

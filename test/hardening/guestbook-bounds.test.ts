@@ -12,7 +12,11 @@ import { get, post, rawRequest, RawResponse } from '../helpers/http';
 const FILL = 20_000;
 const remark = (i: number) => `${"'".repeat(1000)} - #${i}`; // stored as "<remarks> - <name>", name "#i"
 /** Small pools: a few requests each, on a shared machine. */
-const ARGS: Record<string, string[]> = { preforked: ['--workers', '2'], prethreaded: ['--threads', '2'], threaded: ['--max-threads', '4'] };
+const ARGS: Record<string, string[]> = {
+  preforked: ['--workers', '2'],
+  prethreaded: ['--threads', '2'],
+  threaded: ['--max-threads', '4'],
+};
 
 /** The "#i" of each remark on a page, in page order. */
 const shown = (r: RawResponse) => [...r.body.toString('utf8').matchAll(/ - #(\d+)<\/li>/g)].map((m) => Number(m[1]));
@@ -34,7 +38,8 @@ describe('guestbook bounds, on every architecture', function () {
       const c = redis().client();
       await c.flushall();
       const fill = c.pipeline();
-      for (let i = 0; i < FILL; i += 1000) fill.rpush(REMARKS_KEY, ...Array.from({ length: 1000 }, (_, k) => remark(i + k)));
+      for (let i = 0; i < FILL; i += 1000)
+        fill.rpush(REMARKS_KEY, ...Array.from({ length: 1000 }, (_, k) => remark(i + k)));
       await fill.exec();
       await c.set(COUNT_KEY, '41');
       const srv = await start([arch, ...(ARGS[arch] ?? [])]);
@@ -51,7 +56,10 @@ describe('guestbook bounds, on every architecture', function () {
       const second = await get(srv.port, '/guestbook?page=2');
       assert.equal(second.status, 200);
       assert.deepEqual(shown(second), range(FILL - 1 - PAGE_SIZE, PAGE_SIZE));
-      assert.match(second.body.toString(), /<a href="\/guestbook" rel="prev">.*<a href="\/guestbook\?page=3" rel="next">/);
+      assert.match(
+        second.body.toString(),
+        /<a href="\/guestbook" rel="prev">.*<a href="\/guestbook\?page=3" rel="next">/,
+      );
 
       for (const bad of ['/guestbook?page=0', '/guestbook?page=201', '/guestbook?page=x']) {
         const r = await get(srv.port, bad);

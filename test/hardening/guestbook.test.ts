@@ -27,14 +27,18 @@ describeEveryArch('guestbook', (env) => {
         pos = at;
       }
     };
-    const entries = (from: number, count: number) => Array.from({ length: count }, (_, k) => `entry-${from - k}-&lt;i&gt;`);
+    const entries = (from: number, count: number) =>
+      Array.from({ length: count }, (_, k) => `entry-${from - k}-&lt;i&gt;`);
     const pages: string[] = [];
     for (const target of ['/guestbook', '/guestbook?page=2']) {
       const r = await exchange(srv.port, `GET ${target} HTTP/1.0\r\n\r\n`, { timeoutMs: 30_000 });
       assert.equal(r.status, 200);
       assert.equal(r.headers['content-length'], String(r.body.length), 'whole body');
       const page = r.body.toString('utf8');
-      assert.ok(!page.includes('<script>stored') && !page.includes('<script>alert') && !page.includes('<img src=x'), 'stored content unescaped');
+      assert.ok(
+        !page.includes('<script>stored') && !page.includes('<script>alert') && !page.includes('<img src=x'),
+        'stored content unescaped',
+      );
       assert.equal(page.match(/<li>/g)?.length, 50);
       assert.match(page, /<\/html>\s*$/);
       pages.push(page);

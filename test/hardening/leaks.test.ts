@@ -12,7 +12,11 @@ import { describeEveryArch, exchange, form, kids, postReq, steady, summary, usag
  * Worker (~2 ms and ~25 ms) the budget allows 500 and 150.
  */
 const LEAK_REQUESTS = Number(process.env.LEAK_REQUESTS) || 6000;
-const LEAK_TOTAL: Record<string, number> = { threaded: Math.min(150, LEAK_REQUESTS), forking: Math.min(500, LEAK_REQUESTS), default: LEAK_REQUESTS };
+const LEAK_TOTAL: Record<string, number> = {
+  threaded: Math.min(150, LEAK_REQUESTS),
+  forking: Math.min(500, LEAK_REQUESTS),
+  default: LEAK_REQUESTS,
+};
 const LEAK_FIRST = 1500;
 const LEAK_KB = 8;
 
@@ -24,25 +28,35 @@ describeEveryArch('leaks', (env) => {
     const total = LEAK_TOTAL[arch] ?? LEAK_TOTAL.default;
     const n = Math.min(total, LEAK_FIRST);
     const mix = [
-      ['GET /a.txt HTTP/1.0\r\n\r\n', 200], ['GET / HTTP/1.0\r\n\r\n', 200], ['HEAD /logo.png HTTP/1.0\r\n\r\n', 200],
-      ['GET /missing HTTP/1.0\r\n\r\n', 404], ['GET /guestbook HTTP/1.0\r\n\r\n', 200],
-      [postReq(form({ 'guest-name': 'leak', 'guest-remarks': 'check' })), 200], ['GARBAGE\r\n\r\n', 400],
+      ['GET /a.txt HTTP/1.0\r\n\r\n', 200],
+      ['GET / HTTP/1.0\r\n\r\n', 200],
+      ['HEAD /logo.png HTTP/1.0\r\n\r\n', 200],
+      ['GET /missing HTTP/1.0\r\n\r\n', 404],
+      ['GET /guestbook HTTP/1.0\r\n\r\n', 200],
+      [postReq(form({ 'guest-name': 'leak', 'guest-remarks': 'check' })), 200],
+      ['GARBAGE\r\n\r\n', 400],
       ['GET /%2e%2e/secret.txt HTTP/1.0\r\n\r\n', 403],
     ] as const;
     const run = async (count: number) => {
       const byStatus: Record<number, number> = {};
       const want: Record<number, number> = {};
       let i = 0;
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        while (i < count) {
-          const [req, st] = mix[i++ % mix.length];
-          // Keep the guestbook short, so that RSS measures leaks, not ever larger pages.
-          if (i % 1000 === 0) void redis.client().del(REMARKS_KEY).catch(() => {});
-          want[st] = (want[st] ?? 0) + 1;
-          const r = await exchange(srv.port, req);
-          byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (i < count) {
+            const [req, st] = mix[i++ % mix.length];
+            // Keep the guestbook short, so that RSS measures leaks, not ever larger pages.
+            if (i % 1000 === 0)
+              void redis
+                .client()
+                .del(REMARKS_KEY)
+                .catch(() => {});
+            want[st] = (want[st] ?? 0) + 1;
+            const r = await exchange(srv.port, req);
+            byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+          }
+        }),
+      );
       assert.deepEqual(byStatus, want);
       summary.served += count;
       summary.leakRequests += count;
@@ -55,10 +69,17 @@ describeEveryArch('leaks', (env) => {
       try {
         await waitFor(`${what}: fds/threads/processes back to baseline`, 15_000, () => {
           m = measure();
-          return m.fds <= base.fds + 2 && m.threads <= base.threads + 1 && m.procs === base.procs && kids(srv.pid).zombies.length === 0;
+          return (
+            m.fds <= base.fds + 2 &&
+            m.threads <= base.threads + 1 &&
+            m.procs === base.procs &&
+            kids(srv.pid).zombies.length === 0
+          );
         });
       } catch {
-        assert.fail(`${what}: ${JSON.stringify(m)} vs baseline ${JSON.stringify(base)}, zombies ${kids(srv.pid).zombies.join()}`);
+        assert.fail(
+          `${what}: ${JSON.stringify(m)} vs baseline ${JSON.stringify(base)}, zombies ${kids(srv.pid).zombies.join()}`,
+        );
       }
       return m;
     };
@@ -80,10 +101,19 @@ describeEveryArch('leaks', (env) => {
     const fmt = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} MB`;
     const whole = mb(at[total].rss - base.rss);
     const half = points.length === 3 ? mb(at[total].rss - at[points[1]].rss) : null;
-    summary.rssGrowth.push(`${arch} ${fmt(whole)}/${total}` + (half === null ? '' : ` (${fmt(half)} over the last ${total - points[1]})`));
-    assert.ok(whole < (half === null ? 40 : 100), `RSS grew by ${whole.toFixed(1)} MB over ${total} requests (${base.rss} -> ${at[total].rss} kB)`);
+    summary.rssGrowth.push(
+      `${arch} ${fmt(whole)}/${total}` + (half === null ? '' : ` (${fmt(half)} over the last ${total - points[1]})`),
+    );
+    assert.ok(
+      whole < (half === null ? 40 : 100),
+      `RSS grew by ${whole.toFixed(1)} MB over ${total} requests (${base.rss} -> ${at[total].rss} kB)`,
+    );
     const bound = Math.min(40, mb(LEAK_KB * (total - points[1])));
-    if (half !== null) assert.ok(half < bound, `RSS grew by ${half.toFixed(1)} MB (bound ${bound.toFixed(1)}) over the last ${total - points[1]} requests (${at[points[1]].rss} -> ${at[total].rss} kB)`);
+    if (half !== null)
+      assert.ok(
+        half < bound,
+        `RSS grew by ${half.toFixed(1)} MB (bound ${bound.toFixed(1)}) over the last ${total - points[1]} requests (${at[points[1]].rss} -> ${at[total].rss} kB)`,
+      );
     await redis.client().del(REMARKS_KEY);
   });
 });

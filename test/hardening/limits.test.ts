@@ -33,7 +33,14 @@ describe('request limits on every architecture (end to end)', function () {
     describe(arch, () => {
       let srv: RunningServer;
       before(async () => {
-        srv = await startServer([...smallPool(arch), '--redis', `127.0.0.1:${redis().port}`, '--timeout', String(TIMEOUT_S), '--quiet']);
+        srv = await startServer([
+          ...smallPool(arch),
+          '--redis',
+          `127.0.0.1:${redis().port}`,
+          '--timeout',
+          String(TIMEOUT_S),
+          '--quiet',
+        ]);
       });
       after(async () => {
         assert.equal((await srv?.stop())?.code, 0);
@@ -44,11 +51,19 @@ describe('request limits on every architecture (end to end)', function () {
         const many = Array.from({ length: 1000 }, (_, i) => `X-H${i}: v\r\n`).join('');
         assertRefused(await send(`GET / HTTP/1.0\r\n${many}\r\n`), 431, 'too many header lines');
         const limit = Array.from({ length: LIMITS.headerLines }, (_, i) => `X-H${i}: v\r\n`).join('');
-        assert.equal((await send(`GET / HTTP/1.0\r\n${limit}\r\n`)).status, 200, `${LIMITS.headerLines} lines are allowed`);
+        assert.equal(
+          (await send(`GET / HTTP/1.0\r\n${limit}\r\n`)).status,
+          200,
+          `${LIMITS.headerLines} lines are allowed`,
+        );
       });
 
       it('a header section over LIMITS.headerBytes: 431; exactly at it: served', async () => {
-        assertRefused(await send(`GET / HTTP/1.0\r\n${headerSectionOf(LIMITS.headerBytes + 1)}`), 431, 'header section too large');
+        assertRefused(
+          await send(`GET / HTTP/1.0\r\n${headerSectionOf(LIMITS.headerBytes + 1)}`),
+          431,
+          'header section too large',
+        );
         assert.equal((await send(`GET / HTTP/1.0\r\n${headerSectionOf(LIMITS.headerBytes)}`)).status, 200);
         const big = Array.from({ length: 20 }, (_, i) => `X-Big-${i}: ${'v'.repeat(1000)}\r\n`).join('');
         assertRefused(await send(`GET / HTTP/1.0\r\n${big}\r\n`), 431, 'header section too large');
@@ -63,7 +78,11 @@ describe('request limits on every architecture (end to end)', function () {
       it(`a Content-Length over the body limit: 413 at once, not 408 after --timeout ${TIMEOUT_S}`, async () => {
         for (const head of ['GET / HTTP/1.0\r\n', 'POST /guestbook HTTP/1.0\r\n']) {
           assertRefused(await send(`${head}Content-Length: 99999999999\r\n\r\n`), 413, 'request body too large');
-          assertRefused(await send(`${head}Content-Length: 10000000000000000000000000\r\n\r\n`), 413, 'request body too large');
+          assertRefused(
+            await send(`${head}Content-Length: 10000000000000000000000000\r\n\r\n`),
+            413,
+            'request body too large',
+          );
         }
       });
     });

@@ -55,7 +55,12 @@ function archArgs(arch: string): string[] {
   return [arch];
 }
 
-interface Whole { status: number; contentLength: number; body: number; error?: string }
+interface Whole {
+  status: number;
+  contentLength: number;
+  body: number;
+  error?: string;
+}
 
 /**
  * Send `request` (and `late` once the first response bytes arrive), read until the server closes.
@@ -77,7 +82,12 @@ function fetchWhole(port: number, request: string, late?: string): Promise<Whole
     s.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
     s.on('close', () => {
       const r = parseResponse(Buffer.concat(chunks));
-      resolve({ status: r.status, contentLength: Number(r.headers['content-length'] ?? -1), body: r.body.length, error });
+      resolve({
+        status: r.status,
+        contentLength: Number(r.headers['content-length'] ?? -1),
+        body: r.body.length,
+        error,
+      });
     });
   });
 }
@@ -103,7 +113,13 @@ describe('slow and sloppy clients, every architecture', function () {
 
   for (const arch of Object.keys(ARCHITECTURES)) {
     describe(arch, function () {
-      const readers = arch === 'node' ? [[]] : [['--reader', 'byte'], ['--reader', 'buffered']];
+      const readers =
+        arch === 'node'
+          ? [[]]
+          : [
+              ['--reader', 'byte'],
+              ['--reader', 'buffered'],
+            ];
 
       for (const reader of readers) {
         const label = reader.length ? ` (${reader[1]} reader)` : '';
@@ -159,13 +175,25 @@ describe('slow and sloppy clients, every architecture', function () {
       });
 
       it('a client that stops reading is dropped after --timeout', async () => {
-        const s = await startServer([...archArgs(arch), '--public', pub, '--timeout', '1', '--redis', `127.0.0.1:${redis().port}`]);
+        const s = await startServer([
+          ...archArgs(arch),
+          '--public',
+          pub,
+          '--timeout',
+          '1',
+          '--redis',
+          `127.0.0.1:${redis().port}`,
+        ]);
         try {
           const sock = net.connect(s.port, '127.0.0.1', () => sock.write(REQ('/big.bin')));
           sock.on('error', () => {});
           sock.pause(); // read nothing: the server's send buffer and our receive buffer fill up
           const line = await waitFor('the request logged as cut short', 30_000, () =>
-            s.stdout().split('\n').find((l) => l.startsWith('200 GET /big.bin ')));
+            s
+              .stdout()
+              .split('\n')
+              .find((l) => l.startsWith('200 GET /big.bin ')),
+          );
           assert.ok(Number(/ (\d+) bytes/.exec(line)![1]) < BIG, line);
           sock.destroy();
         } finally {
@@ -175,8 +203,17 @@ describe('slow and sloppy clients, every architecture', function () {
 
       {
         it('a client reading very slowly is cut off after --send-timeout', async () => {
-          const s = await startServer([...archArgs(arch), '--public', pub, '--timeout', '5', '--send-timeout', '2',
-            '--redis', `127.0.0.1:${redis().port}`]);
+          const s = await startServer([
+            ...archArgs(arch),
+            '--public',
+            pub,
+            '--timeout',
+            '5',
+            '--send-timeout',
+            '2',
+            '--redis',
+            `127.0.0.1:${redis().port}`,
+          ]);
           try {
             // 16 KB every 100 ms (~160 KB/s): always progress within --timeout, never done (48 MB).
             const sock = net.connect(s.port, '127.0.0.1', () => sock.write(REQ('/big.bin')));
@@ -185,7 +222,11 @@ describe('slow and sloppy clients, every architecture', function () {
             const reader = setInterval(() => sock.read(16 * 1024), 100);
             try {
               const line = await waitFor('the response logged as cut off', 60_000, () =>
-                s.stdout().split('\n').find((l) => l.startsWith('200 GET /big.bin ')));
+                s
+                  .stdout()
+                  .split('\n')
+                  .find((l) => l.startsWith('200 GET /big.bin ')),
+              );
               assert.ok(Number(/ (\d+) bytes/.exec(line)![1]) < BIG, line);
             } finally {
               clearInterval(reader);

@@ -27,7 +27,12 @@ describeEveryArch('slowloris', (env) => {
       await new Promise((r) => sock.once('connect', r));
       // bad-trickle: an invalid request (answered 400 at once), then bytes forever into the lingering close.
       sock.write(kind === 'bad-trickle' ? 'GET /a.txt HTTP/9.9\r\n' : 'GET /a.txt HTTP/1.0\r\nX-Slow: ');
-      if (kind !== 'stall') timers.push(setInterval(() => { if (!sock.destroyed) sock.write('a'); }, 150));
+      if (kind !== 'stall')
+        timers.push(
+          setInterval(() => {
+            if (!sock.destroyed) sock.write('a');
+          }, 150),
+        );
       slow.push(entry);
     }
     await sleep(100); // let them be accepted first
@@ -48,7 +53,11 @@ describeEveryArch('slowloris', (env) => {
       } else {
         // Concurrent: served while every slow client is still connected and unanswered.
         const early = slow.filter((s) => s.kind !== 'bad-trickle' && s.closedAt && s.closedAt <= t1 + waited);
-        assert.deepEqual(early.map((s) => s.kind), [], 'slow clients were answered before the normal one');
+        assert.deepEqual(
+          early.map((s) => s.kind),
+          [],
+          'slow clients were answered before the normal one',
+        );
         // And then every one of them is closed: --timeout bounds the whole request here too, so
         // a trickler that never stops sending gets its 408 like a staller.
         await waitFor('every slow client closed by the server', 20_000, () => slow.every((s) => s.closedAt));

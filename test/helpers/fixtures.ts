@@ -15,9 +15,9 @@ export function makeTraversalTree(prefix: string): { root: string; pub: string }
   fs.writeFileSync(path.join(root, 'secret.txt'), SECRET + '\n');
   fs.mkdirSync(path.join(root, 'outside-dir'));
   fs.writeFileSync(path.join(root, 'outside-dir', 'index.html'), SECRET + '\n');
-  fs.symlinkSync('../secret.txt', path.join(pub, 'escape.txt'));                   // relative, points out
-  fs.symlinkSync(path.join(root, 'secret.txt'), path.join(pub, 'abs-escape.txt'));  // absolute
-  fs.symlinkSync('..', path.join(pub, 'up'));                                      // directory link out
+  fs.symlinkSync('../secret.txt', path.join(pub, 'escape.txt')); // relative, points out
+  fs.symlinkSync(path.join(root, 'secret.txt'), path.join(pub, 'abs-escape.txt')); // absolute
+  fs.symlinkSync('..', path.join(pub, 'up')); // directory link out
   fs.symlinkSync('../outside-dir', path.join(pub, 'outdir'));
   fs.mkdirSync(path.join(pub, 'sub'));
   fs.writeFileSync(path.join(pub, 'sub', 'index.html'), '<p>sub index</p>\n');

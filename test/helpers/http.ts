@@ -18,7 +18,6 @@ export interface RequestOptions {
   chunkDelayMs?: number;
 }
 
-
 export function parseResponse(raw: Buffer): RawResponse {
   const empty: RawResponse = { raw, status: 0, headers: {}, body: Buffer.alloc(0) };
   const headEnd = raw.indexOf('\r\n\r\n');
@@ -49,7 +48,11 @@ export function rawRequest(
     let settled = false;
     const sock = net.connect(port, host);
     const timer = setTimeout(() => {
-      finish(new Error(`rawRequest to ${host}:${port} timed out after ${timeoutMs} ms (${Buffer.concat(received).length} bytes received)`));
+      finish(
+        new Error(
+          `rawRequest to ${host}:${port} timed out after ${timeoutMs} ms (${Buffer.concat(received).length} bytes received)`,
+        ),
+      );
     }, timeoutMs);
     function finish(err?: Error): void {
       if (settled) return;
@@ -89,7 +92,12 @@ export function formRequest(path: string, form: Record<string, string>): Buffer 
   return Buffer.concat([Buffer.from(head), body]);
 }
 
-export function post(port: number, path: string, form: Record<string, string>, opts?: RequestOptions): Promise<RawResponse> {
+export function post(
+  port: number,
+  path: string,
+  form: Record<string, string>,
+  opts?: RequestOptions,
+): Promise<RawResponse> {
   return rawRequest(port, formRequest(path, form), opts);
 }
 

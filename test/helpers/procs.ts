@@ -2,7 +2,11 @@
 import * as fs from 'node:fs';
 import { sleep } from '../../lib/bench/spawn';
 
-export interface ProcInfo { pid: number; state: string; ppid: number }
+export interface ProcInfo {
+  pid: number;
+  state: string;
+  ppid: number;
+}
 
 function stat(pid: number): ProcInfo | undefined {
   try {
@@ -28,7 +32,11 @@ export function childrenOf(ppid: number): ProcInfo[] {
 export { sleep };
 
 /** Polls `cond` until true or `ms` elapsed (a generous upper bound, not a timing assumption). */
-export async function waitFor<T>(what: string, ms: number, cond: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  ms: number,
+  cond: () => T | undefined | false | Promise<T | undefined | false>,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await cond();
@@ -44,7 +52,9 @@ export function threadsWaitingFor(pid: number, what: string): number {
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
       if (fs.readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8').includes(what)) n++;
-    } catch { /* thread gone */ }
+    } catch {
+      /* thread gone */
+    }
   }
   return n;
 }

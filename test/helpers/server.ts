@@ -14,7 +14,11 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<ExitStatus & { ms: number }>;
 }
 
-export interface StartOptions { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: string[] }
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  nodeArgs?: string[];
+}
 
 /** Spawns `node dist/lib/cli.js <args> --port 0` in its own process group, waits for "listening on". */
 export function startServer(args: string[], opts: StartOptions = {}): Promise<RunningServer> {
@@ -32,7 +36,9 @@ export function processGroupMembers(pgid: number): number[] {
       const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(fields[2]) === pgid && fields[0] !== 'Z') pids.push(Number(d));
-    } catch { /* raced with exit */ }
+    } catch {
+      /* raced with exit */
+    }
   }
   return pids;
 }
@@ -47,24 +53,39 @@ export function heldConnections(pid: number, port: number): number {
   const fs = require('node:fs') as typeof import('node:fs');
   const inodes = new Set<string>();
   let fds: string[];
-  try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { fds = []; } // the process is gone: it holds nothing
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    fds = [];
+  } // the process is gone: it holds nothing
   for (const fd of fds) {
     try {
       const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
       if (m) inodes.add(m[1]);
-    } catch { /* closed meanwhile */ }
+    } catch {
+      /* closed meanwhile */
+    }
   }
   let held = 0;
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text = '';
-    try { text = fs.readFileSync(table, 'utf8'); } catch { continue; }
+    try {
+      text = fs.readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
       if (f.length < 10) continue;
       const localPort = parseInt(f[1].split(':')[1], 16);
       // Its own sockets but the listener (0A: LISTEN), and connections still waiting in the
       // accept queue (no inode yet; 01: ESTABLISHED, 08: CLOSE_WAIT, the client already gone).
-      if (localPort === port && f[3] !== '0A' && (inodes.has(f[9]) || (f[9] === '0' && (f[3] === '01' || f[3] === '08')))) held++;
+      if (
+        localPort === port &&
+        f[3] !== '0A' &&
+        (inodes.has(f[9]) || (f[9] === '0' && (f[3] === '01' || f[3] === '08')))
+      )
+        held++;
     }
   }
   return held;
@@ -80,7 +101,9 @@ export function fdCount(pid: number): number {
  * private Redis (`--quiet --redis 127.0.0.1:port` added), and after each test every server it
  * started is stopped with SIGKILL (a no-op for one the test already stopped).
  */
-export function withServer(redis: () => { port: number }): (args: string[], opts?: StartOptions) => Promise<RunningServer> {
+export function withServer(
+  redis: () => { port: number },
+): (args: string[], opts?: StartOptions) => Promise<RunningServer> {
   const started: RunningServer[] = [];
   afterEach(async () => {
     await Promise.all(started.splice(0).map((s) => s.stop('SIGKILL')));

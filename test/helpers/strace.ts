@@ -13,7 +13,7 @@ export const STRACE = '/usr/bin/strace';
 
 export interface Traced {
   proc: ChildProcess;
-  pid: number;         // the server (node) pid: the main thread's tid
+  pid: number; // the server (node) pid: the main thread's tid
   port: number;
   traceFile: string;
   stderr(): string;
@@ -25,37 +25,65 @@ export interface Traced {
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const p of live) {
-    try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(-p.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
 });
 
 export async function startTraced(trace: string, args: string[], dir: string): Promise<Traced> {
   const traceFile = path.join(dir, 'strace.out');
-  const proc = spawn(STRACE, ['-f', '-y', '-s', '256', '-e', `trace=${trace}`, '-o', traceFile, process.execPath, CLI, ...args, '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+  const proc = spawn(
+    STRACE,
+    ['-f', '-y', '-s', '256', '-e', `trace=${trace}`, '-o', traceFile, process.execPath, CLI, ...args, '--port', '0'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    },
+  );
   live.add(proc);
   let err = '';
   proc.stderr.on('data', (d) => (err += d));
   let out = '';
   proc.stdout.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => { live.delete(proc); resolve(code); }));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.on('exit', (code) => {
+      live.delete(proc);
+      resolve(code);
+    }),
+  );
   const { pid, port } = await new Promise<{ pid: number; port: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`traced server did not start in 30 s: ${err}`)), 30_000);
     proc.stderr.on('data', () => {
       const m = parseListening(err);
-      if (m) { clearTimeout(timer); resolve(m); }
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
     });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`strace exited early (${code}): ${err}`)); });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`strace exited early (${code}): ${err}`));
+    });
   });
   return {
-    proc, pid, port, traceFile,
+    proc,
+    pid,
+    port,
+    traceFile,
     stderr: () => err,
     stdout: () => out,
     async stop() {
       process.kill(pid, 'SIGINT');
-      const t = setTimeout(() => { try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone */ } }, 20_000);
+      const t = setTimeout(() => {
+        try {
+          process.kill(-proc.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, 20_000);
       const code = await exited;
       clearTimeout(t);
       return { code, calls: parseTrace(fs.readFileSync(traceFile, 'utf8')) };
@@ -74,7 +102,8 @@ export const isOneByteRecv = (c: Call): boolean => c.name === 'recvfrom' && c.ar
 /** `recvfrom(fd, buf, 1, MSG_PEEK, ...)`: the look-ahead after a '\r'. */
 export const isPeek = (c: Call): boolean => c.name === 'recvfrom' && /\bMSG_PEEK\b/.test(c.argv[3] ?? '');
 /** listen(fd, backlog) that returned 0. */
-export const listenedWith = (c: Call, backlog: number): boolean => c.name === 'listen' && c.argv[1] === String(backlog) && c.ret === 0;
+export const listenedWith = (c: Call, backlog: number): boolean =>
+  c.name === 'listen' && c.argv[1] === String(backlog) && c.ret === 0;
 
 export const isOpen = (c: Call): boolean => /^open(at2?)?$/.test(c.name);
 /** The path an open*() was asked for: `"a.txt"` -> `a.txt`. */
@@ -83,4 +112,5 @@ export function openTarget(c: Call): string | undefined {
   return arg && /^"(.*)"(\.\.\.)?$/.exec(arg)?.[1];
 }
 /** The file a successful open*() opened, as -y printed the returned fd (`= 5</srv/a.txt>`). */
-export const openedFile = (c: Call): string | undefined => (isOpen(c) && c.ret !== null && c.ret >= 0 ? fdPath(c.result) : undefined);
+export const openedFile = (c: Call): string | undefined =>
+  isOpen(c) && c.ret !== null && c.ret >= 0 ? fdPath(c.result) : undefined;
