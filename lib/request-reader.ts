@@ -82,15 +82,29 @@ function readBuffered(fd: number, p: RequestParser, inTime?: () => boolean): Rea
 /**
  * The drain of nginx's lingering close (see lingeringClose() in serve.ts): recv() what the
  * client still sends and throw it away. One per connection: it counts the bytes across steps.
+ * Once nothing is left to read, the wait is over as soon as the client has acknowledged every
+ * byte we sent (SIOCOUTQ: nothing but our FIN): a reset can then only cost it bytes it already has, and keeps
+ * them readable. So a client that has its whole answer costs one recv() and one ioctl(), not a
+ * round trip for its FIN.
  */
+function acknowledged(fd: number): boolean {
+  const unacked = native.ioctl(fd, C.SIOCOUTQ);
+  return unacked >= 0 && unacked <= 1;
+}
+
 export class LingerDrain {
   private drained = 0;
 
-  /** 'again': nothing more for now (EAGAIN, or `inTime` said stop); 'done': EOF, an error, or LINGER_MAX_BYTES drained in all. */
-  step(fd: number, inTime?: () => boolean): 'again' | 'done' {
+  /**
+   * 'again': nothing more for now (EAGAIN, or `inTime` said stop) and part of the answer is not
+   * acknowledged yet; 'done': EOF, an error, LINGER_MAX_BYTES drained in all, or all acknowledged.
+   * `flags`: MSG_DONTWAIT for a first look on a blocking socket.
+   */
+  step(fd: number, inTime?: () => boolean, flags = 0): 'again' | 'done' {
     for (;;) {
-      const n = native.recv(fd, chunk, 0, chunk.length);
-      if (n < 0 && -n === C.EAGAIN) return 'again';
+      const n = native.recv(fd, chunk, 0, chunk.length, flags);
+      // SIOCOUTQ counts our FIN (sent by shutdown(SHUT_WR)) as one byte until it is acknowledged.
+      if (n < 0 && -n === C.EAGAIN) return acknowledged(fd) ? 'done' : 'again';
       if (n <= 0) return 'done';
       this.drained += n;
       if (this.drained >= LINGER_MAX_BYTES) return 'done';

@@ -70,15 +70,19 @@ class Deadline {
  * CRLF after the request, a pipelined request, bytes arriving a little later) sends RST, and the
  * kernel then throws away the part of the response still queued for the client. So: stop
  * sending (FIN after the last queued byte), drain what the client still sends until its EOF (at
- * most LINGER_MAX_BYTES, and for at most ~LINGER_MS), then close. A client that reads the
- * response and closes costs one recv() that returns 0.
+ * most LINGER_MAX_BYTES, and for at most ~2 x LINGER_MS: a recv() may start just before the
+ * deadline), then close. The wait ends as soon as the client has acknowledged the whole answer
+ * (LingerDrain): a client that has it costs one non-blocking recv() and one ioctl().
  */
 export function lingeringClose(fd: number, beforeClose?: (fd: number) => void): void {
   native.shutdown(fd, C.SHUT_WR);
-  native.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, LINGER_MS);
-  // Bounded in time too: a client trickling bytes would otherwise reset SO_RCVTIMEO forever.
-  const deadline = Date.now() + LINGER_MS;
-  new LingerDrain().step(fd, () => Date.now() < deadline);
+  const drain = new LingerDrain();
+  if (drain.step(fd, undefined, C.MSG_DONTWAIT) === 'again') {
+    native.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, LINGER_MS);
+    // Bounded in time too: a client trickling bytes would otherwise reset SO_RCVTIMEO forever.
+    const deadline = Date.now() + LINGER_MS;
+    drain.step(fd, () => Date.now() < deadline);
+  }
   beforeClose?.(fd);
   native.close(fd);
 }

@@ -48,6 +48,8 @@ export interface Native {
   recv(fd: number, buf: Uint8Array, offset: number, length: number, flags?: number): number;
   send(fd: number, buf: Uint8Array, offset: number, length: number, flags?: number): number;
   shutdown(fd: number, how: number): number;
+  /** ioctl() requests that report one int (SIOCOUTQ, SIOCINQ): the int, or -errno. */
+  ioctl(fd: number, request: number): number;
   read(fd: number, buf: Uint8Array, offset: number, length: number): number;
   write(fd: number, buf: Uint8Array, offset: number, length: number): number;
   close(fd: number): number;

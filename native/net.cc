@@ -1,9 +1,11 @@
-// Sockets: socket setsockopt getsockopt bind connect listen accept4 recv send shutdown
+// Sockets: socket setsockopt getsockopt bind connect listen accept4 recv send shutdown ioctl
 // getsockname getpeername. Every function returns the syscall's result or -errno.
 #include "common.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <string.h>
@@ -182,6 +184,17 @@ static Napi::Value Shutdown(const Args& args) {
   return num(args.Env(), r);
 }
 
+// ioctl(fd, request, &int): the requests that report one int (SIOCOUTQ: bytes the peer has not
+// acknowledged yet; SIOCINQ: bytes waiting to be read). Returns the int, or -errno.
+static Napi::Value Ioctl(const Args& args) {
+  int32_t fd, request;
+  if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &request, "request")) return Napi::Value();
+  int value = 0;
+  long r = ZH_CALL(ioctl, ioctl(fd, (unsigned long)request, &value));
+  ZH_TRACE(ioctl, r < 0 ? r : value, "ioctl(%d, %#x, [%d])", fd, request, value);
+  return num(args.Env(), r < 0 ? r : value);
+}
+
 void registerNet(Napi::Object exports, Napi::Object c) {
   exportFn<Socket>(exports, "socket");
   exportFn<Setsockopt>(exports, "setsockopt");
@@ -195,6 +208,7 @@ void registerNet(Napi::Object exports, Napi::Object c) {
   exportFn<Recv>(exports, "recv");
   exportFn<Send>(exports, "send");
   exportFn<Shutdown>(exports, "shutdown");
+  exportFn<Ioctl>(exports, "ioctl");
   // One table of constants, several to a line:
   // clang-format off
 #define C(n) exportConst(c, #n, n)
@@ -203,7 +217,7 @@ void registerNet(Napi::Object exports, Napi::Object c) {
   C(SO_RCVTIMEO); C(SO_SNDTIMEO); C(SO_ERROR); C(SO_RCVBUF); C(SO_SNDBUF); C(SO_KEEPALIVE);
   C(SO_LINGER); C(SO_TYPE); C(TCP_NODELAY); C(IPV6_V6ONLY); C(SOMAXCONN);
   C(MSG_PEEK); C(MSG_DONTWAIT); C(MSG_NOSIGNAL); C(MSG_WAITALL);
-  C(SHUT_RD); C(SHUT_WR); C(SHUT_RDWR);
+  C(SHUT_RD); C(SHUT_WR); C(SHUT_RDWR); C(SIOCOUTQ); C(SIOCINQ);
 #undef C
   // clang-format on
 }

@@ -199,6 +199,22 @@ describe('native layer (lib/sys.ts + addon)', function () {
     }
   });
 
+  describe('ioctl SIOCINQ/SIOCOUTQ (the lingering close asks whether the peer has everything)', () => {
+    it('SIOCINQ counts the bytes waiting to be read; SIOCOUTQ counts our FIN until it is acknowledged', () => {
+      const { client, server } = pair();
+      const data = Buffer.from('hello');
+      assert.equal(native.send(client, data, 0, data.length, C.MSG_NOSIGNAL), 5);
+      assert.ok(pollOne(server, C.POLLIN, 5000) & C.POLLIN);
+      assert.equal(native.ioctl(server, C.SIOCINQ), 5);
+      // Loopback acknowledges at once: nothing unacknowledged after the bytes arrived.
+      assert.equal(native.ioctl(client, C.SIOCOUTQ), 0);
+      assert.equal(native.ioctl(-1, C.SIOCOUTQ), -C.EBADF);
+      assert.throws(() => native.ioctl(server, 1.5), TypeError);
+      closeFd(client);
+      closeFd(server);
+    });
+  });
+
   describe('bind and TIME_WAIT', () => {
     it('binding a port in TIME_WAIT fails with EADDRINUSE without SO_REUSEADDR, succeeds with it', () => {
       // The TIME_WAIT socket inherits the listener's SO_REUSEADDR; Linux only lets a new

@@ -91,11 +91,10 @@ describe('syscall counters and trace', function () {
     // The request itself: one recvfrom per byte of 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' plus a
     // MSG_PEEK after each '\r' (3 of them), one sendfile, and the lingering close's recvfrom.
     const req = 'GET / HTTP/1.0\r\nHost: x\r\n\r\n';
-    assert.equal(
-      report.get('recvfrom')!.calls,
-      req.length + 3 + 1,
-      'the request byte by byte, then the lingering close sees EOF',
-    );
+    // The lingering close: one non-blocking recvfrom, and a blocking one only if the client had
+    // not acknowledged the whole answer yet (ioctl SIOCOUTQ says).
+    const recvs = report.get('recvfrom')!.calls;
+    assert.ok(recvs >= req.length + 3 + 1 && recvs <= req.length + 3 + 2, `recvfrom: ${recvs}`);
     assert.equal(report.get('sendfile')!.calls, 1);
     // --trace prints one line per counted call, for every syscall in the table.
     const traced = traceCounts(srv.stderr());
@@ -138,9 +137,11 @@ describe('syscall counters and trace', function () {
       const acc = report.get('accept4')!;
       assert.equal(acc.calls - acc.errors, N, 'accepted connections');
       assert.match(srv.stdout(), new RegExp(`\\(${N} connections accepted\\)`));
-      // One byte per recv + a MSG_PEEK per '\r', and the lingering close's recv() that sees the client's EOF.
+      // One byte per recv + a MSG_PEEK per '\r', and the lingering close's non-blocking recv()
+      // (plus, for a client that had not acknowledged the whole answer yet, one blocking recv()).
       const perRequest = 'GET / HTTP/1.0\r\nHost: x\r\n\r\n'.length + 3 + 1;
-      assert.equal(report.get('recvfrom')!.calls, N * perRequest);
+      const recvs = report.get('recvfrom')!.calls;
+      assert.ok(recvs >= N * perRequest && recvs <= N * (perRequest + 1), `recvfrom: ${recvs} for ${N} requests`);
       assert.equal(report.get('sendfile')!.calls, N);
       // A lingering close (shutdown(SHUT_WR) first) after every response. The thread servers' Ctrl-C
       // may add a few: shutdown(SHUT_RDWR) of the listener, or of a client still lingering.
