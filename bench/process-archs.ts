@@ -1,6 +1,6 @@
 // Requests per second of the forking and preforked servers with wrk (one connection per
-// request), against the article's C preforked figure measured on this kind of machine
-// (/work/shared/notes/benchmarking.md: 15.5k req/s, GET /, wrk -t1 -c50 -d4s).
+// request), against the article's C preforked server measured on a 2-core machine
+// (15.5k req/s, GET /, wrk -t1 -c50 -d4s; see docs/fork-safety.md).
 // Usage: node dist/bench/process-archs.js [--duration 4] [--connections 50] [--workers 100]
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';

@@ -27,12 +27,12 @@ function straced(pid: number, call: string, result: string): string {
 // SIGCHLD and exit_group lines from other traces of the same run).
 const RECORDED = `19221 listen(18<socket:[1210852]>, 10)  = 0
 19228 accept4(18<socket:[1210852]>, NULL, NULL, SOCK_CLOEXEC <unfinished ...>
-19229 close(29</work/wt-freshci/dist/lib/listen.js>) = 0
+19229 close(29</home/user/zerohttpd/dist/lib/listen.js>) = 0
 19228 <... accept4 resumed>)            = 28<socket:[1210887]>
 19228 recvfrom(28<socket:[1210887]>,  <unfinished ...>
 19228 <... recvfrom resumed>"a", 1, 0, NULL, NULL) = 1
 19229 accept4(18<socket:[1210852]>, NULL, NULL, SOCK_CLOEXEC <unfinished ...>
-19228 openat2(27</work/wt-freshci/public>, "index.html", {flags=O_RDONLY|O_NOCTTY|O_NONBLOCK|O_CLOEXEC, resolve=RESOLVE_NO_MAGICLINKS|RESOLVE_BENEATH}, 24) = 31</work/wt-freshci/public/index.html>
+19228 openat2(27</home/user/zerohttpd/public>, "index.html", {flags=O_RDONLY|O_NOCTTY|O_NONBLOCK|O_CLOEXEC, resolve=RESOLVE_NO_MAGICLINKS|RESOLVE_BENEATH}, 24) = 31</home/user/zerohttpd/public/index.html>
 19229 <... accept4 resumed>)            = 30<socket:[1228263]>
 19229 recvfrom(30<socket:[1228263]>,  <unfinished ...>
 19228 recvfrom(28<socket:[1228514]>,  <unfinished ...>
