@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { fdCount, heldConnections, RunningServer, startServer } from './helpers/server';
+import { fdCount, fdTargets, heldConnections, RunningServer, startServer } from './helpers/server';
 import { withRedis, PrivateRedis } from './helpers/redis';
 import { get, load, parseResponse, post, rawRequest, formRequest } from './helpers/http';
 import { raiseNofile } from '../lib/sys';
@@ -53,16 +53,6 @@ function collect(s: net.Socket): Promise<Buffer> {
     s.on('data', (d) => parts.push(d));
     s.on('error', () => {});
     s.on('close', () => resolve(Buffer.concat(parts)));
-  });
-}
-
-function fdTargets(pid: number): string[] {
-  return fs.readdirSync(`/proc/${pid}/fd`).map((f) => {
-    try {
-      return fs.readlinkSync(`/proc/${pid}/fd/${f}`);
-    } catch {
-      return '?';
-    }
   });
 }
 

@@ -2,9 +2,8 @@
 // restarted under load) against every architecture (common.ts).
 import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
-import * as fs from 'node:fs';
 import { REMARKS_KEY } from '../../lib/guestbook/guestbook';
-import { heldConnections } from '../helpers/server';
+import { fdTargets, heldConnections } from '../helpers/server';
 import {
   acceptors,
   alive,
@@ -17,25 +16,6 @@ import {
   summary,
   waitFor,
 } from './common';
-
-/** What the fds of a process point to (readlink of /proc/PID/fd/*). */
-function fdTargets(pid: number): string[] {
-  const out: string[] = [];
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return out; // gone
-  }
-  for (const n of names) {
-    try {
-      out.push(fs.readlinkSync(`/proc/${pid}/fd/${n}`));
-    } catch {
-      /* closed meanwhile */
-    }
-  }
-  return out;
-}
 
 describeEveryArch('faults', (env) => {
   const { arch } = env;

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ARCHITECTURES } from '../../lib/servers/index';
 import { withRedis } from '../helpers/redis';
-import { startServer, withServer } from '../helpers/server';
+import { smallPool, startServer, withServer } from '../helpers/server';
 import { parseResponse } from '../helpers/http';
 import { waitFor } from '../helpers/procs';
 import { C, native, sleepMs } from '../../lib/sys';
@@ -47,13 +47,6 @@ function smallWindowFetch(port: number, request: string, lateMs: number): { byte
 }
 
 const REQ = (p: string) => `GET ${p} HTTP/1.0\r\nHost: x\r\n\r\n`;
-
-/** Only the pool options of the architectures that have pools, kept small. */
-function archArgs(arch: string): string[] {
-  if (arch === 'preforked') return [arch, '--workers', '2'];
-  if (arch === 'prethreaded') return [arch, '--threads', '2'];
-  return [arch];
-}
 
 interface Whole {
   status: number;
@@ -124,7 +117,7 @@ describe('slow and sloppy clients, every architecture', function () {
       for (const reader of readers) {
         const label = reader.length ? ` (${reader[1]} reader)` : '';
         it(`a response is never cut short by a reset: stray CRLF, pipelined and late bytes are drained${label}`, async () => {
-          const s = await launch([...archArgs(arch), ...reader, '--public', pub, '--timeout', '5']);
+          const s = await launch([...smallPool(arch), ...reader, '--public', pub, '--timeout', '5']);
           const cases: [string, string, string?][] = [
             ['stray CRLF after the request', REQ('/big.bin') + '\r\n'],
             ['a pipelined second request', REQ('/big.bin') + REQ('/index.html')],
@@ -141,14 +134,14 @@ describe('slow and sloppy clients, every architecture', function () {
       }
 
       it('bytes arriving after the whole answer was queued do not reset it (a small receive window)', async () => {
-        const s = await launch([...archArgs(arch), '--public', pub, '--timeout', '5']);
+        const s = await launch([...smallPool(arch), '--public', pub, '--timeout', '5']);
         const r = smallWindowFetch(s.port, REQ('/mid.bin'), 300);
         assert.equal(r.err, 0, `the read ended with ${native.errname(-r.err)} after ${r.bytes} bytes`);
         assert.ok(r.bytes > MID, `${r.bytes} bytes for a ${MID}-byte file`);
       });
 
       it('a trickled request gets 408 after --timeout in total, however steadily it trickles', async () => {
-        const s = await launch([...archArgs(arch), '--public', pub, '--timeout', '1']);
+        const s = await launch([...smallPool(arch), '--public', pub, '--timeout', '1']);
         // One byte every 100 ms, never finishing the headers: each byte is "progress", so only a
         // bound on the whole read ends it. 30 s of trickling is the test's patience (the bound is 1 s).
         const answer = await new Promise<{ raw: Buffer; ms: number }>((resolve) => {
@@ -176,7 +169,7 @@ describe('slow and sloppy clients, every architecture', function () {
 
       it('a client that stops reading is dropped after --timeout', async () => {
         const s = await startServer([
-          ...archArgs(arch),
+          ...smallPool(arch),
           '--public',
           pub,
           '--timeout',
@@ -204,7 +197,7 @@ describe('slow and sloppy clients, every architecture', function () {
       {
         it('a client reading very slowly is cut off after --send-timeout', async () => {
           const s = await startServer([
-            ...archArgs(arch),
+            ...smallPool(arch),
             '--public',
             pub,
             '--timeout',

@@ -52,19 +52,9 @@ export function processGroupMembers(pgid: number): number[] {
 export function heldConnections(pid: number, port: number): number {
   const fs = require('node:fs') as typeof import('node:fs');
   const inodes = new Set<string>();
-  let fds: string[];
-  try {
-    fds = fs.readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    fds = [];
-  } // the process is gone: it holds nothing
-  for (const fd of fds) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch {
-      /* closed meanwhile */
-    }
+  for (const target of fdTargets(pid)) {
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m) inodes.add(m[1]);
   }
   let held = 0;
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -89,6 +79,24 @@ export function heldConnections(pid: number, port: number): number {
     }
   }
   return held;
+}
+
+/** What the fds of a process point to (readlink of /proc/PID/fd/*; '?' for one closed meanwhile; [] once it is gone). */
+export function fdTargets(pid: number): string[] {
+  const fs = require('node:fs') as typeof import('node:fs');
+  let names: string[];
+  try {
+    names = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  return names.map((f) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${f}`);
+    } catch {
+      return '?';
+    }
+  });
 }
 
 /** Number of open fds of a process. */
