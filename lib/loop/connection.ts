@@ -92,6 +92,7 @@ export class HttpConnection implements Handler, IdleNode {
    * the whole request from accept, so a client trickling bytes gets its 408 all the same.
    */
   private progress(): boolean {
+    if (this.unsent() === 0) return true; // the last byte is queued: done, whenever that was
     const now = this.s.loop.now;
     if (now >= this.sendBy) return false;
     this.s.idle.touch(this, now);
@@ -140,7 +141,7 @@ export class HttpConnection implements Handler, IdleNode {
       }
       this.outOff += n;
       this.sent += n;
-      if (this.unsent() > 0 && !this.progress()) return this.abort();
+      if (!this.progress()) return this.abort();
     }
     this.out = null;
     if (this.fileFd >= 0) {
@@ -159,7 +160,7 @@ export class HttpConnection implements Handler, IdleNode {
       if (n <= 0) return this.abort(); // peer gone, or the file shrank under us
       this.fileOff += n;
       this.sent += n;
-      if (this.unsent() > 0 && !this.progress()) return this.abort();
+      if (!this.progress()) return this.abort();
     }
     this.done();
   }
