@@ -52,8 +52,9 @@ interface Site {
 /** This process's --timeout and --send-timeout (one server per process), set by enterServerLoop(). */
 let bounds: Pick<Options, 'timeoutMs' | 'sendTimeoutMs'> = DEFAULTS;
 /** Sockets whose response has started: an error after that must not write a second head. */
-const answering = new WeakSet<Duplex>(); // a response has started on it: no error page over it
-const requests = new WeakMap<Duplex, http.IncomingMessage>(); // the request being answered on it
+const answering = new WeakSet<Duplex>();
+/** The request being answered on a socket: once it is complete, bytes past it are ignored (onClientError). */
+const requests = new WeakMap<Duplex, http.IncomingMessage>();
 
 /**
  * From its head on, a response is bounded as on the raw servers: --timeout without progress (a
