@@ -28,8 +28,32 @@ export const TIMEOUT_S = 1; // --timeout for every server here: small, so stalls
 export const POOL = 4; // --workers / --threads
 const MAX_THREADS = 16;
 
-/** Every registered architecture (HARDENING_ARCHS=a,b narrows it while debugging). */
-export const ARCHS = process.env.HARDENING_ARCHS ? process.env.HARDENING_ARCHS.split(',') : Object.keys(ARCHITECTURES);
+/**
+ * Modes of an architecture that the hardening suite runs as if they were architectures of their
+ * own (label -> the architecture and the options that select the mode), e.g.
+ * `'preforked --dispatch pass': { arch: 'preforked', args: ['--dispatch', 'pass'] }`.
+ */
+export const VARIANTS: Record<string, { arch: string; args: string[] }> = {};
+
+/** A label the suite runs: an architecture, or one of its VARIANTS. */
+export interface Variant {
+  label: string;
+  arch: string;
+  /** The options that select the mode (empty for the architecture's default). */
+  args: string[];
+}
+
+/**
+ * Every registered architecture, then every variant (HARDENING_ARCHS=a,b narrows them while
+ * debugging: an architecture's name selects it and its variants, a variant's label only itself).
+ */
+export const ARCHS: Variant[] = [
+  ...Object.keys(ARCHITECTURES).map((arch) => ({ label: arch, arch, args: [] as string[] })),
+  ...Object.entries(VARIANTS).map(([label, v]) => ({ label, ...v })),
+].filter(
+  (v) =>
+    !process.env.HARDENING_ARCHS || process.env.HARDENING_ARCHS.split(',').some((n) => n === v.arch || n === v.label),
+);
 
 /** Counts over the whole run, each file adding its part; printed once at the end. */
 export const summary = {
@@ -335,6 +359,10 @@ export function postReq(body: string | Buffer, extraHead = ''): Buffer {
 /** What a file's tests run against: assigned by describeEveryArch's hooks before the tests run. */
 export interface ArchEnv {
   arch: string;
+  /** What the describe() says: the architecture, or `arch --option value` for a variant. */
+  label: string;
+  /** The options that select the variant (pass them to serverArgs()). */
+  mode: string[];
   isNode: boolean;
   /** The server under strace (not started where `traced` is false). */
   srv: Srv;
@@ -362,19 +390,19 @@ export function describeEveryArch(concern: string, body: (env: ArchEnv) => void,
       if (shared.tree) fs.rmSync(shared.tree.root, { recursive: true, force: true });
     });
 
-    for (const arch of ARCHS) {
-      describe(arch, function () {
-        const env = { arch, isNode: arch === 'node' } as ArchEnv;
+    for (const { label, arch, args } of ARCHS) {
+      describe(label, function () {
+        const env = { arch, label, mode: args, isNode: arch === 'node' } as ArchEnv;
         let workerPids: number[] = [];
         before(() => {
           env.redis = shared.redis;
           env.tree = shared.tree;
-          summary.archs.add(arch);
+          summary.archs.add(label);
         });
         if (traced) {
           before(async function () {
             this.timeout(60_000);
-            env.srv = await startTraced(arch, env.tree, env.redis.port);
+            env.srv = await startTraced(env, env.tree, env.redis.port);
             if (arch === 'preforked') workerPids = await waitForTracedWorkers(env.srv);
           });
           after(async function () {
@@ -388,15 +416,19 @@ export function describeEveryArch(concern: string, body: (env: ArchEnv) => void,
   });
 }
 
-async function startTraced(arch: string, tree: { root: string; pub: string }, redisPort: number): Promise<Srv> {
-  const traceFile = path.join(tree.root, `strace-${arch}.out`);
+async function startTraced(
+  { arch, label, mode }: ArchEnv,
+  tree: { root: string; pub: string },
+  redisPort: number,
+): Promise<Srv> {
+  const traceFile = path.join(tree.root, `strace-${label.replace(/\W+/g, '-')}.out`);
   // The article's byte reader everywhere, except forking: under strace a freshly forked child
   // needs > 1 s (the --timeout) for the 16,000 one-byte recv()s of an over-long header.
   const reader = arch === 'forking' ? ['--reader', 'buffered'] : [];
   const srv = await startUnder(
     arch,
     ['strace', '-f', '--seccomp-bpf', '-qq', '-y', '-e', 'trace=open,openat,openat2', '-o', traceFile],
-    serverArgs(arch, tree.pub, redisPort, reader),
+    serverArgs(arch, tree.pub, redisPort, [...mode, ...reader]),
     traceFile,
   );
   await assertServesNormally(srv.port, 'start-up');

@@ -34,7 +34,7 @@ describeEveryArch(
       const lim = await startUnder(
         arch,
         ['prlimit', '--nofile=64:64'],
-        serverArgs(arch, tree.pub, redis.port, ['--reader', 'buffered']),
+        serverArgs(arch, tree.pub, redis.port, [...env.mode, '--reader', 'buffered']),
       );
       const cpuWindow = async (ms: number) => {
         const c0 = totalCpu(lim);
