@@ -7,7 +7,7 @@
 // doubles as a proof that no file outside the public root is ever opened. Real processes, real
 // sockets, a private redis-server with an fsync-always AOF (so "acknowledged = stored" survives a
 // SIGKILL), no mocks. Bounds are generous upper limits, never timing assumptions. One summary
-// line for the whole run is printed at the end (a root after() hook).
+// line per concern is printed when its block ends.
 import { makeTraversalTree } from '../helpers/fixtures';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -55,39 +55,53 @@ export const ARCHS: Variant[] = [
     !process.env.HARDENING_ARCHS || process.env.HARDENING_ARCHS.split(',').some((n) => n === v.arch || n === v.label),
 );
 
-/** Counts over the whole run, each file adding its part; printed once at the end. */
-export const summary = {
-  archs: new Set<string>(),
-  hostileCases: 0,
-  hostileKinds: 0,
-  traversals: 0,
-  fuzzInputs: 0,
-  faults: 0,
-  served: 0,
-  acked: 0,
-  lost: 0,
-  doubled: 0,
-  crashes: 0,
-  opensChecked: 0,
-  forbiddenOpens: 0,
-  leakRequests: 0,
-  fdLimit503: 0,
-  rssGrowth: [] as string[],
-};
-const t0 = Date.now();
+/** Counts of one concern's run (one describeEveryArch block), each test adding its part; printed when it ends. */
+function emptySummary() {
+  return {
+    archs: new Set<string>(),
+    hostileCases: 0,
+    hostileKinds: 0,
+    traversals: 0,
+    fuzzInputs: 0,
+    faults: 0,
+    served: 0,
+    acked: 0,
+    lost: 0,
+    doubled: 0,
+    crashes: 0,
+    opensChecked: 0,
+    forbiddenOpens: 0,
+    leakRequests: 0,
+    fdLimit503: 0,
+    rssGrowth: [] as string[],
+  };
+}
+export const summary = emptySummary();
 
-// A root hook (this module is loaded while mocha reads the files): after every file has run.
-after(() => {
-  if (summary.archs.size === 0) return;
+/** One line for a concern's run (only what it counted), so it reads the same when files run in parallel workers. */
+function printSummary(concern: string, seconds: number): void {
+  const s = summary;
+  if (s.archs.size === 0) return;
+  const parts = [
+    s.hostileCases && `${s.hostileCases} hostile requests (${s.hostileKinds} cases + ${s.traversals} traversals)`,
+    s.fuzzInputs && `${s.fuzzInputs} fuzzed requests`,
+    s.faults && `${s.faults} faults injected`,
+    s.served && `${s.served} requests served normally`,
+    s.leakRequests && `${s.leakRequests} leak-check requests`,
+    s.acked && `${s.acked} acknowledged POSTs across Redis kills: ${s.lost} lost, ${s.doubled} doubled`,
+    s.opensChecked && `${s.opensChecked} open() calls traced, ${s.forbiddenOpens} outside the root`,
+    s.fdLimit503 && `${s.fdLimit503} 503s at the fd limit`,
+    `${s.crashes} crashes`,
+    `${seconds.toFixed(0)} s`,
+  ].filter(Boolean);
   console.log(
-    `      hardening summary: ${summary.archs.size} architectures (${[...summary.archs].join(', ')}); ` +
-      `${summary.hostileCases} hostile requests (${summary.hostileKinds} cases + ${summary.traversals} traversals), ` +
-      `${summary.fuzzInputs} fuzzed requests, ${summary.faults} faults injected, ${summary.served} requests served normally, ` +
-      `${summary.leakRequests} leak-check requests; ${summary.acked} acknowledged POSTs across Redis kills: ${summary.lost} lost, ${summary.doubled} doubled; ` +
-      `${summary.opensChecked} open() calls traced, ${summary.forbiddenOpens} outside the root; ${summary.fdLimit503} 503s at the fd limit; ${summary.crashes} crashes; ${((Date.now() - t0) / 1000).toFixed(0)} s\n` +
-      `      hardening RSS after the leak runs (server and its children, vs. baseline after warm-up): ${summary.rssGrowth.join(', ')}`,
+    `      hardening ${concern}: ${s.archs.size} architectures (${[...s.archs].join(', ')}); ${parts.join('; ')}`,
   );
-});
+  if (s.rssGrowth.length)
+    console.log(
+      `      RSS after the leak runs (server and its children, vs. baseline after warm-up): ${s.rssGrowth.join(', ')}`,
+    );
+}
 
 // ---------- fixtures ----------
 
@@ -381,11 +395,15 @@ export function describeEveryArch(concern: string, body: (env: ArchEnv) => void,
     this.timeout(120_000);
     const shared = {} as Pick<ArchEnv, 'redis' | 'tree'>;
 
+    let t0 = 0;
     before(async () => {
+      Object.assign(summary, emptySummary());
+      t0 = Date.now();
       shared.tree = makeTree();
       shared.redis = await startRedis({ aof: true });
     });
     after(async () => {
+      printSummary(concern, (Date.now() - t0) / 1000);
       await shared.redis?.remove();
       if (shared.tree) fs.rmSync(shared.tree.root, { recursive: true, force: true });
     });
