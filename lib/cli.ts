@@ -17,6 +17,7 @@ export const HINT = "Try 'zerohttpd --help' for the options.";
 
 export const USAGE = `usage: zerohttpd <architecture> [port] [redis-host] [options]
        zerohttpd bench [options]        (see zerohttpd bench --help)
+       zerohttpd client [URL] [options] a slow client for demonstrations (see zerohttpd client --help)
 
   port and redis-host, as the article's binaries take them: the port to listen on (as --port)
   and the Redis server's host (as --redis HOST; not an address to listen on, that is --host).
@@ -71,10 +72,15 @@ function hostPort(v: string, defPort: number): { host: string; port: number } {
 }
 
 export type Parsed =
-  { kind: 'help' } | { kind: 'version' } | { kind: 'bench'; argv: string[] } | { kind: 'serve'; opts: Options };
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'bench'; argv: string[] }
+  | { kind: 'client'; argv: string[] }
+  | { kind: 'serve'; opts: Options };
 
 export function parseCommandLine(argv: string[]): Parsed {
   if (argv[0] === 'bench') return { kind: 'bench', argv: argv.slice(1) };
+  if (argv[0] === 'client') return { kind: 'client', argv: argv.slice(1) };
   const args = argv.map((a) => (a === '--syscall-stats' ? '--syscall-stats=count' : a));
   let parsed;
   try {
@@ -172,6 +178,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (parsed.kind === 'bench') return require('./bench/cli').main(parsed.argv);
+  if (parsed.kind === 'client') return require('./slow-client').main(parsed.argv);
   if (ARCHITECTURES[parsed.opts.arch].load().forks) {
     const forksafe: typeof import('./forksafe') = require('./forksafe');
     if (!forksafe.isForkSafe()) {
