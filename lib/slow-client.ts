@@ -19,7 +19,8 @@ piece it sends (>) and each chunk it receives (<) with the time since it connect
   --stop-after N        send only the first N pieces, then wait for the server without sending
                         more (it answers 408 after its --timeout, or closes)
   --method M            request method (default GET; POST sends a guestbook form)
-  --data TEXT           request body for POST (default remark=hello); Content-Length is set
+  --data TEXT           request body for POST (default guest-name=client&guest-remarks=hello, the
+                        guestbook's form); Content-Length is set
   --read-pace DURATION  read the response slowly: one read of --read-bytes every DURATION
   --read-bytes N        bytes per slow read (default 1024)
   --quiet               print only the summary line
@@ -104,7 +105,7 @@ export function parseClientArgs(argv: string[]): { help: true } | { help: false;
       paceMs: v.pace === undefined ? 0 : duration('pace', v.pace),
       stopAfter: v['stop-after'] === undefined ? null : count('stop-after', v['stop-after'], 0, 1_000_000),
       method,
-      data: v.data ?? 'remark=hello',
+      data: v.data ?? 'guest-name=client&guest-remarks=hello',
       readPaceMs: v['read-pace'] === undefined ? null : duration('read-pace', v['read-pace']),
       readBytes: v['read-bytes'] === undefined ? 1024 : count('read-bytes', v['read-bytes'], 1, 1 << 20),
       quiet: !!v.quiet,

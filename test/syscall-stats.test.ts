@@ -163,22 +163,34 @@ describe('syscall counters and trace', function () {
   });
 });
 
-describe('docs/strace.md generator', function () {
+describe('npm run strace-doc (scripts/strace-walkthrough.ts)', function () {
   this.timeout(120_000);
-  it('regenerates real excerpts: accept4 -> one-byte recvfrom -> sendfile -> close, and clone() when forking', async () => {
+  it('regenerates real excerpts between the markers: accept4 -> one-byte recvfrom -> sendfile -> close, and clone() when forking', async () => {
     const { spawnSync } = await import('node:child_process');
+    const { beginMarker, blocks, endMarker, hash } = await import('../scripts/strace-walkthrough');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-stracedoc-'));
     try {
-      const out = path.join(dir, 'strace.md');
+      const out = path.join(dir, 'page.md');
+      const prose = (arch: string) => `## ${arch}\n\nprose about ${arch}\n`;
+      fs.writeFileSync(
+        out,
+        ['iterative', 'forking'].map((a) => `${prose(a)}${beginMarker(a)}${endMarker(a, '')}\n`).join('\n'),
+      );
       const script = path.resolve(__dirname, '..', 'scripts', 'strace-walkthrough.js');
-      const r = spawnSync(process.execPath, [script, '--out', out, 'iterative', 'forking'], {
-        encoding: 'utf8',
-        timeout: 100_000,
-      });
+      const r = spawnSync(process.execPath, [script, '--docs', dir], { encoding: 'utf8', timeout: 100_000 });
       assert.equal(r.status, 0, r.stderr);
       const doc = fs.readFileSync(out, 'utf8');
-      const iterative = parseTrace(doc.slice(doc.indexOf('## iterative'), doc.indexOf('## forking')));
-      const forking = parseTrace(doc.slice(doc.indexOf('## forking')));
+      assert.ok(doc.startsWith(prose('iterative')) && doc.includes(`\n${prose('forking')}`), 'prose untouched');
+      const bs = blocks(doc);
+      assert.deepEqual(
+        bs.map((b) => [b.arch, b.sealed === hash(b.body)]),
+        [
+          ['iterative', true],
+          ['forking', true],
+        ],
+      );
+      const iterative = parseTrace(bs[0].body);
+      const forking = parseTrace(bs[1].body);
       const fd = iterative.find((c) => c.name === 'accept4' && c.ret !== null && c.ret >= 0)!.ret;
       const on = (name: string) => iterative.filter((c) => c.name === name && fdNum(c.argv[0]) === fd);
       assert.ok(
