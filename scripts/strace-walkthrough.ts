@@ -135,17 +135,18 @@ export function excerpt(raw: string, maxLines = 48): string {
   const mine = (i: number) => all[i].pid === accPid;
   let start = all[acc].from ?? acc;
   let prev = acc - 1;
-  while (prev >= 0 && !mine(prev)) prev--;
-  if (prev >= 0 && /^(poll|ppoll|epoll_wait|epoll_pwait)$/.test(all[prev].call?.name ?? ''))
-    start = all[prev].from ?? prev;
+  while (prev >= 0 && (!mine(prev) || !all[prev].call)) prev--; // (skipping unfinished lines)
+  const waits = (c?: Call) => /^(poll|ppoll|epoll_wait|epoll_pwait)$/.test(c?.name ?? '');
+  if (prev >= 0 && waits(all[prev].call) && (all[prev].call!.ret ?? 0) > 0) start = Math.min(start, all[prev].from ?? prev);
   else {
-    // Idle ticks: keep the last two (accept4 = EAGAIN, wait4).
+    // Idle ticks: the last two accept4() = EAGAIN, with what follows each (wait4(), an event loop turn).
     let ticks = 0;
-    for (let i = acc - 1; i >= 0 && ticks < 4; i--) {
-      if (!mine(i)) continue;
-      if (!isTick(all[i].call)) break;
-      start = all[i].from ?? i;
-      ticks++;
+    for (let i = acc - 1; i >= 0 && ticks < 2; i--) {
+      if (!mine(i) || !all[i].call) continue;
+      const c = all[i].call;
+      if (!isTick(c) && !(waits(c) && c!.ret === 0)) break;
+      if (c!.name !== 'wait4' && !waits(c)) ticks++;
+      start = Math.min(start, all[i].from ?? i);
     }
   }
   const onFd = (c?: Call) => !!c && fdNum(c.argv[0] ?? '') === fd;
@@ -237,7 +238,7 @@ async function traceOne(arch: string, redisPort: number): Promise<string> {
     const { port, pid } = parseListening(err)!;
     serverPid = pid;
     // Let the idle 200 ms ticks show before the connection.
-    if (TICKING.has(arch)) await new Promise((r) => setTimeout(r, 500));
+    if (TICKING.has(arch)) await new Promise((r) => setTimeout(r, 1000));
     const curl = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://localhost:${port}/`], {
       encoding: 'utf8',
       timeout: 20000,
