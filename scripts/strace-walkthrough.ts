@@ -137,7 +137,8 @@ export function excerpt(raw: string, maxLines = 48): string {
   let prev = acc - 1;
   while (prev >= 0 && (!mine(prev) || !all[prev].call)) prev--; // (skipping unfinished lines)
   const waits = (c?: Call) => /^(poll|ppoll|epoll_wait|epoll_pwait)$/.test(c?.name ?? '');
-  if (prev >= 0 && waits(all[prev].call) && (all[prev].call!.ret ?? 0) > 0) start = Math.min(start, all[prev].from ?? prev);
+  if (prev >= 0 && waits(all[prev].call) && (all[prev].call!.ret ?? 0) > 0)
+    start = Math.min(start, all[prev].from ?? prev);
   else {
     // Idle ticks: the last two accept4() = EAGAIN, with what follows each (wait4(), an event loop turn).
     let ticks = 0;
