@@ -40,6 +40,8 @@ options:
   --workers N           preforked: number of worker processes (default ${DEFAULTS.workers})
   --threads N           prethreaded: number of worker threads (default ${DEFAULTS.threads})
   --max-threads N       threaded: stop accepting while N Workers are alive (default ${DEFAULTS.maxThreads}; 0 = unlimited)
+  --worker-code cached|files  threaded: Workers start from one bundled script and a V8 code cache (default), or
+                        load lib/ module by module as plain Node does (docs/threads.md)
   --accept-lock none|fcntl|mutex  preforked/prethreaded: serialize accept() (default: preforked none, prethreaded mutex)
   --edge                epoll: edge-triggered (EPOLLET) instead of level-triggered
   --redis-pool N        poll/epoll: keep N Redis connections open instead of one per request
@@ -131,6 +133,11 @@ export function parseCommandLine(argv: string[]): Parsed {
   if (v.workers !== undefined) o.workers = int('workers', v.workers, 1, 10000);
   if (v.threads !== undefined) o.threads = int('threads', v.threads, 1, 10000);
   if (v['max-threads'] !== undefined) o.maxThreads = int('max-threads', v['max-threads'], 0, 100000);
+  if (v['worker-code'] !== undefined) {
+    const w = v['worker-code'];
+    if (w !== 'cached' && w !== 'files') throw new UsageError(`--worker-code must be cached or files, not '${w}'`);
+    o.workerCode = w;
+  }
   if (v['accept-lock'] !== undefined) {
     const l = v['accept-lock'];
     if (l !== 'none' && l !== 'fcntl' && l !== 'mutex')

@@ -4,6 +4,7 @@ import { PUBLIC_DIR, TEMPLATES_DIR } from './paths';
 
 export type Reader = 'byte' | 'buffered';
 export type AcceptLock = 'none' | 'fcntl' | 'mutex';
+export type WorkerCode = 'cached' | 'files';
 
 export interface Options {
   arch: string;
@@ -21,6 +22,7 @@ export interface Options {
   workers: number; // preforked
   threads: number; // prethreaded
   maxThreads: number; // threaded; 0 = unlimited
+  workerCode: WorkerCode; // threaded: Workers run the bundled code from a code cache, or load lib/ file by file
   acceptLock: AcceptLock; // preforked / prethreaded (prethreaded: mutex unless --accept-lock was given, as the article)
   acceptLockGiven?: boolean; // --accept-lock was on the command line
   edge: boolean; // epoll: EPOLLET
@@ -45,6 +47,7 @@ export const DEFAULTS: Options = {
   workers: 100,
   threads: 100,
   maxThreads: 256,
+  workerCode: 'cached',
   acceptLock: 'none',
   edge: false,
   redisPool: 0,
@@ -65,6 +68,7 @@ export const COMMAND_LINE = {
   workers: { type: 'string' },
   threads: { type: 'string' },
   'max-threads': { type: 'string' },
+  'worker-code': { type: 'string' },
   'accept-lock': { type: 'string' },
   edge: { type: 'boolean' },
   'redis-pool': { type: 'string' },

@@ -63,7 +63,7 @@ export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
   },
   threaded: {
     summary: 'a new thread (Worker) per connection, at most --max-threads alive',
-    options: [...RAW, 'max-threads'],
+    options: [...RAW, 'max-threads', 'worker-code'],
     load: () => (require('./threaded') as typeof import('./threaded')).architecture,
   },
   prethreaded: {

@@ -1,5 +1,7 @@
 // Part IV: the threaded server. The main thread accepts; every connection gets a new thread
 // (a Worker running thread-worker.ts) that serves it with its own Redis connection and ends.
+// By default the Worker runs thread-worker.ts and its imports bundled into one script compiled
+// from a V8 code cache (--worker-code cached; worker-bundle.ts, docs/threads.md).
 //
 // Back-pressure (--max-threads N, default 256, 0 = unlimited): a Worker costs megabytes and
 // milliseconds to start (docs/syscall-cost.md), so an unbounded server runs out of memory at
@@ -17,7 +19,15 @@ import { out } from '../log';
 import { Options } from '../options';
 import { acceptClient } from '../listen-socket';
 import { refuseClient } from '../serve';
-import { ClientSlot, startThread, stopThreads, Thread } from './worker-threads';
+import {
+  adoptCodeCache,
+  cachedThreadStart,
+  ClientSlot,
+  PLAIN_START,
+  startThread,
+  stopThreads,
+  Thread,
+} from './worker-threads';
 import type { Architecture } from './index';
 
 export const architecture = { childrenInStats: false, enterServerLoop } satisfies Architecture;
@@ -49,6 +59,8 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
     nextId = 1;
   let anyExit: () => void = () => {};
   native.setsockopt(listenFd, C.SOL_SOCKET, C.SO_RCVTIMEO, COLLECT_INTERVAL_MS);
+  // How each Worker starts: --worker-code (docs/threads.md).
+  const start = opts.workerCode === 'files' ? PLAIN_START : cachedThreadStart();
 
   while (!native.stopRequested()) {
     while (opts.maxThreads > 0 && live.size >= opts.maxThreads && !native.stopRequested()) {
@@ -71,7 +83,7 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
       let starting = 0;
       for (const t of live) if (!t.slot.tookClient) starting++;
       if (fdsLeft() < WORKER_FD_RESERVE * (1 + starting)) throw new Error('too few file descriptors left (EMFILE)');
-      t = startThread({ kind: 'threaded', id: nextId++, opts, listenFd, mutex: null }, slot);
+      t = startThread({ kind: 'threaded', id: nextId++, opts, listenFd, mutex: null }, slot, start);
     } catch (e) {
       slot.release();
       refuseClient(
@@ -81,6 +93,7 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
       );
       continue;
     }
+    adoptCodeCache(start, t);
     live.add(t);
     started++;
     peak = Math.max(peak, live.size);

@@ -1,11 +1,12 @@
 // What the threaded and prethreaded servers share: the Worker entry's data, starting a
 // Worker, and the client slot that lets the main thread unblock a Worker at Ctrl-C.
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { SHARE_ENV, Worker, WorkerOptions } from 'node:worker_threads';
 import { C, native, sendAll } from '../sys';
 import { errorResponse } from '../http/response';
 import { notice } from '../log';
 import { Options } from '../options';
+import { BOOT_SOURCE, bundleWorker, WorkerBoot } from './worker-bundle';
 
 export const WORKER_SCRIPT = path.join(__dirname, 'thread-worker.js');
 
@@ -16,6 +17,41 @@ export interface ThreadWorkerData {
   slot: SharedArrayBuffer; // ClientSlot
   listenFd: number; // prethreaded
   mutex: SharedArrayBuffer | null; // prethreaded with --accept-lock mutex
+  boot?: WorkerBoot; // started from the bundled code (worker-bundle.ts), not from WORKER_SCRIPT
+}
+
+/**
+ * How a Worker is started: from thread-worker.js (boot null: Node reads and compiles each module),
+ * or from the bundled script and its code cache, with these Worker options (docs/threads.md).
+ */
+export interface ThreadStart {
+  boot: WorkerBoot | null;
+  options: WorkerOptions;
+}
+export const PLAIN_START: ThreadStart = { boot: null, options: {} };
+
+/**
+ * Worker options that made a Worker cheaper in bench/thread-start.ts (docs/threads.md): no copy of
+ * process.env, and no stdio streams piped to the parent's (the log writes to fds 1 and 2 itself).
+ */
+export const LEAN_OPTIONS: WorkerOptions = { env: SHARE_ENV, stdout: true, stderr: true };
+
+/**
+ * --worker-code cached: thread-worker.js and what it requires bundled once, started from a code
+ * cache; the first Worker to finish hands back a cache that holds what its request compiled
+ * (adoptCodeCache), and the Workers after it start from that one.
+ */
+export function cachedThreadStart(): ThreadStart {
+  return { boot: { ...bundleWorker(WORKER_SCRIPT), giveCache: true }, options: LEAN_OPTIONS };
+}
+
+/** If `start` still wants a warm code cache, take the one Worker `t` posts when it is done. */
+export function adoptCodeCache(start: ThreadStart, t: Thread): void {
+  if (!start.boot?.giveCache) return;
+  t.worker.once('message', (m: { codeCache?: unknown }) => {
+    if (start.boot?.giveCache && m?.codeCache instanceof Uint8Array)
+      start.boot = { ...start.boot, cache: m.codeCache, giveCache: false };
+  });
 }
 
 const IDLE = 0,
@@ -86,8 +122,15 @@ export interface Thread {
 }
 
 /** Start a Worker on thread-worker.js. Throws if the Worker cannot be created. */
-export function startThread(data: Omit<ThreadWorkerData, 'slot'>, slot: ClientSlot): Thread {
-  const worker = new Worker(WORKER_SCRIPT, { workerData: { ...data, slot: slot.buffer } satisfies ThreadWorkerData });
+export function startThread(
+  data: Omit<ThreadWorkerData, 'slot' | 'boot'>,
+  slot: ClientSlot,
+  how: ThreadStart = PLAIN_START,
+): Thread {
+  const workerData = { ...data, slot: slot.buffer, boot: how.boot ?? undefined } satisfies ThreadWorkerData;
+  const worker = how.boot
+    ? new Worker(BOOT_SOURCE, { ...how.options, eval: true, workerData })
+    : new Worker(WORKER_SCRIPT, { ...how.options, workerData });
   worker.on('error', (e) =>
     notice(
       `zerohttpd: ${data.kind} worker ${data.id} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,

@@ -1,0 +1,142 @@
+// How the threaded server starts a Worker (docs/threads.md): thread-worker.js and what it requires
+// bundled into one script with a V8 code cache, the warm cache handed back by the first Worker,
+// and --worker-code files (plain Node loading) still there.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vm from 'node:vm';
+import { C, native } from '../lib/sys';
+import { boundPort, setupListeningSocket } from '../lib/listen-socket';
+import { DEFAULTS } from '../lib/options';
+import { bundleWorker, cacheAccepted } from '../lib/servers/worker-bundle';
+import {
+  adoptCodeCache,
+  cachedThreadStart,
+  ClientSlot,
+  startThread,
+  ThreadStart,
+  WORKER_SCRIPT,
+} from '../lib/servers/worker-threads';
+import { withServer } from './helpers/server';
+import { withRedis } from './helpers/redis';
+import { get } from './helpers/http';
+
+/** Run a bundle in this thread, as BOOT_SOURCE does in a Worker; what its entry exports. */
+function runBundle(source: string): unknown {
+  const load = new vm.Script(source).runInThisContext() as (f: (from: string) => NodeJS.Require) => unknown;
+  return load((from) => createRequire(from));
+}
+
+describe('threaded Worker start (worker-bundle.ts)', function () {
+  this.timeout(30_000);
+
+  describe('bundleWorker()', () => {
+    let dir: string;
+    before(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zh-bundle-'));
+      fs.mkdirSync(path.join(dir, 'sub'));
+      fs.writeFileSync(
+        path.join(dir, 'entry.js'),
+        `const b = require('./sub/b'); const data = require("./data.json"); const p = require('node:path');
+         const name = 'c'; const c = require('./' + name);
+         module.exports = { b, data, sep: p.sep, c, same: require('./sub/b.js') === b, file: __filename };`,
+      );
+      fs.writeFileSync(
+        path.join(dir, 'sub', 'b.js'),
+        `exports.up = require('../data.json').n + 1; exports.dir = __dirname;`,
+      );
+      fs.writeFileSync(path.join(dir, 'data.json'), '{"n": 41}');
+      fs.writeFileSync(path.join(dir, 'c.js'), `module.exports = 'computed';`);
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('joins what the entry requires by literal name; builtins and computed names fall through to Node', () => {
+      const entry = path.join(dir, 'entry.js');
+      const boot = bundleWorker(entry, false);
+      assert.ok(boot.source.includes(JSON.stringify(path.join(dir, 'sub', 'b.js'))), 'sub/b.js is in the bundle');
+      assert.ok(!boot.source.includes(JSON.stringify(path.join(dir, 'c.js'))), 'c.js (computed name) is not');
+      const m = runBundle(boot.source) as Record<string, unknown>;
+      assert.deepEqual(m, {
+        b: { up: 42, dir: path.join(dir, 'sub') },
+        data: { n: 41 },
+        sep: '/',
+        c: 'computed',
+        same: true,
+        file: entry,
+      });
+    });
+
+    it("thread-worker.js: the server's modules are in it, and V8 takes its code cache (not for other source)", () => {
+      const boot = bundleWorker(WORKER_SCRIPT);
+      const lib = path.dirname(path.dirname(WORKER_SCRIPT));
+      for (const f of ['serve.js', 'public-root.js', 'redis/blocking.js', 'servers/thread-worker.js'])
+        assert.ok(boot.source.includes(JSON.stringify(path.join(lib, f))), f);
+      assert.match(boot.source, /mime-db[/\\]db\.json/);
+      assert.ok(boot.cache && boot.cache.length > 0);
+      assert.equal(cacheAccepted(boot), true);
+      assert.equal(cacheAccepted({ ...boot, source: boot.source.replace('use strict', 'use  strict') }), false);
+    });
+  });
+
+  describe('Workers started from the bundle serve a real connection', () => {
+    let listenFd = -1;
+    let port = 0;
+    before(() => {
+      listenFd = setupListeningSocket('127.0.0.1', 0, 16);
+      port = boundPort(listenFd);
+    });
+    after(() => native.close(listenFd));
+
+    /** One GET / served by a Worker started `how`; the status line the client read. */
+    async function serveOne(how: ThreadStart, onStart: (t: ReturnType<typeof startThread>) => void = () => {}) {
+      const c = native.socket(C.AF_INET, C.SOCK_STREAM | C.SOCK_CLOEXEC);
+      assert.equal(native.connect(c, '127.0.0.1', port), 0);
+      const s = native.accept4(listenFd, C.SOCK_CLOEXEC);
+      assert.ok(s >= 0);
+      const req = Buffer.from('GET / HTTP/1.0\r\n\r\n');
+      native.send(c, req, 0, req.length);
+      const slot = new ClientSlot();
+      slot.assign(s);
+      const t = startThread(
+        { kind: 'threaded', id: 1, opts: { ...DEFAULTS, quiet: true }, listenFd, mutex: null },
+        slot,
+        how,
+      );
+      onStart(t);
+      assert.equal(await t.exited, 0);
+      t.slot.reclaim();
+      const buf = Buffer.alloc(65536);
+      let text = '';
+      for (let n; (n = native.recv(c, buf, 0, buf.length)) > 0;) text += buf.subarray(0, n).toString('latin1');
+      native.close(c);
+      return text.split('\r\n')[0];
+    }
+
+    it('the first Worker hands back a code cache with what its request compiled; the next ones start from it', async () => {
+      const start = cachedThreadStart();
+      const first = start.boot!.cache!;
+      assert.equal(start.boot!.giveCache, true);
+      assert.equal(await serveOne(start, (t) => adoptCodeCache(start, t)), 'HTTP/1.0 200 OK');
+      await new Promise((r) => setImmediate(r));
+      assert.equal(start.boot!.giveCache, false, 'the warm cache was taken');
+      assert.ok(
+        start.boot!.cache!.length > first.length,
+        `warm ${start.boot!.cache!.length} > top-level ${first.length} bytes`,
+      );
+      assert.equal(cacheAccepted(start.boot!), true);
+      assert.equal(await serveOne(start), 'HTTP/1.0 200 OK');
+    });
+  });
+
+  describe('the threaded server', () => {
+    const redis = withRedis();
+    const start = withServer(redis);
+    it('--worker-code files (plain Node loading) serves as before', async () => {
+      const srv = await start(['threaded', '--worker-code', 'files']);
+      assert.equal((await get(srv.port, '/')).status, 200);
+      assert.equal((await srv.stop('SIGINT')).code, 0);
+    });
+  });
+});
