@@ -4,7 +4,7 @@
 //    to its first line (thread + isolate + Node bootstrap), module loading, createApp(), the
 //    first request (compiling as it goes), a second request in the same Worker (warm: the
 //    difference is compile and inline-cache warm-up), and its end to the parent's 'exit'.
-//    A bare V8 isolate made by the addon's bench probe (if built) splits isolate from bootstrap.
+//    A bare V8 isolate on a native thread (bench/isolate-thread.cc, if built) for comparison.
 // 2. Levers: the real thread-worker.js started each way, serving one real GET / over loopback
 //    TCP; wall time new Worker() -> 'exit' and the process's CPU time per Worker (both threads).
 //    Variants run round-robin, one Worker at a time, so that machine noise hits them alike.
@@ -16,6 +16,7 @@ import { boundPort, setupListeningSocket } from '../lib/listen-socket';
 import { DEFAULTS } from '../lib/options';
 import { ClientSlot, startThread, ThreadStart, WORKER_SCRIPT } from '../lib/servers/worker-threads';
 import { bundleWorker, WorkerBoot } from '../lib/servers/worker-bundle';
+import { loadIsolateThreads } from './isolate-server';
 
 const ROUNDS = Number(process.argv[2] ?? 30);
 const LIB = path.join(__dirname, '..', 'lib');
@@ -93,25 +94,18 @@ async function phases(listenFd: number, port: number): Promise<void> {
   for (let k = 0; k < names.length; k++)
     console.log(`  ${names[k].padEnd(44)} ${median(rows[k]).toFixed(2).padStart(7)}`);
   console.log(`  ${'an empty Worker, new Worker() to exit'.padEnd(44)} ${median(empty).toFixed(2).padStart(7)}`);
-  const probe = isolateProbe();
-  if (probe) {
-    const t = Array.from({ length: ROUNDS }, () => probe());
-    console.log(
-      `  ${'a bare V8 isolate (addon probe), create+dispose'.padEnd(44)} ${median(t).toFixed(2).padStart(7)}`,
-    );
-  }
-}
-
-/** The bench-only addon (bench/isolate-probe.cc), if it was built: ms for one bare isolate. */
-function isolateProbe(): (() => number) | null {
-  try {
-    const p = require(path.join(__dirname, '..', '..', 'build', 'Release', 'isolate_probe.node')) as {
-      isolateCost(): number;
-    };
-    return () => p.isolateCost();
-  } catch {
-    return null;
-  }
+  const u0 = process.cpuUsage();
+  for (let i = 0; i < ROUNDS; i++) await new Promise((r) => new Worker('', { eval: true }).once('exit', r));
+  const u = process.cpuUsage(u0);
+  const row = (name: string, ms: number) => console.log(`  ${name.padEnd(44)} ${ms.toFixed(2).padStart(7)}`);
+  row('an empty Worker, CPU (mean, both threads)', (u.user + u.system) / 1000 / ROUNDS);
+  const iso = loadIsolateThreads();
+  if (!iso) return console.log('  (build/Release/isolate_thread.node not built: no bare-isolate rows)');
+  row('native thread + bare V8 isolate + context', median(Array.from({ length: ROUNDS }, () => iso.isolateCost())));
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < ROUNDS; i++) iso.isolateCost();
+  const c = process.cpuUsage(c0);
+  row('  the same, CPU (mean)', (c.user + c.system) / 1000 / ROUNDS);
 }
 
 /** The code cache a Worker hands back after serving one request (boot.giveCache). */
@@ -141,11 +135,11 @@ async function levers(listenFd: number, port: number): Promise<void> {
     ['bundled, no code cache', { boot: uncached, options: {} }],
     ['bundled + code cache (top level)', { boot: cached, options: {} }],
     ['bundled + code cache taken after a request', { boot: warm, options: {} }],
-    ['  + small resourceLimits', { boot: cached, options: { resourceLimits: small } }],
-    ['  + env: SHARE_ENV', { boot: cached, options: { env: SHARE_ENV } }],
-    ['  + stdout/stderr not piped', { boot: cached, options: { stdout: true, stderr: true } }],
-    ['  + trackUnmanagedFds: false', { boot: cached, options: { trackUnmanagedFds: false } }],
-    ['  + execArgv: []', { boot: cached, options: { execArgv: [] } }],
+    ['  + small resourceLimits', { boot: warm, options: { resourceLimits: small } }],
+    ['  + env: SHARE_ENV', { boot: warm, options: { env: SHARE_ENV } }],
+    ['  + stdout/stderr not piped', { boot: warm, options: { stdout: true, stderr: true } }],
+    ['  + trackUnmanagedFds: false', { boot: warm, options: { trackUnmanagedFds: false } }],
+    ['  + execArgv: []', { boot: warm, options: { execArgv: [] } }],
     [
       'file, SHARE_ENV + not piped + no fd tracking',
       { boot: null, options: { env: SHARE_ENV, stdout: true, stderr: true, trackUnmanagedFds: false } },
@@ -155,6 +149,7 @@ async function levers(listenFd: number, port: number): Promise<void> {
       { boot: warm, options: { env: SHARE_ENV, stdout: true, stderr: true, trackUnmanagedFds: false } },
     ],
   ];
+  // The '+' rows each add one option to the warm-cache row above them.
   const wall = variants.map((): number[] => []);
   const cpu = variants.map((): number[] => []);
   const opts = { ...DEFAULTS, quiet: true };

@@ -1,7 +1,7 @@
 // The threaded architecture side by side in one run (docs/threads.md): the article's C threaded
-// server, zerohttpd threaded with --worker-code files (Workers as before issue 17) and cached (the
-// default), and the bench-only isolate-per-connection prototype (bench/isolate-server.ts, GET /
-// only). GET / and GET /guestbook, wrk -t1 --timeout 10s (a slow Worker start is a slow response,
+// server; zerohttpd threaded with --worker-code files (Workers as before issue 17) and cached (the
+// default), each with the start gate (threaded.ts, STARTING_AT_ONCE) on and off; and the
+// bench-only isolate-per-connection prototype (bench/isolate-server.ts, GET / only). GET / and GET /guestbook, wrk -t1 --timeout 10s (a slow Worker start is a slow response,
 // not a lost one), one connection per request, a 1 s warm-up first.
 // Each row also gives the server's CPU time per request (all its threads, from /proc), which
 // other load on the machine disturbs less than the rate.
@@ -76,8 +76,17 @@ function wrk(url: string, seconds: number): string {
   );
 }
 
-async function measure(cmd: string, args: string[], cwd: string, port: number, route: string): Promise<Row> {
-  const proc = spawn(cmd, args, { cwd, stdio: 'ignore' });
+type Target = [string, string[], string, Record<string, string>];
+
+async function measure(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+  port: number,
+  route: string,
+): Promise<Row> {
+  const proc = spawn(cmd, args, { cwd, stdio: 'ignore', env: { ...process.env, ...env } });
   try {
     await waitForPort(port, proc);
     const url = `http://127.0.0.1:${port}${route}`;
@@ -104,27 +113,25 @@ async function main(): Promise<void> {
   try {
     await sleep(300);
     const node = process.execPath;
-    const targets: [string, (port: number) => [string, string[], string], boolean][] = [
-      [
-        'zerohttpd threaded --worker-code files',
-        (p) => [
-          node,
-          [CLI, 'threaded', '--port', `${p}`, '--quiet', '--redis', `${REDIS_IP}:6379`, '--worker-code', 'files'],
-          ROOT,
-        ],
-        true,
-      ],
-      [
-        'zerohttpd threaded --worker-code cached',
-        (p) => [node, [CLI, 'threaded', '--port', `${p}`, '--quiet', '--redis', `${REDIS_IP}:6379`], ROOT],
-        true,
-      ],
-      ['isolate-per-connection prototype', (p) => [node, [ISOLATE_SERVER, `${p}`], ROOT], false],
+    const ours =
+      (code: string, gate: boolean) =>
+      (p: number): Target => [
+        node,
+        [CLI, 'threaded', '--port', `${p}`, '--quiet', '--redis', `${REDIS_IP}:6379`, '--worker-code', code],
+        ROOT,
+        gate ? {} : { ZEROHTTPD_STARTING_AT_ONCE: '1000000' },
+      ];
+    const targets: [string, (port: number) => Target, boolean][] = [
+      ['threaded, files, no start gate (before)', ours('files', false), true],
+      ['threaded, files, start gate', ours('files', true), true],
+      ['threaded, cached, no start gate', ours('cached', false), true],
+      ['threaded, cached, start gate (default)', ours('cached', true), true],
+      ['isolate-per-connection prototype', (p) => [node, [ISOLATE_SERVER, `${p}`], ROOT, {}], false],
     ];
     if (C_DIR && fs.existsSync(path.join(C_DIR, 'threaded')))
       targets.unshift([
         'C threaded (the article)',
-        (p) => [path.join(C_DIR, 'threaded'), [`${p}`, REDIS_IP], C_DIR],
+        (p) => [path.join(C_DIR, 'threaded'), [`${p}`, REDIS_IP], C_DIR, {}],
         true,
       ]);
     else console.log('(no --c-dir with a built threaded: the C row is skipped)');
@@ -136,20 +143,20 @@ async function main(): Promise<void> {
       for (const [name, how, guestbook] of targets) {
         if (route === '/guestbook' && !guestbook) continue;
         const port = await freePort();
-        const [cmd, args, cwd] = how(port);
+        const [cmd, args, cwd, env] = how(port);
         try {
-          rows.push([name, await measure(cmd, args, cwd, port, route)]);
+          rows.push([name, await measure(cmd, args, cwd, env, port, route)]);
         } catch (e) {
           rows.push([name, { rps: 0, cpuMsPerReq: NaN, note: (e as Error).message }]);
         }
       }
       const c = rows.find(([n]) => n.startsWith('C '))?.[1].rps;
-      const files = rows.find(([n]) => n.endsWith('files'))?.[1].rps;
+      const files = rows.find(([n]) => n.endsWith('(before)'))?.[1].rps;
       console.log(`GET ${route}`);
       for (const [name, r] of rows)
         console.log(
           `  ${name.padEnd(40)} ${r.rps.toFixed(0).padStart(6)} req/s  ${r.cpuMsPerReq.toFixed(2).padStart(6)} ms CPU/req` +
-            (files ? `  ${(r.rps / files).toFixed(1).padStart(5)}x files` : '') +
+            (files ? `  ${(r.rps / files).toFixed(1).padStart(5)}x before` : '') +
             (c ? `  ${(r.rps / c).toFixed(3)}x C` : '') +
             (r.note ? `  [${r.note}]` : ''),
         );

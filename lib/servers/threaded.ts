@@ -13,6 +13,7 @@
 // interrupts the blocking accept(), which also gives up every 200 ms (SO_RCVTIMEO) so that exits
 // are collected while no client comes.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { C, native } from '../sys';
 import { out } from '../log';
@@ -42,6 +43,28 @@ const COLLECT_INTERVAL_MS = 200;
  */
 const WORKER_FD_RESERVE = 16;
 
+/**
+ * Workers started one per CPU at a time finish sooner than twenty at once, which contend for the
+ * CPUs and caches and each cost more CPU (docs/threads.md). So while this many Workers are still
+ * starting (not yet on their client), the next connection waits in the listen queue. Workers
+ * serving a client do not count: a slow client holds its own thread, not the start-up gate.
+ * ZEROHTTPD_STARTING_AT_ONCE=N overrides it (bench/threaded-rate.ts measures the gate off).
+ */
+const STARTING_AT_ONCE = Number(process.env.ZEROHTTPD_STARTING_AT_ONCE ?? 0) || os.availableParallelism();
+
+/** Block (at most waitMs) until one of the Workers still starting takes its client; how many were starting. */
+function waitForAStart(live: Set<Thread>, waitMs: number): number {
+  let starting = 0,
+    first: Thread | null = null;
+  for (const t of live)
+    if (!t.slot.tookClient) {
+      starting++;
+      first ??= t;
+    }
+  if (first && starting >= STARTING_AT_ONCE) Atomics.wait(first.slot.a, 2, 0, waitMs);
+  return starting;
+}
+
 function fdsLeft(): number {
   const lim = native.getrlimit(C.RLIMIT_NOFILE);
   if (typeof lim === 'number' || lim.soft < 0) return Infinity;
@@ -69,6 +92,7 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
         setTimeout(resolve, 50);
       });
     }
+    while (waitForAStart(live, 20) >= STARTING_AT_ONCE && !native.stopRequested()) await yieldToEventLoop(); // a Worker that died before taking its client leaves at its 'exit'
     if (native.stopRequested()) break;
     const client = acceptClient(listenFd);
     if (client < 0) {

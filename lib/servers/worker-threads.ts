@@ -1,7 +1,7 @@
 // What the threaded and prethreaded servers share: the Worker entry's data, starting a
 // Worker, and the client slot that lets the main thread unblock a Worker at Ctrl-C.
 import * as path from 'node:path';
-import { SHARE_ENV, Worker, WorkerOptions } from 'node:worker_threads';
+import { Worker, WorkerOptions } from 'node:worker_threads';
 import { C, native, sendAll } from '../sys';
 import { errorResponse } from '../http/response';
 import { notice } from '../log';
@@ -22,7 +22,9 @@ export interface ThreadWorkerData {
 
 /**
  * How a Worker is started: from thread-worker.js (boot null: Node reads and compiles each module),
- * or from the bundled script and its code cache, with these Worker options (docs/threads.md).
+ * or from the bundled script and its code cache; and with which Worker options. None of the
+ * options measured (resourceLimits, SHARE_ENV, stdio, fd tracking, execArgv) made a Worker
+ * cheaper (docs/threads.md), so the server passes none.
  */
 export interface ThreadStart {
   boot: WorkerBoot | null;
@@ -31,18 +33,12 @@ export interface ThreadStart {
 export const PLAIN_START: ThreadStart = { boot: null, options: {} };
 
 /**
- * Worker options that made a Worker cheaper in bench/thread-start.ts (docs/threads.md): no copy of
- * process.env, and no stdio streams piped to the parent's (the log writes to fds 1 and 2 itself).
- */
-export const LEAN_OPTIONS: WorkerOptions = { env: SHARE_ENV, stdout: true, stderr: true };
-
-/**
  * --worker-code cached: thread-worker.js and what it requires bundled once, started from a code
  * cache; the first Worker to finish hands back a cache that holds what its request compiled
  * (adoptCodeCache), and the Workers after it start from that one.
  */
 export function cachedThreadStart(): ThreadStart {
-  return { boot: { ...bundleWorker(WORKER_SCRIPT), giveCache: true }, options: LEAN_OPTIONS };
+  return { boot: { ...bundleWorker(WORKER_SCRIPT), giveCache: true }, options: {} };
 }
 
 /** If `start` still wants a warm code cache, take the one Worker `t` posts when it is done. */
@@ -80,6 +76,7 @@ export class ClientSlot {
   /** Worker: the Worker is working on the fd (main must not answer 503 for it any more). */
   take(): void {
     Atomics.store(this.a, 2, 1);
+    Atomics.notify(this.a, 2); // the threaded server may wait for it (startingAtOnce)
   }
   /** Worker: about to close the fd; after this the main thread won't touch it. */
   release(): void {
