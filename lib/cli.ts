@@ -6,7 +6,7 @@ import * as dns from 'node:dns/promises';
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
 import { COMMAND_LINE, DEFAULTS, Options } from './options';
-import { ARCHITECTURES, architectureNames, refusal } from './servers/index';
+import { ARCHITECTURES, architectureNames, flag, refusal } from './servers/index';
 
 const VERSION: string = require('../../package.json').version;
 
@@ -37,7 +37,11 @@ options:
   --backlog N           listen() backlog (default ${DEFAULTS.backlog}, as the article)
   --timeout SECONDS     the whole request must arrive within this (else 408), and no send may stall longer (default ${DEFAULTS.timeoutMs / 1000})
   --send-timeout SECONDS  the whole response must be sent within this, else the connection is closed (default ${DEFAULTS.sendTimeoutMs / 1000})
-  --workers N           preforked: number of worker processes (default ${DEFAULTS.workers})
+  --workers N           preforked: number of worker processes (default ${DEFAULTS.workers});
+                        poll/epoll: number of processes, each running the event loop (default 1)
+  --listen shared|exclusive|reuseport  poll/epoll with --workers: one listening socket in every worker's
+                        poll set/epoll (default: shared, the herd); epoll only: EPOLLEXCLUSIVE; or one
+                        SO_REUSEPORT socket per worker
   --threads N           prethreaded: number of worker threads (default ${DEFAULTS.threads})
   --max-threads N       threaded: stop accepting while N Workers are alive (default ${DEFAULTS.maxThreads}; 0 = unlimited)
   --worker-code cached|files  threaded: Workers start from one bundled script and a V8 code cache (default), or
@@ -105,6 +109,7 @@ export function parseCommandLine(argv: string[]): Parsed {
       throw new UsageError(`unknown architecture '${pos[0]}' (one of: ${architectureNames().join(', ')})`);
     o.arch = pos[0];
   }
+  Object.assign(o, ARCHITECTURES[o.arch].defaults);
   // Only what was given counts (defaults are not options the user chose), before any value is judged.
   for (const [name, value] of Object.entries(v)) {
     const why = refusal(o.arch, name, typeof value === 'string' ? value : undefined);
@@ -137,6 +142,12 @@ export function parseCommandLine(argv: string[]): Parsed {
     const w = v['worker-code'];
     if (w !== 'cached' && w !== 'files') throw new UsageError(`--worker-code must be cached or files, not '${w}'`);
     o.workerCode = w;
+  }
+  if (v.listen !== undefined) {
+    const l = v.listen;
+    if (l !== 'shared' && l !== 'exclusive' && l !== 'reuseport')
+      throw new UsageError(`--listen must be shared, exclusive or reuseport, not '${l}'`);
+    o.listen = l;
   }
   if (v['accept-lock'] !== undefined) {
     const l = v['accept-lock'];
@@ -186,7 +197,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (parsed.kind === 'bench') return require('./bench/cli').main(parsed.argv);
   if (parsed.kind === 'client') return require('./slow-client').main(parsed.argv);
-  if (ARCHITECTURES[parsed.opts.arch].load().forks) {
+  if (flag(ARCHITECTURES[parsed.opts.arch].load().forks, parsed.opts)) {
     const forksafe: typeof import('./forksafe') = require('./forksafe');
     if (!forksafe.isForkSafe()) {
       process.stderr.write(

@@ -5,6 +5,8 @@ import { PUBLIC_DIR, TEMPLATES_DIR } from './paths';
 export type Reader = 'byte' | 'buffered';
 export type AcceptLock = 'none' | 'fcntl' | 'mutex';
 export type WorkerCode = 'cached' | 'files';
+/** poll/epoll --workers N: how the workers share the port (docs/accept-designs.md). */
+export type ListenMode = 'shared' | 'exclusive' | 'reuseport';
 
 export interface Options {
   arch: string;
@@ -19,7 +21,8 @@ export interface Options {
   timeoutMs: number; // bounds the whole request read (and each send: a client that stops reading)
   sendTimeoutMs: number; // bounds the whole response write (a client reading very slowly)
   quiet: boolean;
-  workers: number; // preforked
+  workers: number; // preforked; poll/epoll (their default is 1: lib/servers/index.ts)
+  listen: ListenMode; // poll/epoll with --workers
   threads: number; // prethreaded
   maxThreads: number; // threaded; 0 = unlimited
   workerCode: WorkerCode; // threaded: Workers run the bundled code from a code cache, or load lib/ file by file
@@ -45,6 +48,7 @@ export const DEFAULTS: Options = {
   sendTimeoutMs: 60_000,
   quiet: false,
   workers: 100,
+  listen: 'shared',
   threads: 100,
   maxThreads: 256,
   workerCode: 'cached',
@@ -66,6 +70,7 @@ export const COMMAND_LINE = {
   timeout: { type: 'string' },
   'send-timeout': { type: 'string' },
   workers: { type: 'string' },
+  listen: { type: 'string' },
   threads: { type: 'string' },
   'max-threads': { type: 'string' },
   'worker-code': { type: 'string' },

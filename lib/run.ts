@@ -6,7 +6,7 @@ import { notice, out, setQuiet } from './log';
 import { finishSyscallReport } from './syscall-report';
 import { printStats } from './stats';
 import { Options } from './options';
-import { ARCHITECTURES } from './servers/index';
+import { ARCHITECTURES, flag } from './servers/index';
 import { listeningLine } from './banner';
 
 export async function run(opts: Options): Promise<number> {
@@ -19,19 +19,23 @@ export async function run(opts: Options): Promise<number> {
   native.setSyscallStats(opts.syscallStats, opts.trace);
   let listenFd: number;
   try {
-    listenFd = setupListeningSocket(opts.host, opts.port, opts.backlog, { nonBlocking: arch.nonBlockingListen });
+    listenFd = setupListeningSocket(opts.host, opts.port, opts.backlog, {
+      nonBlocking: arch.nonBlockingListen,
+      reusePort: opts.listen === 'reuseport', // the workers' sockets join this one's group
+    });
   } catch (e) {
     notice(`zerohttpd: ${(e as Error).message}`);
     return 1;
   }
   if (!arch.ownSignals) native.installStopHandler();
   const where = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  notice(listeningLine(opts.arch, where, boundPort(listenFd), process.pid));
+  const mode = arch.mode?.(opts);
+  notice(listeningLine(mode ? `${opts.arch} (${mode})` : opts.arch, where, boundPort(listenFd), process.pid));
   await arch.enterServerLoop(listenFd, opts);
   native.close(listenFd);
   const report: string | null = opts.syscallStats ? finishSyscallReport(opts.syscallStats === 2) : null;
   native.setSyscallStats(0, false);
-  printStats(arch.childrenInStats);
+  printStats(flag(arch.childrenInStats, opts));
   if (report) out(report);
   return 0;
 }

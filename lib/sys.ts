@@ -84,6 +84,8 @@ export interface Native {
   shmMutexLock(handle: number): number;
   shmMutexUnlock(handle: number): number;
   shmMutexConsistent(handle: number): number;
+  /** Zero-filled MAP_SHARED|MAP_ANONYMOUS memory that forked children share with the parent, or -errno. */
+  mmapSharedAnon(length: number): ArrayBuffer | number;
   installStopHandler(): number;
   stopRequested(): number;
   clearStop(): void;

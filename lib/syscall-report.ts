@@ -1,6 +1,7 @@
 // --syscall-stats: a table in the spirit of `strace -c`, from the native counters (which
 // every forked child and Worker adds into, through one shared mapping).
 import { native } from './sys';
+import { herdReport } from './loop/herd';
 
 export function syscallReport(withTime: boolean, requests?: number): string {
   const rows = native.syscallStats().sort((a, b) => b.calls - a.calls);
@@ -49,7 +50,7 @@ export function acceptedConnections(): number {
 /** Snapshot the counters and stop counting and tracing, so the report covers the server's work exactly. */
 export function finishSyscallReport(withTime: boolean): string {
   const requests = acceptedConnections();
-  const text = `\nsyscalls made through the addon (${requests} connections accepted):\n${syscallReport(withTime, requests || undefined)}`;
+  const text = `\nsyscalls made through the addon (${requests} connections accepted):\n${syscallReport(withTime, requests || undefined)}${herdReport()}`;
   native.setSyscallStats(0, false);
   return text;
 }

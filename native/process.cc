@@ -269,6 +269,25 @@ static Napi::Value Prctl(const Args& args) {
   return num(args.Env(), r);
 }
 
+// mmapSharedAnon(len) -> an ArrayBuffer over MAP_SHARED|MAP_ANONYMOUS memory (zero-filled), which
+// forked children share with the parent: counters a child leaves behind when it exits | -errno.
+// Unmapped when the ArrayBuffer is collected.
+static Napi::Value MmapSharedAnon(const Args& args) {
+  int64_t len;
+  if (!argInt64(args, 0, &len, "length")) return Napi::Value();
+  if (len <= 0 || len > (1 << 30)) return rangeError(args.Env(), "length must be 1..2^30"), Napi::Value();
+  long r = ZH_CALL(mmap, (long)mmap(nullptr, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ZH_TRACE(mmap, r, "mmap(NULL, %ld, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0)", (long)len);
+  if (r < 0) return num(args.Env(), r);
+  return Napi::ArrayBuffer::New(
+      args.Env(), (void*)r, (size_t)len,
+      [](Napi::Env, void* p, size_t* n) {
+        munmap(p, *n);
+        delete n;
+      },
+      new size_t(len));
+}
+
 static Napi::Value Getppid(Napi::Env env) {
   long r = ZH_CALL(getppid, getppid());
   ZH_TRACE(getppid, r, "getppid()");
@@ -342,6 +361,7 @@ void registerProcess(Napi::Object exports, Napi::Object c) {
   exportFn<ShmMutexLock>(exports, "shmMutexLock");
   exportFn<ShmMutexUnlock>(exports, "shmMutexUnlock");
   exportFn<ShmMutexConsistent>(exports, "shmMutexConsistent");
+  exportFn<MmapSharedAnon>(exports, "mmapSharedAnon");
   exportConst(c, "FORKSAFE_PRELOADED", forksafePreloaded() ? 1 : 0);
   // One table of constants, several to a line:
   // clang-format off

@@ -87,7 +87,14 @@ describe('cli', function () {
         ['prethreaded', '--accept-lock', 'fcntl'],
         '--accept-lock fcntl does not apply to prethreaded: record locks belong to a process and cannot serialize its threads; use mutex or none',
       ],
-      [['epoll', '--workers', '5'], '--workers does not apply to epoll (it is an option of: preforked)'],
+      [
+        ['iterative', '--workers', '5'],
+        '--workers does not apply to iterative (it is an option of: preforked, poll, epoll)',
+      ],
+      [
+        ['poll', '--workers', '2', '--listen', 'exclusive'],
+        '--listen exclusive does not apply to poll: EPOLLEXCLUSIVE is an epoll flag; poll() has no exclusive wake-up (use shared or reuseport)',
+      ],
       [['iterative', '--threads', '3'], '--threads does not apply to iterative (it is an option of: prethreaded)'],
       [['poll', '--edge'], '--edge does not apply to poll (it is an option of: epoll)'],
       [['node', '--redis-pool', '2'], '--redis-pool does not apply to node (it is an option of: poll, epoll)'],
@@ -100,8 +107,8 @@ describe('cli', function () {
         '--accept-lock does not apply to threaded (it is an option of: preforked, prethreaded)',
       ],
       [
-        ['--workers', '5'],
-        '--workers does not apply to epoll (it is an option of: preforked); no architecture was named, and epoll is the default',
+        ['--threads', '5'],
+        '--threads does not apply to epoll (it is an option of: prethreaded); no architecture was named, and epoll is the default',
       ],
     ];
     let dir: string;
@@ -154,7 +161,8 @@ describe('cli', function () {
     it('validating and --help load neither a server module nor the addon', () => {
       const script = `
         const cli = require(${JSON.stringify(CLI)});
-        try { cli.parseCommandLine(['epoll', '--workers', '5']); } catch (e) { if (!(e instanceof cli.UsageError)) throw e; }
+        try { cli.parseCommandLine(['epoll', '--threads', '5']); } catch (e) { if (!(e instanceof cli.UsageError)) throw e; }
+        cli.parseCommandLine(['epoll', '--workers', '5', '--listen', 'reuseport']);
         cli.parseCommandLine(['preforked', '--workers', '5']);
         cli.parseCommandLine(['--help']);
         console.log(Object.keys(require.cache).filter((f) => f.endsWith('.node') || /servers\\/(?!index\\.js)/.test(f)).join('\\n'));`;
@@ -187,6 +195,8 @@ describe('cli', function () {
       assert.deepEqual(archArgs('epoll', all), [
         '--redis',
         '127.0.0.1:1',
+        '--workers',
+        '4',
         '--edge',
         '--redis-pool=2',
         '--reader',

@@ -1,32 +1,40 @@
 // The architecture registry (lib/servers/index.ts): every entry loads a module whose
 // `architecture` has the Architecture shape (test/cli.test.ts checks that parsing and --help load none).
 import * as assert from 'node:assert/strict';
-import { ARCHITECTURES, COMMON_OPTIONS } from '../lib/servers/index';
-import { COMMAND_LINE } from '../lib/options';
+import { ARCHITECTURES, COMMON_OPTIONS, flag } from '../lib/servers/index';
+import { COMMAND_LINE, DEFAULTS, Options } from '../lib/options';
 
 const FLAGS = ['childrenInStats', 'nonBlockingListen', 'forks', 'ownSignals'];
+/** Members that are functions of the options: flags that depend on them, and the banner's mode. */
+const OF_OPTIONS = ['childrenInStats', 'forks', 'mode'];
 
 describe('architecture registry', () => {
   for (const [name, entry] of Object.entries(ARCHITECTURES)) {
-    it(`${name}: load() gives an Architecture (enterServerLoop(listenFd, opts) and boolean flags only)`, () => {
+    it(`${name}: load() gives an Architecture (enterServerLoop(listenFd, opts), flags, the banner's mode)`, () => {
       const arch = entry.load();
       assert.equal(typeof arch.enterServerLoop, 'function');
       assert.equal(arch.enterServerLoop.length, 2, 'enterServerLoop(listenFd, opts)');
-      assert.equal(typeof arch.childrenInStats, 'boolean');
+      assert.ok(['boolean', 'function'].includes(typeof arch.childrenInStats));
       for (const [key, value] of Object.entries(arch)) {
         if (key === 'enterServerLoop') continue;
-        assert.ok(FLAGS.includes(key), `unknown member '${key}'`);
-        assert.equal(typeof value, 'boolean', key);
+        assert.ok([...FLAGS, 'mode'].includes(key), `unknown member '${key}'`);
+        if (typeof value === 'function') assert.ok(OF_OPTIONS.includes(key), `${key} is a function`);
+        else assert.equal(typeof value, 'boolean', key);
       }
       assert.equal(entry.load(), arch, 'loaded once (the module is cached)');
     });
   }
 
   it('the flags are what start-up relies on: who forks, who counts children, who listens non-blocking, who owns the signals', () => {
-    const having = (flag: 'childrenInStats' | 'nonBlockingListen' | 'forks' | 'ownSignals') =>
-      Object.keys(ARCHITECTURES).filter((n) => ARCHITECTURES[n].load()[flag]);
+    const having = (name: 'childrenInStats' | 'nonBlockingListen' | 'forks' | 'ownSignals', o: Partial<Options> = {}) =>
+      Object.keys(ARCHITECTURES).filter((n) =>
+        flag(ARCHITECTURES[n].load()[name], { ...DEFAULTS, ...ARCHITECTURES[n].defaults, ...o }),
+      );
     assert.deepEqual(having('forks'), ['forking', 'preforked']);
     assert.deepEqual(having('childrenInStats'), ['forking', 'preforked']);
+    // poll/epoll --workers N fork N event loops, whose CPU time is the children's.
+    assert.deepEqual(having('forks', { workers: 2 }), ['forking', 'preforked', 'poll', 'epoll']);
+    assert.deepEqual(having('childrenInStats', { workers: 2 }), ['forking', 'preforked', 'poll', 'epoll']);
     assert.deepEqual(having('nonBlockingListen'), ['poll', 'epoll']);
     assert.deepEqual(having('ownSignals'), ['node']);
   });

@@ -12,6 +12,7 @@ import { Backend, EventLoop, Handler, IdleList, IdleNode, NONE, READABLE, WRITAB
 import { RedisClient, RedisJob } from './redis';
 import { LINGER_MS, LingerDrain, readRequest } from '../request-reader';
 import { ACCEPT_PAUSE_MS, outOfFds } from '../listen-socket';
+import { ACCEPTED, EMPTY, SLEEPS, sleepsSoFar } from './herd';
 
 export interface Server {
   loop: EventLoop;
@@ -261,13 +262,18 @@ class Acceptor implements Handler {
 
   ready(): void {
     const loop = this.s.loop;
+    let accepted = 0;
     for (;;) {
       const fd = native.accept4(this.listenFd, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC);
       if (fd < 0) {
-        if (-fd === C.EAGAIN || -fd === C.EINTR) return;
-        if (outOfFds(fd)) return this.pause(fd);
-        continue; // ECONNABORTED, EPROTO, ...: that client is gone, take the next
+        if (-fd !== C.EAGAIN && -fd !== C.EINTR && !outOfFds(fd)) continue; // ECONNABORTED, EPROTO, ...: that client is gone, take the next
+        if (loop.herd) {
+          loop.herd[ACCEPTED] += accepted;
+          if (accepted === 0 && -fd === C.EAGAIN) loop.herd[EMPTY]++; // woken for a connection another worker took
+        }
+        return outOfFds(fd) ? this.pause(fd) : undefined;
       }
+      accepted++;
       const c = new HttpConnection(this.s, fd);
       loop.attach(fd, c);
       c.read(); // the request has usually arrived already: no readiness round trip needed
@@ -295,10 +301,19 @@ class Acceptor implements Handler {
   }
 }
 
-/** enterServerLoop() of the poll and epoll servers: only the backend differs. */
-export function runEventServer(listenFd: number, opts: Options, backend: Backend): void {
+/**
+ * enterServerLoop() of the poll and epoll servers: only the backend differs. `herd`: this
+ * worker's counters when it is one of --workers N (lib/servers/event-workers.ts).
+ */
+export function runEventServer(
+  listenFd: number,
+  opts: Options,
+  backend: Backend,
+  herd: Float64Array | null = null,
+): void {
   raiseNofile(1 << 20);
-  const loop = new EventLoop(backend);
+  const sleeps0 = herd ? sleepsSoFar() : 0;
+  const loop = new EventLoop(backend, herd);
   const app = createApp(opts);
   const s: Server = {
     loop,
@@ -312,4 +327,5 @@ export function runEventServer(listenFd: number, opts: Options, backend: Backend
   new Acceptor(s, listenFd);
   loop.run();
   closeApp(app);
+  if (herd) herd[SLEEPS] += sleepsSoFar() - sleeps0;
 }

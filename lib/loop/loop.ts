@@ -2,6 +2,7 @@
 // (interest bookkeeping, deadlines, dispatch) over a tiny backend (add / modify / remove / wait)
 // that lib/servers/poll.ts and lib/servers/epoll.ts each implement in a page.
 import { C, native } from '../sys';
+import { WAITS } from './herd';
 
 /** Interest and readiness bits of the loop's own API (like ae.c's AE_READABLE/AE_WRITABLE). */
 export const NONE = 0,
@@ -105,7 +106,11 @@ export class EventLoop {
   private timers: Timer[] = []; // few (the accept pause): a sorted array is enough
   stopping = false;
 
-  constructor(readonly backend: Backend) {}
+  /** `herd`: the worker's counters (lib/loop/herd.ts) when it is one of --workers N. */
+  constructor(
+    readonly backend: Backend,
+    readonly herd: Float64Array | null = null,
+  ) {}
 
   idleList(timeoutMs: number): IdleList {
     const l = new IdleList(timeoutMs);
@@ -201,6 +206,7 @@ export class EventLoop {
     while (!native.stopRequested()) {
       const n = b.wait(this.waitTime());
       this.now = Date.now();
+      if (this.herd) this.herd[WAITS]++;
       if (n < 0) {
         if (-n === C.EINTR) continue; // a stop request: the loop condition decides
         throw new Error(`${b.name}: ${native.errname(n)}`);

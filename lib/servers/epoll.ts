@@ -1,13 +1,21 @@
 // Part VII: epoll. Level-triggered by default, as the article; --edge registers every fd once
 // with EPOLLET for both directions, and the handlers read / write / sendfile / accept until
-// EAGAIN. epoll_wait() fills a struct epoll_event[] buffer in place (zero-copy).
+// EAGAIN. epoll_wait() fills a struct epoll_event[] buffer in place (zero-copy). --workers N runs
+// N such loops in N processes (lib/servers/event-workers.ts), --listen exclusive with EPOLLEXCLUSIVE.
 import { C, check, native } from '../sys';
 import { Backend, READABLE, WRITABLE } from '../loop/loop';
 import { runEventServer } from '../loop/connection';
 import { Options } from '../options';
+import { runEventWorkers, workersMode } from './event-workers';
 import type { Architecture } from './index';
 
-export const architecture = { childrenInStats: false, nonBlockingListen: true, enterServerLoop } satisfies Architecture;
+export const architecture = {
+  childrenInStats: (o: Options) => o.workers > 1,
+  nonBlockingListen: true,
+  forks: (o: Options) => o.workers > 1,
+  mode: workersMode,
+  enterServerLoop,
+} satisfies Architecture;
 
 const SIZE = C.EPOLL_EVENT_SIZE;
 const EV = C.EPOLL_EVENT_EVENTS_OFFSET / 4,
@@ -22,19 +30,25 @@ export class EpollBackend implements Backend {
   private buf = new Int32Array((MAX_EVENTS * SIZE) / 4);
   private u32 = new Uint32Array(this.buf.buffer);
 
-  constructor(readonly edge: boolean) {}
+  /** `exclusiveFd`: the listening socket of --listen exclusive, added with EPOLLEXCLUSIVE. */
+  constructor(
+    readonly edge: boolean,
+    private exclusiveFd = -1,
+  ) {}
 
-  private events(mask: number): number {
+  private events(mask: number, fd: number): number {
+    // EPOLLEXCLUSIVE takes only EPOLLIN/EPOLLOUT/EPOLLET (EINVAL with EPOLLRDHUP) and no EPOLL_CTL_MOD.
+    if (fd === this.exclusiveFd) return C.EPOLLIN | C.EPOLLEXCLUSIVE | (this.edge ? C.EPOLLET : 0);
     if (this.edge) return C.EPOLLIN | C.EPOLLOUT | C.EPOLLRDHUP | C.EPOLLET;
     return (mask & READABLE ? C.EPOLLIN : 0) | (mask & WRITABLE ? C.EPOLLOUT : 0);
   }
 
   add(fd: number, mask: number): void {
-    check('epoll_ctl', native.epoll_ctl(this.epfd, C.EPOLL_CTL_ADD, fd, this.events(mask), fd));
+    check('epoll_ctl', native.epoll_ctl(this.epfd, C.EPOLL_CTL_ADD, fd, this.events(mask, fd), fd));
   }
 
   modify(fd: number, mask: number): void {
-    check('epoll_ctl', native.epoll_ctl(this.epfd, C.EPOLL_CTL_MOD, fd, this.events(mask), fd));
+    check('epoll_ctl', native.epoll_ctl(this.epfd, C.EPOLL_CTL_MOD, fd, this.events(mask, fd), fd));
   }
 
   remove(fd: number, closing: boolean): void {
@@ -60,5 +74,9 @@ export class EpollBackend implements Backend {
 }
 
 function enterServerLoop(listenFd: number, opts: Options): void {
-  runEventServer(listenFd, opts, new EpollBackend(opts.edge));
+  if (opts.workers === 1) return runEventServer(listenFd, opts, new EpollBackend(opts.edge));
+  // Each worker makes its own epoll instance after the fork: one shared instance would be one herd member.
+  runEventWorkers(listenFd, opts, 'epoll_wait', (fd, herd) =>
+    runEventServer(fd, opts, new EpollBackend(opts.edge, opts.listen === 'exclusive' ? fd : -1), herd),
+  );
 }

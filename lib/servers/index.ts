@@ -6,14 +6,16 @@
 import { COMMAND_LINE, OptionName, Options, takesValue } from '../options';
 
 export interface Architecture {
-  /** CPU time of reaped children belongs in the stats (forking, preforked). */
-  childrenInStats: boolean;
+  /** CPU time of reaped children belongs in the stats (forking, preforked; poll/epoll with --workers). */
+  childrenInStats: boolean | ((opts: Options) => boolean);
   /** The listening socket is non-blocking (event-driven servers). */
   nonBlockingListen?: boolean;
   /** Needs the fork-safe re-exec of node (see docs/fork-safety.md). */
-  forks?: boolean;
+  forks?: boolean | ((opts: Options) => boolean);
   /** Handles SIGINT/SIGTERM itself instead of the native stop handler (the node:http server). */
   ownSignals?: boolean;
+  /** What the listening line adds after the name, e.g. `2 workers, listen reuseport` (null: nothing). */
+  mode?: (opts: Options) => string | null;
   /** Serve until a stop is requested; the CLI prints the stats afterwards. */
   enterServerLoop(listenFd: number, opts: Options): void | Promise<void>;
 }
@@ -24,6 +26,8 @@ export interface ArchitectureEntry {
   options: readonly OptionName[];
   /** Values of its options it cannot honour, and why (the CLI refuses them too). */
   refuses?: Partial<Record<OptionName, { values: readonly string[]; why: string }>>;
+  /** Its own defaults where they differ from DEFAULTS (poll/epoll: one worker). */
+  defaults?: Partial<Options>;
   /** Requires the server's module (and with it the addon): only to serve, never to parse or help. */
   load: () => Architecture;
 }
@@ -78,13 +82,21 @@ export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
     load: () => (require('./prethreaded') as typeof import('./prethreaded')).architecture,
   },
   poll: {
-    summary: 'one process, poll() over non-blocking sockets',
-    options: [...RAW, 'redis-pool'],
+    summary: 'one process, poll() over non-blocking sockets (--workers N: N processes)',
+    options: [...RAW, 'redis-pool', 'workers', 'listen'],
+    refuses: {
+      listen: {
+        values: ['exclusive'],
+        why: 'EPOLLEXCLUSIVE is an epoll flag; poll() has no exclusive wake-up (use shared or reuseport)',
+      },
+    },
+    defaults: { workers: 1 },
     load: () => (require('./poll') as typeof import('./poll')).architecture,
   },
   epoll: {
-    summary: 'one process, epoll (level-triggered; --edge for EPOLLET)',
-    options: [...RAW, 'edge', 'redis-pool'],
+    summary: 'one process, epoll (level-triggered; --edge for EPOLLET; --workers N: N processes)',
+    options: [...RAW, 'edge', 'redis-pool', 'workers', 'listen'],
+    defaults: { workers: 1 },
     load: () => (require('./epoll') as typeof import('./epoll')).architecture,
   },
   // node:http reads requests itself, ioredis keeps its own connection, and their syscalls go
@@ -133,4 +145,9 @@ export function archArgs(arch: string, args: readonly string[]): string[] {
     i += n - 1;
   }
   return kept;
+}
+
+/** A flag of the architecture that may depend on the options (forks, childrenInStats). */
+export function flag(v: boolean | ((opts: Options) => boolean) | undefined, opts: Options): boolean {
+  return typeof v === 'function' ? v(opts) : !!v;
 }

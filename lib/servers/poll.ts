@@ -1,13 +1,21 @@
 // Part VI: poll(). One process; the struct pollfd[] lives in one ArrayBuffer that the kernel
 // reads and writes in place (zero-copy), grown by doubling; removal swaps in the last entry
-// (an fd -> index map keeps it O(1)). The connection logic is lib/loop/connection.ts.
+// (an fd -> index map keeps it O(1)). The connection logic is lib/loop/connection.ts; --workers N
+// runs N such loops in N processes (lib/servers/event-workers.ts).
 import { C, native } from '../sys';
 import { Backend, READABLE, WRITABLE } from '../loop/loop';
 import { runEventServer } from '../loop/connection';
 import { Options } from '../options';
+import { runEventWorkers, workersMode } from './event-workers';
 import type { Architecture } from './index';
 
-export const architecture = { childrenInStats: false, nonBlockingListen: true, enterServerLoop } satisfies Architecture;
+export const architecture = {
+  childrenInStats: (o: Options) => o.workers > 1,
+  nonBlockingListen: true,
+  forks: (o: Options) => o.workers > 1,
+  mode: workersMode,
+  enterServerLoop,
+} satisfies Architecture;
 
 const SIZE = C.POLLFD_SIZE;
 const FD = C.POLLFD_FD_OFFSET / 4,
@@ -97,5 +105,6 @@ export class PollBackend implements Backend {
 }
 
 function enterServerLoop(listenFd: number, opts: Options): void {
-  runEventServer(listenFd, opts, new PollBackend());
+  if (opts.workers === 1) return runEventServer(listenFd, opts, new PollBackend());
+  runEventWorkers(listenFd, opts, 'poll', (fd, herd) => runEventServer(fd, opts, new PollBackend(), herd));
 }

@@ -33,7 +33,16 @@ const MAX_THREADS = 16;
  * own (label -> the architecture and the options that select the mode), e.g.
  * `'preforked --dispatch pass': { arch: 'preforked', args: ['--dispatch', 'pass'] }`.
  */
-export const VARIANTS: Record<string, { arch: string; args: string[] }> = {};
+export const VARIANTS: Record<string, { arch: string; args: string[]; optIn?: boolean }> = {
+  'epoll --workers 2 --listen reuseport': { arch: 'epoll', args: ['--workers', '2', '--listen', 'reuseport'] },
+  // The same loop and worker code as above: run when named (HARDENING_ARCHS=epoll or =poll runs them), not in npm test (its time budget).
+  'epoll --workers 2 --listen exclusive': {
+    arch: 'epoll',
+    args: ['--workers', '2', '--listen', 'exclusive'],
+    optIn: true,
+  },
+  'poll --workers 2': { arch: 'poll', args: ['--workers', '2'], optIn: true },
+};
 
 /** A label the suite runs: an architecture, or one of its VARIANTS. */
 export interface Variant {
@@ -44,15 +53,16 @@ export interface Variant {
 }
 
 /**
- * Every registered architecture, then every variant (HARDENING_ARCHS=a,b narrows them while
- * debugging: an architecture's name selects it and its variants, a variant's label only itself).
+ * Every registered architecture, then every variant but the opt-in ones (HARDENING_ARCHS=a,b
+ * narrows them: an architecture's name selects it and all its variants, a variant's label only itself).
  */
 export const ARCHS: Variant[] = [
   ...Object.keys(ARCHITECTURES).map((arch) => ({ label: arch, arch, args: [] as string[] })),
   ...Object.entries(VARIANTS).map(([label, v]) => ({ label, ...v })),
-].filter(
-  (v) =>
-    !process.env.HARDENING_ARCHS || process.env.HARDENING_ARCHS.split(',').some((n) => n === v.arch || n === v.label),
+].filter((v) =>
+  process.env.HARDENING_ARCHS
+    ? process.env.HARDENING_ARCHS.split(',').some((n) => n === v.arch || n === v.label)
+    : !VARIANTS[v.label]?.optIn,
 );
 
 /** Counts of one concern's run (one describeEveryArch block), each test adding its part; printed when it ends. */
@@ -119,7 +129,16 @@ export function makeTree(): { root: string; pub: string } {
 
 export interface Srv extends ServerProcess {
   arch: string;
+  /** Forked worker processes it runs (preforked; poll/epoll --workers N), else 0. */
+  workers: number;
   traceFile?: string;
+}
+
+/** The worker processes `args` (a server's command line) asks for: preforked, poll/epoll --workers N. */
+export function forkedWorkers(args: string[]): number {
+  const i = args.lastIndexOf('--workers');
+  const n = i >= 0 ? Number(args[i + 1]) : 0;
+  return args[0] === 'preforked' || n > 1 ? n : 0;
 }
 
 export function serverArgs(arch: string, pub: string, redisPort: number, extra: string[] = []): string[] {
@@ -132,8 +151,8 @@ export function serverArgs(arch: string, pub: string, redisPort: number, extra: 
       pub,
       '--timeout',
       String(TIMEOUT_S),
-      '--workers',
-      String(POOL),
+      // poll/epoll take --workers too, as a mode of their own (VARIANTS): not from this list.
+      ...(ARCHITECTURES[arch].defaults?.workers ? [] : ['--workers', String(POOL)]),
       '--threads',
       String(POOL),
       '--max-threads',
@@ -151,7 +170,13 @@ export function serverArgs(arch: string, pub: string, redisPort: number, extra: 
 /** Spawn `prefix... node cli.js args` in its own process group; resolve when it listens. stop(): SIGINT, SIGKILL after 15 s. */
 export async function startUnder(arch: string, prefix: string[], args: string[], traceFile?: string): Promise<Srv> {
   const s = await spawnServer(args, { prefix, timeoutMs: 30_000 });
-  return { ...s, arch, traceFile, stop: (signal = 'SIGINT', ms = 15_000) => s.stop(signal, ms) };
+  return {
+    ...s,
+    arch,
+    workers: forkedWorkers(args),
+    traceFile,
+    stop: (signal = 'SIGINT', ms = 15_000) => s.stop(signal, ms),
+  };
 }
 
 /** Lines a healthy server may print on stderr; anything else (a stack, "exited", "killed") is a crash or a bug. */
@@ -233,10 +258,10 @@ export function kids(pid: number): { live: number[]; zombies: number[] } {
     zombies: c.filter((k) => k.state === 'Z').map((k) => k.pid),
   };
 }
-/** The processes that accept(): preforked's workers, else the server itself. */
+/** The processes that accept(): the forked workers (preforked, poll/epoll --workers), else the server itself. */
 export function acceptors(s: Srv): number[] {
   const k = kids(s.pid).live;
-  return s.arch === 'preforked' && k.length ? k : [s.pid];
+  return s.workers && k.length ? k : [s.pid];
 }
 export interface Usage {
   fds: number;
@@ -421,7 +446,7 @@ export function describeEveryArch(concern: string, body: (env: ArchEnv) => void,
           before(async function () {
             this.timeout(60_000);
             env.srv = await startTraced(env, env.tree, env.redis.port);
-            if (arch === 'preforked') workerPids = await waitForTracedWorkers(env.srv);
+            if (env.srv.workers) workerPids = await waitForTracedWorkers(env.srv);
           });
           after(async function () {
             this.timeout(60_000);
@@ -453,16 +478,16 @@ async function startTraced(
   return srv;
 }
 
-/** preforked's workers, once each has served a file. */
+/** The forked workers (preforked, poll/epoll --workers), once each has served a file. */
 async function waitForTracedWorkers(srv: Srv): Promise<number[]> {
-  const workerPids = await waitFor('all preforked workers', 20_000, () => {
+  const workerPids = await waitFor('all forked workers', 20_000, () => {
     const k = kids(srv.pid).live;
-    return k.length === POOL && k;
+    return k.length === srv.workers && k;
   });
   // Under `strace -f --seccomp-bpf` a forked child stops at every syscall until its first
   // traced one (an open): 16,000 one-byte recv()s then take > 1 s (the --timeout) instead
   // of ~15 ms, and an over-long header gets 408, not 431. Serve a file from every worker first.
-  await waitFor('an open() traced in every preforked worker', 20_000, async () => {
+  await waitFor('an open() traced in every forked worker', 20_000, async () => {
     await getA(srv.port);
     const opens = parseTrace(fs.readFileSync(srv.traceFile!, 'utf8')).filter(isOpen);
     return workerPids.every((pid) => opens.some((c) => c.pid === pid));
@@ -474,10 +499,10 @@ async function waitForTracedWorkers(srv: Srv): Promise<number[]> {
 async function checkTraced(srv: Srv, tree: { root: string; pub: string }, workerPids: number[]): Promise<void> {
   const crashed: string[] = [];
   if (!alive(srv.pid)) crashed.push('the server process died');
-  if (srv.arch === 'preforked') {
+  if (srv.workers) {
     const now = kids(srv.pid).live;
     if (now.join() !== workerPids.join())
-      crashed.push(`preforked workers were replaced: ${workerPids.join()} -> ${now.join()}`);
+      crashed.push(`${srv.arch} workers were replaced: ${workerPids.join()} -> ${now.join()}`);
   }
   const { code, signal } = await srv.stop();
   if (code !== 0) crashed.push(`exit code ${code}, signal ${signal}`);

@@ -5,7 +5,6 @@ import { execFileSync } from 'node:child_process';
 import * as net from 'node:net';
 import { heldConnections } from '../helpers/server';
 import {
-  POOL,
   acceptors,
   alive,
   assertServesNormally,
@@ -44,7 +43,7 @@ describeEveryArch(
       const socks: net.Socket[] = [];
       try {
         await assertServesNormally(lim.port, 'start-up under RLIMIT_NOFILE 64');
-        if (arch === 'preforked') await waitFor('workers', 20_000, () => kids(lim.pid).live.length === POOL);
+        if (lim.workers) await waitFor('workers', 20_000, () => kids(lim.pid).live.length === lim.workers);
         const base = (await steady(lim)).perAcceptor;
         // 1. A flood of 100 stalled connections: more than the limit.
         for (let i = 0; i < 100; i++) {
