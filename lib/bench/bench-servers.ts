@@ -67,6 +67,8 @@ export interface BenchServer {
   /** Resolves when the server exits, for whatever reason. */
   exited: Promise<ServerExit>;
   stderr(): string;
+  /** What it printed on stdout (the stats, the --syscall-stats report). */
+  stdout(): string;
   /** SIGINT, wait (SIGKILL to the group after timeoutMs), parse the stats line. */
   stop(timeoutMs?: number): Promise<ServerExit>;
   /** SIGKILL to the whole process group (fault injection). */
@@ -134,6 +136,7 @@ export async function startServer(arch: string, args: string[], timeoutMs = 20_0
     alive: s.alive,
     exited,
     stderr: s.stderr,
+    stdout: s.stdout,
     kill: s.kill,
     async stop(stopTimeoutMs = 15_000) {
       await s.stop('SIGINT', stopTimeoutMs);

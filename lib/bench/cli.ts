@@ -66,6 +66,7 @@ options:
   --log-scale           logarithmic concurrency axis in the chart
   --inject-crash ARCH@C fault injection, to test the harness: SIGKILL the ARCH server's
                         process group halfway through level C (the cell must be reported failed)
+  --designs             Stevens' comparison of accept designs instead (zerohttpd bench --designs --help)
   -h, --help            this help`;
 
 export class BenchUsageError extends Error {}
@@ -551,6 +552,7 @@ export function writeReports(
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--designs')) return (require('./designs') as typeof import('./designs')).mainDesigns(argv);
   let o: BenchOptions | 'help';
   try {
     o = parseBenchArgs(argv);
