@@ -20,7 +20,10 @@ export const ACCEPTED = 0, // connections accepted
 
 let table: { counts: Float64Array; workers: number; listen: ListenMode; backend: string } | null = null;
 
-/** Called in the parent before the first fork: one slot of FIELDS counters per worker. */
+/**
+ * Called in the parent before the first fork: one slot of FIELDS counters per worker position
+ * (a replacement for a worker that died goes on counting in its predecessor's slot).
+ */
 export function createHerdTable(workers: number, listen: ListenMode, backend: string): void {
   const mem = native.mmapSharedAnon(workers * FIELDS * 8);
   if (typeof mem === 'number') throw new Error(`cannot map the herd counters: ${native.errname(mem)}`);
