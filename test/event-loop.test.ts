@@ -27,9 +27,17 @@ const MODES: Combo[] = [
   { name: 'epoll', args: ['epoll'] },
   { name: 'epoll --edge', args: ['epoll', '--edge'] },
 ];
-const COMBOS: Combo[] = MODES.flatMap((m) =>
-  (['byte', 'buffered'] as const).map((r) => ({ name: `${m.name} --reader ${r}`, args: [...m.args, '--reader', r] })),
-);
+const COMBOS: Combo[] = [
+  ...MODES.flatMap((m) =>
+    (['byte', 'buffered'] as const).map((r) => ({ name: `${m.name} --reader ${r}`, args: [...m.args, '--reader', r] })),
+  ),
+  // --workers N: the same loop in N forked processes (each --listen mode is in event-workers.test.ts).
+  {
+    name: 'epoll --workers 2 --listen reuseport --reader byte',
+    args: ['epoll', '--workers', '2', '--listen', 'reuseport', '--reader', 'byte'],
+  },
+  { name: 'poll --workers 2 --reader buffered', args: ['poll', '--workers', '2', '--reader', 'buffered'] },
+];
 
 async function stopClean(s: RunningServer): Promise<void> {
   const r = await s.stop();
