@@ -363,7 +363,7 @@ export function exchange(port: number, data: Buffer | string | (Buffer | string)
     });
     async function sendSegments(): Promise<void> {
       for (let i = 0; i < segs.length && !settled; i++) {
-        if (i > 0 && delayMs > 0) await sleep(delayMs);
+        if (i > 0) await (delayMs > 0 ? sleep(delayMs) : new Promise(setImmediate)); // one write per turn at least
         if (!sock.destroyed) sock.write(segs[i]);
       }
       if (sock.destroyed) return;
