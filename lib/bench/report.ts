@@ -1,5 +1,6 @@
 // The benchmark's results as data, and their Markdown, CSV and SVG renderings.
-import { lineChart, Series } from './svg';
+import { DEFAULTS } from '../options';
+import { PanelOptions, Series, smallMultiples } from './svg';
 import type { SyscallReport } from './bench-servers';
 import type { LoadResult } from './load';
 
@@ -259,7 +260,82 @@ function readerText(s: BenchResults['settings']): string {
   return `${readers.join(' and ')}, one server run each (${readers.includes('byte') ? 'a plain architecture name is the byte reader, ' : ''}${named.join(', ')} the other; node ignores the reader and ran once)`;
 }
 
-export function markdownReport(r: BenchResults, chartFile = 'chart.svg'): string {
+/** Which chart axes are logarithmic (the bench's --log-x and --log-y). */
+export interface ChartScales {
+  logX?: boolean;
+  logY?: boolean;
+}
+
+/** A boolean is the older logX-only argument. */
+const scalesOf = (s: ChartScales | boolean | undefined): ChartScales =>
+  typeof s === 'boolean' ? { logX: s } : (s ?? {});
+
+/** The listen backlog the servers ran with: --backlog from --server-args, else the default, capped by somaxconn. */
+export function effectiveBacklog(r: BenchResults): { backlog: number; given: boolean; somaxconn: number | null } {
+  const args = r.settings.serverArgs;
+  let given: string | undefined;
+  args.forEach((a, k) => {
+    if (a === '--backlog') given = args[k + 1];
+    else if (a.startsWith('--backlog=')) given = a.slice('--backlog='.length);
+  });
+  const somaxconn =
+    r.machine.somaxconn !== null && /^\d+$/.test(r.machine.somaxconn) ? Number(r.machine.somaxconn) : null;
+  const asked = given !== undefined && /^\d+$/.test(given) ? Number(given) : DEFAULTS.backlog;
+  return { backlog: somaxconn === null ? asked : Math.min(asked, somaxconn), given: given !== undefined, somaxconn };
+}
+
+/** When one series' best req/s is this many times below another's, its line lies flat on a linear axis. */
+export const FLAT_RATIO = 20;
+
+/** The series with the highest and the lowest best req/s, and the ratio between them (null: fewer than two measured). */
+export function throughputSpread(
+  r: BenchResults,
+): { top: string; topRate: number; bottom: string; bottomRate: number } | null {
+  const best = seriesNames(r)
+    .map((name) => ({
+      name,
+      rate: Math.max(
+        0,
+        ...r.cells.filter((c) => (c.series ?? c.arch) === name && c.status !== 'failed').map((c) => c.reqPerSec!),
+      ),
+    }))
+    .filter((b) => b.rate > 0)
+    .sort((a, b) => b.rate - a.rate);
+  if (best.length < 2) return null;
+  const top = best[0],
+    bottom = best[best.length - 1];
+  return { top: top.name, topRate: top.rate, bottom: bottom.name, bottomRate: bottom.rate };
+}
+
+/** The few paragraphs at the top of results.md that say what the numbers mean, with this run's figures. */
+export function readingGuide(r: BenchResults, scales: ChartScales | boolean = {}): string {
+  const sc = scalesOf(scales);
+  const b = effectiveBacklog(r);
+  const failed = r.cells.some((c) => c.status === 'failed');
+  const spread = throughputSpread(r);
+  let chart =
+    `- **The chart** has one small panel per quantity (req/s, CPU per request, peak RSS, p99), concurrency on the x axis, ` +
+    `one colour per architecture in every panel${failed ? '; a cross on the x axis is a failed cell' : ''}.`;
+  if (sc.logY)
+    chart += ' The y axes are logarithmic (`--log-y`): equal steps up are equal ratios, not equal differences.';
+  else if (spread && spread.topRate / spread.bottomRate >= FLAT_RATIO)
+    chart +=
+      ` The slowest, ${spread.bottom}, peaks at ${int(spread.bottomRate)} req/s, ${int(spread.topRate / spread.bottomRate)}x below ` +
+      `${spread.top}'s ${int(spread.topRate)}: its line lies flat on zero; run with \`--log-y\` to see its shape.`;
+  const backlogFrom = b.given ? '`--backlog` from `--server-args`' : "the servers' default, the article's";
+  return `## How to read this
+
+- **One connection per request.** Each request opens a TCP connection, sends \`GET ${r.settings.path}\`, reads the answer and closes, as the article's clients do. So every request pays for a connect, an accept and a close, and handing a new connection to a process, a thread or an event loop is exactly where the architectures differ; keep-alive would hide it.
+- **Requests per second** counts successful (2xx/3xx) answers only. The load generator, the servers and Redis share this machine's ${r.machine.cpus} cores: compare the columns of one run with each other, and read differences under about 30 % between runs as noise.
+- **CPU per request** is the server's user+sys CPU time during the level (its processes and threads, reaped children included) divided by the responses: what one request costs, however busy the machine was. Forking pays for a \`fork()\` in it, threaded for starting a Worker, an event loop for little more than its syscalls. A server waiting for Redis or for the generator can show a low req/s at a low cost per request.
+- **p99 and the listen backlog of ${b.backlog}** (${backlogFrom}${b.somaxconn !== null ? `, at most net.core.somaxconn = ${b.somaxconn}` : ''}). 99 % of the requests took less than p99. When more than ${b.backlog} connections wait to be accepted, the kernel drops new SYNs and the client sends its SYN again after 1 s (then 3 s, 7 s): p99 jumps to a second or more while p50 stays at a few ms. That tail is the accept queue overflowing, not slow code; \`--server-args="--backlog 4096"\` makes it go.
+- **Peak RSS** adds up VmRSS over the server's processes: pages that preforked's children share are counted once per child, so the process-based servers look bigger than they are.
+- **✗** is a failed cell: the server died or did not start, nothing succeeded, or more than half the attempts failed; it gets no number. **⚠** is a number to doubt: see the notes (over 1 % errors, the generator at its CPU limit, ephemeral ports exhausted).
+${chart}
+`;
+}
+
+export function markdownReport(r: BenchResults, chartFile = 'chart.svg', scales: ChartScales | boolean = {}): string {
   const m = r.machine,
     s = r.settings;
   const notes: string[] = [];
@@ -280,13 +356,16 @@ export function markdownReport(r: BenchResults, chartFile = 'chart.svg'): string
 
 ${r.startedAt} — \`${r.command}\`
 
+${readingGuide(r, scales)}
+## This run
+
 - Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryMB} MB, Linux ${m.kernel}, Node ${m.node}; somaxconn ${m.somaxconn ?? '?'}, ephemeral ports ${m.portRange ?? '?'}, open-files hard limit ${m.nofileHard ?? '?'}
 - Workload: \`GET ${s.path}\`, one connection per request (\`Connection: close\`), ${s.durationS} s per level after a ${s.warmupS} s warm-up per server start; server reader ${readerText(s)}${s.serverArgs.length ? `; server args \`${s.serverArgs.join(' ')}\`` : ''}
 - Load generator: ${s.generator.settings}
 - Redis: ${s.redis ?? 'none'} (private instance on a free port, no persistence)
 - Generator, servers and Redis share the machine's cores; compare architectures within one run.
 
-![requests per second against concurrency](${chartFile})
+![requests per second, server CPU per request, peak RSS and p99 latency against concurrency, one panel each](${chartFile})
 
 ${markdownTables(r)}
 
@@ -370,21 +449,83 @@ export function csvReport(r: BenchResults): string {
   return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
 }
 
-export function chartSeries(r: BenchResults): Series[] {
+/** A chart panel: one measured quantity per cell, with its label and unit. */
+export interface Metric {
+  /** As in the CSV's columns. */
+  id: string;
+  title: string;
+  yLabel: string;
+  unit: string;
+  /** The value of a cell that did not fail; null = not measured (left out of the chart). */
+  value: (c: Cell) => number | null;
+}
+
+/** The chart's panels, in order: what a learner compares the architectures by. */
+export const CHART_METRICS: Metric[] = [
+  {
+    id: 'req_per_s',
+    title: 'Requests per second',
+    yLabel: 'throughput (req/s)',
+    unit: 'req/s',
+    value: (c) => c.reqPerSec,
+  },
+  {
+    id: 'cpu_per_request_us',
+    title: 'Server CPU per request',
+    yLabel: 'CPU per request (µs)',
+    unit: 'µs',
+    value: (c) => c.cpuPerRequestUs,
+  },
+  {
+    id: 'peak_rss_mb',
+    title: 'Server memory (peak RSS)',
+    yLabel: 'peak RSS (MB)',
+    unit: 'MB',
+    value: (c) => (c.peakRssKb === null ? null : c.peakRssKb / 1024),
+  },
+  {
+    id: 'p99_ms',
+    title: 'Latency p99',
+    yLabel: 'p99 latency (ms)',
+    unit: 'ms',
+    value: (c) => c.latencyMs.p99,
+  },
+];
+
+/** The x axis of every bench chart. */
+export const X_LABEL = 'concurrent connections';
+
+/** One line per series for a metric (default req/s): a failed cell is y null (a cross), an unmeasured value is left out. */
+export function chartSeries(r: BenchResults, metric: Metric = CHART_METRICS[0]): Series[] {
   return seriesNames(r).map((a) => ({
     name: a,
     points: r.settings.concurrency
       .map((c) => cellAt(r, a, c))
       .filter((c): c is Cell => !!c)
-      .map((c) => ({ x: c.concurrency, y: c.status === 'failed' ? null : c.reqPerSec })),
+      .flatMap((c): Series['points'] => {
+        if (c.status === 'failed') return [{ x: c.concurrency, y: null }];
+        const y = metric.value(c);
+        return y === null ? [] : [{ x: c.concurrency, y }];
+      }),
   }));
 }
 
-export function svgReport(r: BenchResults, logX: boolean): string {
-  return lineChart(chartSeries(r), {
-    title: `zerohttpd: GET ${r.settings.path}, one connection per request (${r.settings.generator.name})`,
-    xLabel: 'concurrent connections',
-    yLabel: 'requests per second',
-    logX,
-  });
+/** A panel's options for a metric. */
+export function metricPanel(m: Metric, scales: ChartScales): PanelOptions {
+  return { title: m.title, xLabel: X_LABEL, yLabel: m.yLabel, unit: m.unit, metric: m.id, ...scales };
+}
+
+/** The chart: small multiples, one panel per metric (req/s, CPU per request, RSS, p99), one legend. */
+export function svgReport(
+  r: BenchResults,
+  scales: ChartScales | boolean = {},
+  metrics: Metric[] = CHART_METRICS,
+): string {
+  const sc = scalesOf(scales);
+  return smallMultiples(
+    metrics.map((m) => ({ options: metricPanel(m, sc), series: chartSeries(r, m) })),
+    {
+      title: `zerohttpd: GET ${r.settings.path}, one connection per request (${r.settings.generator.name})`,
+    },
+  );
 }
