@@ -16,6 +16,7 @@ import { clientTimeWaitCount, ephemeralPortRange, readSysctl, rssSampler, treeCp
 import {
   BenchResults,
   Cell,
+  ChartScales,
   csvReport,
   markdownReport,
   markdownTables,
@@ -60,16 +61,71 @@ options:
   --server-args="..."   more arguments for the servers, each getting those that apply to it
                         (e.g. --server-args="--workers 50 --redis-pool 4": preforked; poll and epoll)
   --generator wrk|autocannon  (default wrk if installed)
-  --threads N           wrk threads (default 1, so the server keeps a core)
-  --timeout S           a response slower than this is a timeout error (default 5)
+  --load-threads N      the load generator's threads (wrk -t; default 1, so the server keeps a core)
+  --load-timeout S      the load generator counts a response slower than this as a timeout error (default 5)
   --out DIR             where to write the report (default bench/out)
-  --log-scale           logarithmic concurrency axis in the chart
+  --log-x               logarithmic concurrency axis in the charts (--log-scale is the same)
+  --log-y               logarithmic value axes, so a series 100x below the others is not flat on zero
   --inject-crash ARCH@C fault injection, to test the harness: SIGKILL the ARCH server's
                         process group halfway through level C (the cell must be reported failed)
   --designs             Stevens' comparison of accept designs instead (zerohttpd bench --designs --help)
   -h, --help            this help`;
 
 export class BenchUsageError extends Error {}
+
+/**
+ * The bench's own options. The bench hands servers options of their own (--server-args), so
+ * none of these may mean something else to a server (lib/options.ts's COMMAND_LINE), except
+ * those in PASSED_TO_SERVERS, which are the servers' option given to every server.
+ */
+export const BENCH_OPTIONS = {
+  arch: { type: 'string' },
+  concurrency: { type: 'string' },
+  article: { type: 'boolean' },
+  duration: { type: 'string' },
+  warmup: { type: 'string' },
+  path: { type: 'string' },
+  reader: { type: 'string' },
+  'server-args': { type: 'string' },
+  generator: { type: 'string' },
+  'load-threads': { type: 'string' },
+  'load-timeout': { type: 'string' },
+  out: { type: 'string' },
+  'log-x': { type: 'boolean' },
+  'log-scale': { type: 'boolean' },
+  'log-y': { type: 'boolean' },
+  'no-syscall-stats': { type: 'boolean' },
+  'inject-crash': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Bench options that are the servers' own, passed on (--reader; --no-syscall-stats turns their --syscall-stats off). */
+export const PASSED_TO_SERVERS = ['reader', 'no-syscall-stats'];
+
+/** Old spellings, renamed because the servers have an option of that name meaning something else. */
+export const RENAMED_OPTIONS: Record<string, { now: string; why: string }> = {
+  threads: { now: 'load-threads', why: "the load generator's threads; prethreaded's --threads goes in --server-args" },
+  timeout: { now: 'load-timeout', why: "the load generator's timeout; the servers' --timeout goes in --server-args" },
+};
+
+/** A usage error that is one line on its own (no usage after it). */
+export class RenamedOptionError extends BenchUsageError {}
+
+/** Refuse an old spelling with the new one, before parseArgs calls it unknown. Skips option values. */
+function refuseRenamed(argv: string[]): void {
+  for (let k = 0; k < argv.length; k++) {
+    const a = argv[k];
+    if (a === '--') return;
+    const name = /^--([^=]+)/.exec(a)?.[1];
+    if (name === undefined) continue;
+    const renamed = RENAMED_OPTIONS[name];
+    if (renamed) {
+      throw new RenamedOptionError(`--${name} is now --${renamed.now} (${renamed.why})`);
+    }
+    const def = (BENCH_OPTIONS as Record<string, { type: string }>)[name];
+    if (def?.type === 'string' && !a.includes('=')) k++; // its value, e.g. --server-args "--threads 8"
+  }
+}
 
 export interface BenchOptions {
   archs: string[];
@@ -85,7 +141,10 @@ export interface BenchOptions {
   threads: number;
   timeoutS: number;
   outDir: string;
+  /** --log-x (or --log-scale): logarithmic concurrency axis. */
   logScale: boolean;
+  /** --log-y: logarithmic value axes. */
+  logY: boolean;
   injectCrash: { arch: string; concurrency: number } | null;
 }
 
@@ -96,30 +155,14 @@ function posInt(name: string, v: string, min: number, max: number): number {
 }
 
 export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
+  refuseRenamed(argv);
   let v;
   try {
     v = parseArgs({
       args: argv,
       strict: true,
       allowPositionals: false,
-      options: {
-        arch: { type: 'string' },
-        concurrency: { type: 'string' },
-        article: { type: 'boolean' },
-        duration: { type: 'string' },
-        warmup: { type: 'string' },
-        path: { type: 'string' },
-        reader: { type: 'string' },
-        'server-args': { type: 'string' },
-        generator: { type: 'string' },
-        threads: { type: 'string' },
-        timeout: { type: 'string' },
-        out: { type: 'string' },
-        'log-scale': { type: 'boolean' },
-        'no-syscall-stats': { type: 'boolean' },
-        'inject-crash': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: BENCH_OPTIONS,
     }).values;
   } catch (e) {
     throw new BenchUsageError((e as Error).message);
@@ -173,10 +216,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     syscallStats: !v['no-syscall-stats'],
     serverArgs,
     generator: (v.generator as BenchOptions['generator']) ?? null,
-    threads: v.threads ? posInt('threads', v.threads, 1, 64) : 1,
-    timeoutS: v.timeout ? posInt('timeout', v.timeout, 1, 600) : 5,
+    threads: v['load-threads'] ? posInt('load-threads', v['load-threads'], 1, 64) : 1,
+    timeoutS: v['load-timeout'] ? posInt('load-timeout', v['load-timeout'], 1, 600) : 5,
     outDir: path.resolve(v.out ?? path.join(ROOT, 'bench', 'out')),
-    logScale: !!v['log-scale'],
+    logScale: !!(v['log-x'] || v['log-scale']),
+    logY: !!v['log-y'],
     injectCrash,
   };
 }
@@ -535,7 +579,7 @@ function progressLine(n: number, total: number, c: Cell): string {
 export function writeReports(
   r: BenchResults,
   outDir: string,
-  logScale: boolean,
+  scales: ChartScales | boolean,
 ): Record<'md' | 'json' | 'csv' | 'svg', string> {
   fs.mkdirSync(outDir, { recursive: true });
   const files = {
@@ -546,8 +590,8 @@ export function writeReports(
   };
   fs.writeFileSync(files.json, JSON.stringify(r, null, 2) + '\n');
   fs.writeFileSync(files.csv, csvReport(r));
-  fs.writeFileSync(files.svg, svgReport(r, logScale));
-  fs.writeFileSync(files.md, markdownReport(r, 'chart.svg'));
+  fs.writeFileSync(files.svg, svgReport(r, scales));
+  fs.writeFileSync(files.md, markdownReport(r, 'chart.svg', scales));
   return files;
 }
 
@@ -558,7 +602,9 @@ export async function main(argv: string[]): Promise<number> {
     o = parseBenchArgs(argv);
   } catch (e) {
     if (!(e instanceof BenchUsageError)) throw e;
-    process.stderr.write(`zerohttpd bench: ${e.message}\n\n${BENCH_USAGE}\n`);
+    process.stderr.write(
+      `zerohttpd bench: ${e.message}\n${e instanceof RenamedOptionError ? '' : `\n${BENCH_USAGE}\n`}`,
+    );
     return 2;
   }
   if (o === 'help') {
@@ -572,7 +618,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`zerohttpd bench: ${(e as Error).message}\n`);
     return 1;
   }
-  const files = writeReports(results, o.outDir, o.logScale);
+  const files = writeReports(results, o.outDir, { logX: o.logScale, logY: o.logY });
   process.stdout.write(
     markdownTables(results)
       .split('\n\n')
