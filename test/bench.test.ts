@@ -8,9 +8,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI } from './helpers/server';
 import { parseWrkOutput, parseBashTimes } from '../lib/bench/load';
-import { benchSeries, judgeCell, parseBenchArgs } from '../lib/bench/cli';
+import {
+  BENCH_OPTIONS,
+  BENCH_USAGE,
+  benchSeries,
+  judgeCell,
+  parseBenchArgs,
+  PASSED_TO_SERVERS,
+} from '../lib/bench/cli';
+import { COMMAND_LINE } from '../lib/options';
 import { parseSyscallReport } from '../lib/bench/bench-servers';
-import type { BenchResults } from '../lib/bench/report';
+import { CHART_METRICS, markdownReport, readingGuide, svgReport, type BenchResults } from '../lib/bench/report';
+import { escapeXml, logTicks } from '../lib/bench/svg';
 import { finishSyscallReport } from '../lib/syscall-report';
 import { C, native } from '../lib/sys';
 
@@ -75,60 +84,101 @@ function attrs(tag: string): Record<string, string> {
   return Object.fromEntries([...tag.matchAll(/([\w:-]+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
 }
 
-/** Every polyline's points map back, through the plot geometry written in the SVG, to the JSON's req/s. */
-function assertChartMatches(svg: string, r: BenchResults): void {
-  const plot = attrs(/<g id="plot"[^>]*>/.exec(svg)![0]);
-  const [left, top, right, bottom] = ['data-left', 'data-top', 'data-right', 'data-bottom'].map((k) => Number(plot[k]));
-  const xMin = Number(plot['data-x-min']),
-    xMax = Number(plot['data-x-max']),
-    yMax = Number(plot['data-y-max']);
-  const log = plot['data-x-scale'] === 'log';
-  const xOf = (c: number) =>
-    left + (log ? Math.log10(c / xMin) / Math.log10(xMax / xMin) : (c - xMin) / (xMax - xMin)) * (right - left);
-  const yOf = (v: number) => bottom - (v / yMax) * (bottom - top);
-  const lines = new Map(
-    [...svg.matchAll(/<polyline [^>]*>/g)].map((m) => {
-      const a = attrs(m[0]);
-      return [
-        a['data-series'],
-        a.points
-          .trim()
-          .split(/\s+/)
-          .map((p) => p.split(',').map(Number)),
-      ];
-    }),
+/** The panels of a chart, by data-metric, each with its text. */
+function panels(svg: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const parts = svg.split('<g class="panel" ').slice(1);
+  for (const part of parts)
+    out.set(/^data-metric="([^"]+)"/.exec(part)![1], part.slice(0, part.indexOf('<g id="legend">')));
+  return out;
+}
+
+/** A panel's plot geometry, as written in the SVG, and the data -> pixel mapping it implies. */
+function plotOf(panel: string) {
+  const plot = attrs(/<g class="plot"[^>]*>/.exec(panel)![0]);
+  const [left, top, right, bottom, xMin, xMax, yMin, yMax] = [
+    'data-left',
+    'data-top',
+    'data-right',
+    'data-bottom',
+    'data-x-min',
+    'data-x-max',
+    'data-y-min',
+    'data-y-max',
+  ].map((k) => Number(plot[k]));
+  const logX = plot['data-x-scale'] === 'log',
+    logY = plot['data-y-scale'] === 'log';
+  const t = (v: number, lo: number, hi: number, log: boolean) =>
+    log ? Math.log10(v / lo) / Math.log10(hi / lo) : (v - lo) / (hi - lo);
+  return {
+    logX,
+    logY,
+    yMin,
+    yMax,
+    xOf: (c: number) => left + t(c, xMin, xMax, logX) * (right - left),
+    yOf: (v: number) => bottom - t(v, yMin, yMax, logY) * (bottom - top),
+  };
+}
+
+/**
+ * One panel per metric, in order; in each, every polyline's points map back, through the plot
+ * geometry written in the SVG, to the JSON's values; a cross per failed cell; the legend names
+ * every series, and has the failed-cell key iff some cell failed.
+ */
+function assertChartMatches(svg: string, r: BenchResults, scales: { logX?: boolean; logY?: boolean } = {}): void {
+  const byMetric = panels(svg);
+  assert.deepEqual(
+    [...byMetric.keys()],
+    CHART_METRICS.map((m) => m.id),
+    'one panel per metric, in order',
   );
   const names = r.settings.series.map((s) => s.name);
-  for (const arch of names) {
-    const ok = r.settings.concurrency
-      .map((c) => r.cells.find((x) => x.series === arch && x.concurrency === c)!)
-      .filter((c) => c.status !== 'failed');
-    assert.ok(yMax >= Math.max(...ok.map((c) => c.reqPerSec!)), 'the y axis covers every value');
-    if (ok.length === 0) {
-      assert.ok(!lines.has(arch));
-      continue;
+  const failed = r.cells.filter((c) => c.status === 'failed').length;
+  for (const m of CHART_METRICS) {
+    const panel = byMetric.get(m.id)!;
+    const g = plotOf(panel);
+    assert.equal(g.logX, !!scales.logX, `${m.id}: x scale`);
+    assert.equal(g.logY, !!scales.logY, `${m.id}: y scale`);
+    assert.match(panel, new RegExp(`class="y-label"[^>]*>[^<]*\\(${m.unit}\\)`), `${m.id}: the y axis says its unit`);
+    assert.match(panel, /class="x-label"[^>]*>concurrent connections/);
+    const lines = new Map(
+      [...panel.matchAll(/<polyline [^>]*>/g)].map((x) => {
+        const a = attrs(x[0]);
+        return [
+          a['data-series'],
+          a.points
+            .trim()
+            .split(/\s+/)
+            .map((p) => p.split(',').map(Number)),
+        ];
+      }),
+    );
+    for (const name of names) {
+      const ok = r.settings.concurrency
+        .map((c) => r.cells.find((x) => x.series === name && x.concurrency === c)!)
+        .filter((c) => c.status !== 'failed' && m.value(c) !== null && (!g.logY || m.value(c)! > 0));
+      for (const c of ok) {
+        assert.ok(g.yMax >= m.value(c)!, `${m.id}: the y axis covers ${name} c=${c.concurrency}`);
+        if (g.logY) assert.ok(g.yMin <= m.value(c)!);
+      }
+      if (ok.length === 0) {
+        assert.ok(!lines.has(name));
+        continue;
+      }
+      const pts = lines.get(name);
+      assert.ok(pts, `${m.id}: a line for ${name}`);
+      assert.equal(pts.length, ok.length, `${m.id} ${name}: one point per measured cell`);
+      ok.forEach((c, k) => {
+        const [x, y] = [g.xOf(c.concurrency), g.yOf(m.value(c)!)];
+        assert.ok(Math.abs(pts[k][0] - x) < 0.02, `${m.id} ${name} c=${c.concurrency}: x ${pts[k][0]} vs ${x}`);
+        assert.ok(Math.abs(pts[k][1] - y) < 0.02, `${m.id} ${name} c=${c.concurrency}: y ${pts[k][1]} vs ${y}`);
+      });
     }
-    const pts = lines.get(arch);
-    assert.ok(pts, `a line for ${arch}`);
-    assert.equal(pts.length, ok.length, `${arch}: one point per successful cell`);
-    ok.forEach((c, k) => {
-      assert.ok(
-        Math.abs(pts[k][0] - xOf(c.concurrency)) < 0.02,
-        `${arch} c=${c.concurrency}: x ${pts[k][0]} vs ${xOf(c.concurrency)}`,
-      );
-      assert.ok(
-        Math.abs(pts[k][1] - yOf(c.reqPerSec!)) < 0.02,
-        `${arch} c=${c.concurrency}: y ${pts[k][1]} vs ${yOf(c.reqPerSec!)}`,
-      );
-    });
+    assert.equal((panel.match(/<path class="failed"/g) ?? []).length, failed, `${m.id}: a cross per failed cell`);
   }
-  assert.equal((svg.match(/<path class="failed"/g) ?? []).length, r.cells.filter((c) => c.status === 'failed').length);
-  for (const arch of names) assert.ok(svg.includes(`>${arch}</text>`), `legend names ${arch}`);
-  assert.equal(
-    lines.size,
-    names.filter((n) => r.cells.some((c) => c.series === n && c.status !== 'failed')).length,
-    'one line per series',
-  );
+  const legend = svg.slice(svg.indexOf('<g id="legend">'));
+  for (const name of names) assert.ok(legend.includes(`>${escapeXml(name)}</text>`), `legend names ${name}`);
+  assert.equal(legend.includes('>failed cell</text>'), failed > 0, 'the failed-cell key iff a cell failed');
 }
 
 function portClosed(port: number): Promise<boolean> {
@@ -258,6 +308,7 @@ describe('zerohttpd bench', function () {
     assert.match(r.stderr, /node stopped: .*, syscalls per request n\/a/);
     // Markdown: the req/s table holds the JSON's numbers.
     const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
+    assert.ok(md.startsWith('# zerohttpd benchmark') && md.includes('## How to read this'));
     assert.ok(md.includes('| concurrency | iterative | node |'));
     for (const c of [2, 8]) {
       const row = new RegExp(`^\\| ${c} \\| ([^|]+) \\| ([^|]+) \\|$`, 'm').exec(md)!;
@@ -311,7 +362,8 @@ describe('zerohttpd bench', function () {
       '/',
       '--inject-crash',
       'iterative@4',
-      '--log-scale',
+      '--log-x',
+      '--log-y',
       '--out',
       out,
     ]);
@@ -342,9 +394,10 @@ describe('zerohttpd bench', function () {
     assert.match(md, /^\| 4 \| ✗ died \(SIGKILL\) \| [\d,]+( ⚠)? \|$/m);
     assert.match(md, /iterative c=4 \(failed\): server died during the run \(signal SIGKILL\)/);
     const svg = fs.readFileSync(path.join(out, 'chart.svg'), 'utf8');
-    assert.match(svg, /data-x-scale="log"/);
     assertWellFormedXml(svg);
-    assertChartMatches(svg, json);
+    assertChartMatches(svg, json, { logX: true, logY: true });
+    assert.match(md, /The y axes are logarithmic \(`--log-y`\)/);
+    assert.match(md, /a cross on the x axis is a failed cell/);
     await assertCleanedUp(json);
   });
 
@@ -598,6 +651,157 @@ describe('zerohttpd bench', function () {
       assert.equal(judgeCell('x', 10, load({}), { ...base, serverDied: 'server died' }).status, 'failed');
       assert.equal(judgeCell('x', 10, null, { ...base, generatorError: 'boom' }).reqPerSec, null);
     });
+  });
+
+  describe('the report for learners (on the recorded run behind docs/benchmarks.md)', () => {
+    const docs = path.join(__dirname, '..', '..', 'docs');
+    const recorded = () =>
+      JSON.parse(fs.readFileSync(path.join(docs, 'benchmark-results.json'), 'utf8')) as BenchResults;
+    /** The same run with one more failed cell, or with none. */
+    const withFailure = (failed: boolean) => {
+      const r = recorded();
+      for (const c of r.cells) {
+        if (c.status === 'failed' && !failed) Object.assign(c, { status: 'ok', reqPerSec: 1, problems: [] });
+      }
+      if (failed)
+        Object.assign(r.cells[1], { status: 'failed', reqPerSec: null, problems: ['server died during the run'] });
+      return r;
+    };
+
+    it('docs/benchmark-chart.svg is the chart of docs/benchmark-results.json, drawn as its command asked', () => {
+      const r = recorded();
+      const o = parseBenchArgs(r.command.split(' ').slice(2)) as Exclude<ReturnType<typeof parseBenchArgs>, 'help'>;
+      const scales = { logX: o.logScale, logY: o.logY };
+      const svg = svgReport(r, scales);
+      assert.equal(
+        fs.readFileSync(path.join(docs, 'benchmark-chart.svg'), 'utf8'),
+        svg,
+        'regenerate it, do not edit it',
+      );
+      assertWellFormedXml(svg);
+      assertChartMatches(svg, r, scales);
+    });
+
+    it('small multiples: one panel per metric, units on the axes, and lines that match the data on either scale', () => {
+      for (const scales of [{}, { logY: true }, { logX: true, logY: true }]) {
+        for (const failed of [false, true]) {
+          const r = withFailure(failed);
+          const svg = svgReport(r, scales);
+          assertWellFormedXml(svg);
+          assertChartMatches(svg, r, scales); // includes: the failed-cell key iff a cell failed
+          assert.equal(svg.includes('failed cell'), failed);
+        }
+      }
+    });
+
+    it('a log y axis has 1-2-5 ticks spaced by ratio, from a power of ten below the data to one above', () => {
+      const r = withFailure(false);
+      const svg = svgReport(r, { logY: true });
+      for (const [id, panel] of panels(svg)) {
+        const axis = /<g class="y-axis" data-scale="log"[^]*?<\/g>/.exec(panel)?.[0];
+        assert.ok(axis, `${id}: a log y axis`);
+        const ticks = [...axis.matchAll(/<text class="tick" data-value="([^"]+)" x="[^"]+" y="([^"]+)"/g)].map((m) => ({
+          v: Number(m[1]),
+          y: Number(m[2]) - 4,
+        }));
+        assert.ok(ticks.length >= 2, `${id}: ticks`);
+        const g = plotOf(panel);
+        for (const e of [g.yMin, g.yMax]) assert.ok(Number.isInteger(Math.log10(e)), `${id}: ${e} is a power of ten`);
+        assert.deepEqual([ticks[0].v, ticks[ticks.length - 1].v], [g.yMin, g.yMax]);
+        for (const t of ticks) {
+          assert.match(t.v.toExponential(), /^[125]e[-+]\d+$/, `${id}: tick ${t.v} is 1, 2 or 5 x 10^k`);
+          assert.ok(Math.abs(t.y - g.yOf(t.v)) < 0.02, `${id}: tick ${t.v} where the log scale puts it`);
+        }
+        const decades = ticks.filter((t) => t.v.toExponential().startsWith('1e'));
+        for (let k = 2; k < decades.length; k++) {
+          const a = decades[k - 2].y - decades[k - 1].y,
+            b = decades[k - 1].y - decades[k].y;
+          assert.ok(Math.abs(a - b) < 0.05, `${id}: every decade is as tall as the last (${a} vs ${b})`);
+        }
+      }
+      assert.deepEqual(logTicks(3, 700), [5, 10, 20, 50, 100, 200, 500]);
+      assert.deepEqual(
+        logTicks(1, 1e6),
+        [1, 10, 100, 1000, 10_000, 100_000, 1_000_000],
+        'only decades over > 3 decades',
+      );
+      assert.deepEqual(logTicks(0.01, 1), [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1]);
+    });
+
+    it("results.md starts with a reading guide that uses the run's own backlog, cores and slowest series", () => {
+      const r = withFailure(false);
+      const md = markdownReport(r, 'chart.svg', {});
+      assert.ok(md.indexOf('## How to read this') < md.indexOf('**Requests per second**'), 'the guide comes first');
+      const guide = readingGuide(r, {});
+      assert.match(guide, /\*\*One connection per request\.\*\*/);
+      assert.match(guide, /\*\*CPU per request\*\*/);
+      assert.match(guide, /\*\*p99 and the listen backlog of 10\*\* \(the servers' default/);
+      assert.match(guide, new RegExp(`share this machine's ${r.machine.cpus} cores`));
+      assert.ok(!guide.includes('a cross on the x axis'), 'no failed cell: no word about crosses');
+      assert.match(readingGuide(withFailure(true), {}), /a cross on the x axis is a failed cell/);
+      // The slowest series' best against the fastest's: on a linear axis, say how to see it.
+      const rates = r.settings.series.map((s) =>
+        Math.max(...r.cells.filter((c) => c.series === s.name && c.status !== 'failed').map((c) => c.reqPerSec!)),
+      );
+      const slowest = r.settings.series[rates.indexOf(Math.min(...rates))].name;
+      if (Math.max(...rates) / Math.min(...rates) >= 20) {
+        assert.match(guide, new RegExp(`The slowest, ${slowest}, peaks at .* run with \`--log-y\``));
+        assert.ok(!readingGuide(r, { logY: true }).includes('peaks at'));
+      }
+      const flat = recorded();
+      flat.cells.forEach((c) => c.status !== 'failed' && (c.reqPerSec = 1000 + c.concurrency));
+      assert.ok(!readingGuide(flat, {}).includes('--log-y'), 'no hint when every line is visible');
+      // --backlog from --server-args, capped by somaxconn.
+      const b = recorded();
+      b.settings.serverArgs = ['--backlog', '4096'];
+      b.machine.somaxconn = '1024';
+      assert.match(
+        readingGuide(b, {}),
+        /listen backlog of 1024\*\* \(`--backlog` from `--server-args`, at most net\.core\.somaxconn = 1024\)/,
+      );
+      b.settings.serverArgs = ['--backlog=64'];
+      assert.match(readingGuide(b, {}), /listen backlog of 64\*\*/);
+    });
+  });
+
+  it('its own options mean nothing else to a server; the renamed ones say their new name in one line', async () => {
+    const servers = new Set(Object.keys(COMMAND_LINE));
+    for (const name of Object.keys(BENCH_OPTIONS)) {
+      const as = name.replace(/^no-/, '');
+      if (PASSED_TO_SERVERS.includes(name)) assert.ok(servers.has(as), `${name} is passed to the servers: theirs`);
+      else assert.ok(!servers.has(as), `bench --${name} collides with the servers' --${as}`);
+    }
+    // The command line: exit 2 and exactly one line, no usage after it.
+    const r = await runBench(['--arch', 'prethreaded', '--threads', '2']);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      "zerohttpd bench: --threads is now --load-threads (the load generator's threads; prethreaded's --threads goes in --server-args)\n",
+    );
+    assert.throws(
+      () => parseBenchArgs(['--timeout=2']),
+      /: --timeout is now --load-timeout \(the load generator's timeout; the servers' --timeout goes in --server-args\)$/,
+    );
+    assert.throws(() => parseBenchArgs(['--out', 'x', '--threads', '2']), /--threads is now --load-threads/);
+    assert.doesNotThrow(() => parseBenchArgs(['--arch', 'prethreaded', '--server-args=--threads 8']));
+    const o = parseBenchArgs([
+      '--arch',
+      'prethreaded',
+      '--load-threads',
+      '2',
+      '--load-timeout',
+      '9',
+      '--server-args=--threads 8 --timeout 3',
+      '--log-scale',
+    ]) as Exclude<ReturnType<typeof parseBenchArgs>, 'help'>;
+    assert.deepEqual(
+      [o.threads, o.timeoutS, o.serverArgs, o.logScale, o.logY],
+      [2, 9, ['--threads', '8', '--timeout', '3'], true, false],
+    );
+    assert.equal((parseBenchArgs(['--log-x', '--log-y']) as { logY: boolean }).logY, true);
+    assert.match(BENCH_USAGE, /^ {2}--load-threads N /m);
+    assert.match(BENCH_USAGE, /^ {2}--log-y /m);
+    assert.doesNotMatch(BENCH_USAGE, /^ {2}--(threads|timeout) /m);
   });
 
   it('parses wrk reports and bash times', () => {
