@@ -745,7 +745,10 @@ describe('zerohttpd bench', function () {
       );
       const slowest = r.settings.series[rates.indexOf(Math.min(...rates))].name;
       if (Math.max(...rates) / Math.min(...rates) >= 20) {
-        assert.match(guide, new RegExp(`The slowest, ${slowest}, peaks at .* run with \`--log-y\``));
+        assert.match(
+          guide,
+          new RegExp(`The slowest, ${slowest}, peaks at .* \`zerohttpd bench --replot results.json --log-y\``),
+        );
         assert.ok(!readingGuide(r, { logY: true }).includes('peaks at'));
       }
       const flat = recorded();
@@ -764,7 +767,7 @@ describe('zerohttpd bench', function () {
     });
   });
 
-  it('its own options mean nothing else to a server; the renamed ones say their new name in one line', async () => {
+  it('its own options mean nothing else to a server, renamed ones name their new spelling, --replot redraws a recorded run', async () => {
     const servers = new Set(Object.keys(COMMAND_LINE));
     for (const name of Object.keys(BENCH_OPTIONS)) {
       const as = name.replace(/^no-/, '');
@@ -799,6 +802,24 @@ describe('zerohttpd bench', function () {
       [2, 9, ['--threads', '8', '--timeout', '3'], true, false],
     );
     assert.equal((parseBenchArgs(['--log-x', '--log-y']) as { logY: boolean }).logY, true);
+    // --replot redraws an earlier run's reports without running anything.
+    const out = path.join(tmp, 'replot');
+    fs.mkdirSync(out);
+    const replot = await runBench([
+      '--replot',
+      path.join(__dirname, '..', '..', 'docs', 'benchmark-results.json'),
+      '--log-y',
+      '--out',
+      out,
+    ]);
+    assert.equal(replot.code, 0, replot.stderr);
+    const recorded = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
+    assert.equal(fs.readFileSync(path.join(out, 'chart.svg'), 'utf8'), svgReport(recorded, { logY: true }));
+    assert.match(fs.readFileSync(path.join(out, 'results.md'), 'utf8'), /The y axes are logarithmic/);
+    assert.throws(
+      () => parseBenchArgs(['--replot', 'x.json', '--arch', 'epoll']),
+      /--replot runs nothing: --arch does not go with it/,
+    );
     assert.match(BENCH_USAGE, /^ {2}--load-threads N /m);
     assert.match(BENCH_USAGE, /^ {2}--log-y /m);
     assert.doesNotMatch(BENCH_USAGE, /^ {2}--(threads|timeout) /m);

@@ -66,6 +66,8 @@ options:
   --out DIR             where to write the report (default bench/out)
   --log-x               logarithmic concurrency axis in the charts (--log-scale is the same)
   --log-y               logarithmic value axes, so a series 100x below the others is not flat on zero
+  --replot FILE         run nothing: redraw the chart and results.md of an earlier results.json
+                        (e.g. with --log-y), into --out (default: FILE's directory)
   --inject-crash ARCH@C fault injection, to test the harness: SIGKILL the ARCH server's
                         process group halfway through level C (the cell must be reported failed)
   --designs             Stevens' comparison of accept designs instead (zerohttpd bench --designs --help)
@@ -96,6 +98,7 @@ export const BENCH_OPTIONS = {
   'log-y': { type: 'boolean' },
   'no-syscall-stats': { type: 'boolean' },
   'inject-crash': { type: 'string' },
+  replot: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -146,7 +149,12 @@ export interface BenchOptions {
   /** --log-y: logarithmic value axes. */
   logY: boolean;
   injectCrash: { arch: string; concurrency: number } | null;
+  /** --replot FILE: no run, only the reports of this results.json. */
+  replot: string | null;
 }
+
+/** The options --replot goes with (the others are about running). */
+const REPLOT_OPTIONS = ['replot', 'out', 'log-x', 'log-scale', 'log-y'];
 
 function posInt(name: string, v: string, min: number, max: number): number {
   if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
@@ -168,6 +176,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     throw new BenchUsageError((e as Error).message);
   }
   if (v.help) return 'help';
+  if (v.replot !== undefined) {
+    const other = Object.keys(v).find((k) => !REPLOT_OPTIONS.includes(k));
+    if (other) throw new BenchUsageError(`--replot runs nothing: --${other} does not go with it`);
+  }
   const archs = v.arch
     ? v.arch
         .split(',')
@@ -218,10 +230,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     generator: (v.generator as BenchOptions['generator']) ?? null,
     threads: v['load-threads'] ? posInt('load-threads', v['load-threads'], 1, 64) : 1,
     timeoutS: v['load-timeout'] ? posInt('load-timeout', v['load-timeout'], 1, 600) : 5,
-    outDir: path.resolve(v.out ?? path.join(ROOT, 'bench', 'out')),
+    outDir: path.resolve(v.out ?? (v.replot ? path.dirname(v.replot) : path.join(ROOT, 'bench', 'out'))),
     logScale: !!(v['log-x'] || v['log-scale']),
     logY: !!v['log-y'],
     injectCrash,
+    replot: v.replot ?? null,
   };
 }
 
@@ -612,6 +625,18 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let results: BenchResults;
+  if (o.replot) {
+    try {
+      results = JSON.parse(fs.readFileSync(o.replot, 'utf8')) as BenchResults;
+      if (!String(results.format).startsWith('zerohttpd-bench/')) throw new Error('not a zerohttpd bench results.json');
+    } catch (e) {
+      process.stderr.write(`zerohttpd bench: --replot ${o.replot}: ${(e as Error).message}\n`);
+      return 1;
+    }
+    const files = writeReports(results, o.outDir, { logX: o.logScale, logY: o.logY });
+    process.stdout.write(`report: ${Object.values(files).join('\n        ')}\n`);
+    return 0;
+  }
   try {
     results = await runBench(o, ['zerohttpd', 'bench', ...argv].join(' '));
   } catch (e) {

@@ -321,7 +321,7 @@ export function readingGuide(r: BenchResults, scales: ChartScales | boolean = {}
   else if (spread && spread.topRate / spread.bottomRate >= FLAT_RATIO)
     chart +=
       ` The slowest, ${spread.bottom}, peaks at ${int(spread.bottomRate)} req/s, ${int(spread.topRate / spread.bottomRate)}x below ` +
-      `${spread.top}'s ${int(spread.topRate)}: its line lies flat on zero; run with \`--log-y\` to see its shape.`;
+      `${spread.top}'s ${int(spread.topRate)}: its line lies flat on zero; \`zerohttpd bench --replot results.json --log-y\` redraws the chart with logarithmic y axes.`;
   const backlogFrom = b.given ? '`--backlog` from `--server-args`' : "the servers' default, the article's";
   return `## How to read this
 
