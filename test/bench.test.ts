@@ -559,8 +559,8 @@ describe('zerohttpd bench', function () {
     assert.equal((parseBenchArgs([]) as { syscallStats: boolean }).syscallStats, true);
     // --server-args go to the servers they apply to; one that applies to none is a mistake.
     assert.throws(
-      () => parseBenchArgs(['--arch', 'epoll,node', '--server-args=--workers 50']),
-      /--server-args: --workers applies to none of epoll, node/,
+      () => parseBenchArgs(['--arch', 'epoll,node', '--server-args=--threads 50']),
+      /--server-args: --threads applies to none of epoll, node/,
     );
     assert.deepEqual(
       (parseBenchArgs(['--arch', 'preforked,epoll', '--server-args=--workers 50']) as { serverArgs: string[] })
