@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseCommandLine } from '../lib/cli';
 import { parseBenchArgs } from '../lib/bench/cli';
+import { parseDesignArgs } from '../lib/bench/designs';
 import { parseClientArgs } from '../lib/slow-client';
 import { parseLine } from '../lib/strace-parse';
 import { blocks, hash, rewrite, beginMarker, endMarker } from '../scripts/strace-walkthrough';
@@ -49,7 +50,8 @@ function words(cmd: string): string[] {
 
 /** Parses the command as the CLI would, without running it; throws the CLI's usage error. */
 function dryRun(argv: string[]): void {
-  if (argv[0] === 'bench') parseBenchArgs(argv.slice(1));
+  if (argv[0] === 'bench' && argv.includes('--designs')) parseDesignArgs(argv.slice(1));
+  else if (argv[0] === 'bench') parseBenchArgs(argv.slice(1));
   else if (argv[0] === 'client') parseClientArgs(argv.slice(1));
   else parseCommandLine(argv);
 }
