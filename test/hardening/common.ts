@@ -48,6 +48,7 @@ export const VARIANTS: Record<string, { arch: string; args: string[]; optIn?: bo
     optIn: true,
   },
   'poll --workers 2': { arch: 'poll', args: ['--workers', '2'], optIn: true },
+  'preforked --accept-lock lifo': { arch: 'preforked', args: ['--accept-lock', 'lifo'] },
 };
 
 /** A label the suite runs: an architecture, or one of its VARIANTS. */
