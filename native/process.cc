@@ -588,7 +588,7 @@ void registerProcess(Napi::Object exports, Napi::Object c) {
   // One table of constants, several to a line:
   // clang-format off
 #define C(n) exportConst(c, #n, n)
-  C(PR_SET_PDEATHSIG); C(PR_GET_PDEATHSIG);
+  C(PR_SET_PDEATHSIG); C(PR_GET_PDEATHSIG); C(PR_SET_THP_DISABLE);
   C(WNOHANG); C(WUNTRACED); C(RUSAGE_SELF); C(RUSAGE_CHILDREN); C(RUSAGE_THREAD);
   C(RLIMIT_NOFILE); C(RLIMIT_NPROC); C(RLIMIT_AS);
   C(SIGINT); C(SIGTERM); C(SIGKILL); C(SIGCHLD); C(SIGPIPE); C(SIGUSR1); C(SIGUSR2);

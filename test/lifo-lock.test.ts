@@ -10,7 +10,33 @@ import { C, native } from '../lib/sys';
 describe('LIFO accept lock (shared memory futex)', function () {
   this.timeout(60_000);
   let lines: string[] = [];
-  let out: Record<string, any> = {};
+  interface Status {
+    exited: boolean;
+    code: number;
+    signaled: boolean;
+    signal: number;
+  }
+  interface State {
+    owner: number;
+    waiters: number[];
+    handoffs: number;
+  }
+  let out = {} as {
+    parentLock: number;
+    waiters: number[];
+    parentUnlock: number;
+    ownerAfterUnlock: number;
+    orderStatus: number[];
+    afterOrder: State;
+    holderStatus: Status;
+    ownerAfterDeath: number | string;
+    ownerDied: number;
+    waiterStatus: Status;
+    afterDeath: State;
+    stoppedStatus: Status;
+    afterStop: State;
+    EINTR: number;
+  };
 
   before(() => {
     const r = child_process.spawnSync(
@@ -20,7 +46,7 @@ describe('LIFO accept lock (shared memory futex)', function () {
     );
     assert.equal(r.status, 0, `fixture failed: ${r.stderr}${r.stdout}`);
     lines = r.stdout.trim().split('\n');
-    out = JSON.parse(lines.pop()!);
+    out = JSON.parse(lines.pop()!) as typeof out;
   });
 
   it('wakes the most recent waiter first: three queued in order 1, 2, 3 get it as 3, 2, 1', () => {

@@ -111,7 +111,16 @@ describe('preforked server', function () {
   // returned shows as `<unfinished ...>` first; with a lock that never happens.
   async function mostInAccept(lock: string): Promise<number> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zh-lifo-'));
-    const args = ['preforked', '--workers', '4', '--accept-lock', lock, '--redis', `127.0.0.1:${redis().port}`, '--quiet'];
+    const args = [
+      'preforked',
+      '--workers',
+      '4',
+      '--accept-lock',
+      lock,
+      '--redis',
+      `127.0.0.1:${redis().port}`,
+      '--quiet',
+    ];
     const srv = await startTraced('accept4', args, dir);
     try {
       await waitFor('4 workers', 20_000, () => childrenOf(srv.pid).length === 4);

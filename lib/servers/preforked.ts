@@ -14,6 +14,7 @@ import { notice } from '../log';
 import { AcceptLock, Options } from '../options';
 import { acceptClient, Lock } from '../listen-socket';
 import { describe, reapChildren, runChild, stopChildren } from './children';
+import { warmUpRequestPath } from './warm-up';
 import type { Architecture } from './index';
 
 export const architecture = { childrenInStats: true, forks: true, enterServerLoop } satisfies Architecture;
@@ -78,6 +79,7 @@ function workerLoop(listenFd: number, app: App, lock: Lock, redis: BlockingRedis
 
 function enterServerLoop(listenFd: number, opts: Options): void {
   const app = createApp(opts); // opened once: every worker inherits the fds and templates
+  warmUpRequestPath(app, opts); // ... and the request path compiled
   const lock = makeAcceptLock(opts.acceptLock ?? 'none', opts.workers);
   const probe = new BlockingRedis(opts.redisHost, opts.redisPort);
   probe.connectOrWarn();
