@@ -12,7 +12,7 @@
 //   parent flt the parent's own faults in fork() and until the child is reaped and answered
 //   conn/s    connections per second of this sequential cycle (one connection at a time)
 // Levers, each a probe of its own, run interleaved (A B C.. A B C..) in one run:
-//   baseline  as the forking server today: the CLI's modules loaded, nothing else
+//   baseline  as the forking server was before these levers: the CLI's modules loaded, nothing else
 //   gc        global.gc() just before the loop (--expose-gc): compacted heap, empty young gen
 //   semi1     --max-semi-space-size=1: a 1 MB young generation for the parent
 //   thp-off   prctl(PR_SET_THP_DISABLE): no transparent huge pages in this process

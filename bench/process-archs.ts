@@ -6,6 +6,7 @@
 // same architecture (see docs/fork-safety.md).
 // Usage: node dist/bench/process-archs.js [--c DIR] [--duration 4] [--warmup 1] [--connections 20]
 //          [--workers 100] [--paths /,/guestbook] [--locks none,mutex,lifo] [--only forking|preforked]
+//          [--node-flags '--max-semi-space-size=1']  (our servers once more with these node flags)
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -48,11 +49,15 @@ function stopper(proc: ChildProcess): () => Promise<void> {
     });
 }
 
-async function startOurs(args: string[], redisPort: number): Promise<Running> {
-  const proc = spawn(process.execPath, [CLI, ...args, '--quiet', '--port', '0', '--redis', `127.0.0.1:${redisPort}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true,
-  });
+async function startOurs(args: string[], redisPort: number, nodeFlags: string[] = []): Promise<Running> {
+  const proc = spawn(
+    process.execPath,
+    [...nodeFlags, CLI, ...args, '--quiet', '--port', '0', '--redis', `127.0.0.1:${redisPort}`],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    },
+  );
   let err = '';
   proc.stderr.on('data', (d) => (err += d));
   const port = await new Promise<number>((resolve, reject) => {
@@ -106,6 +111,7 @@ async function main(): Promise<void> {
   const paths = arg('paths', '/,/guestbook').split(',');
   const locks = arg('locks', 'none,mutex,lifo').split(',');
   const only = arg('only', '');
+  const nodeFlags = arg('node-flags', '').split(' ').filter(Boolean);
   let redis: ChildProcess | null = null;
   let redisPort = 6379;
   if (cDir) {
@@ -131,6 +137,12 @@ async function main(): Promise<void> {
   if (!only || only === 'forking') {
     if (cDir) rows.push({ label: 'C forking', arch: 'forking', c: true, start: () => startC(cDir, 'forking') });
     rows.push({ label: 'forking', arch: 'forking', start: () => startOurs(['forking'], redisPort) });
+    if (nodeFlags.length)
+      rows.push({
+        label: 'forking +flags',
+        arch: 'forking',
+        start: () => startOurs(['forking'], redisPort, nodeFlags),
+      });
   }
   if (!only || only === 'preforked') {
     if (cDir)
@@ -138,8 +150,15 @@ async function main(): Promise<void> {
     for (const lock of locks) {
       const args = ['preforked', '--workers', workers, '--accept-lock', lock];
       rows.push({ label: `preforked ${workers} ${lock}`, arch: 'preforked', start: () => startOurs(args, redisPort) });
+      if (nodeFlags.length)
+        rows.push({
+          label: `preforked ${workers} ${lock} +flags`,
+          arch: 'preforked',
+          start: () => startOurs(args, redisPort, nodeFlags),
+        });
     }
   }
+  if (nodeFlags.length) console.log(`+flags: node ${nodeFlags.join(' ')}`);
   console.log(
     `wrk -t1 -c${connections} -d${duration}s -H 'Connection: close' after a ${warmup}s warm-up; one run, servers one at a time`,
   );
