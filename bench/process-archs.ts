@@ -7,6 +7,7 @@
 // Usage: node dist/bench/process-archs.js [--c DIR] [--duration 4] [--warmup 1] [--connections 20]
 //          [--workers 100] [--paths /,/guestbook] [--locks none,mutex,lifo] [--only forking|preforked]
 //          [--node-flags '--max-semi-space-size=1']  (our servers once more with these node flags)
+//          [--rounds 3]  (every row once per round; medians: the machine's load varies between runs)
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -20,6 +21,7 @@ function arg(name: string, def: string): string {
   return i > 0 ? process.argv[i + 1] : def;
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface Running {
   port: number;
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
   const paths = arg('paths', '/,/guestbook').split(',');
   const locks = arg('locks', 'none,mutex,lifo').split(',');
   const only = arg('only', '');
+  const rounds = Number(arg('rounds', '1'));
   const nodeFlags = arg('node-flags', '').split(' ').filter(Boolean);
   let redis: ChildProcess | null = null;
   let redisPort = 6379;
@@ -160,22 +163,39 @@ async function main(): Promise<void> {
   }
   if (nodeFlags.length) console.log(`+flags: node ${nodeFlags.join(' ')}`);
   console.log(
-    `wrk -t1 -c${connections} -d${duration}s -H 'Connection: close' after a ${warmup}s warm-up; one run, servers one at a time`,
+    `wrk -t1 -c${connections} -d${duration}s -H 'Connection: close' after a ${warmup}s warm-up; servers one at a time,` +
+      ` ${rounds} round(s) (every row once per round, in order), medians`,
   );
   try {
     for (const urlPath of paths) {
+      const rates = new Map<Row, number[]>(rows.map((r) => [r, []]));
+      const errs = new Map<Row, string>();
+      for (let round = 0; round < rounds; round++) {
+        for (const row of rows) {
+          const s = await row.start();
+          await sleep(row.arch === 'preforked' ? 1500 : 300); // workers up
+          wrk(s.port, warmup, connections, urlPath);
+          const { rps, errors } = wrk(s.port, duration, connections, urlPath);
+          await s.stop();
+          rates.get(row)!.push(rps);
+          if (errors) errs.set(row, errors);
+        }
+      }
       console.log(`\nGET ${urlPath}`);
-      console.log(`${'server'.padEnd(28)} ${'req/s'.padStart(9)}  vs C`);
+      console.log(`${'server'.padEnd(28)} ${'req/s'.padStart(9)}  vs C   (each round)`);
       const cRate: Record<string, number> = {};
       for (const row of rows) {
-        const s = await row.start();
-        await sleep(row.arch === 'preforked' ? 1500 : 300); // workers up
-        wrk(s.port, warmup, connections, urlPath);
-        const { rps, errors } = wrk(s.port, duration, connections, urlPath);
-        await s.stop();
+        const rps = median(rates.get(row)!);
         if (row.c) cRate[row.arch] = rps;
         const vs = cRate[row.arch] ? `${(rps / cRate[row.arch]).toFixed(2)}x` : '';
-        console.log(`${row.label.padEnd(28)} ${rps.toFixed(0).padStart(9)}  ${vs}${errors ? `  (${errors})` : ''}`);
+        const each = rates
+          .get(row)!
+          .map((r) => r.toFixed(0))
+          .join(', ');
+        const e = errs.get(row);
+        console.log(
+          `${row.label.padEnd(28)} ${rps.toFixed(0).padStart(9)}  ${vs.padEnd(6)} (${each})${e ? `  (${e})` : ''}`,
+        );
       }
     }
   } finally {
