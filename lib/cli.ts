@@ -46,7 +46,7 @@ options:
   --max-threads N       threaded: stop accepting while N Workers are alive (default ${DEFAULTS.maxThreads}; 0 = unlimited)
   --worker-code cached|files  threaded: Workers start from one bundled script and a V8 code cache (default), or
                         load lib/ module by module as plain Node does (docs/threads.md)
-  --accept-lock none|fcntl|mutex  preforked/prethreaded: serialize accept() (default: preforked none, prethreaded mutex)
+  --accept-lock none|fcntl|mutex|lifo  preforked/prethreaded: serialize accept() (default: preforked none, prethreaded mutex)
   --edge                epoll: edge-triggered (EPOLLET) instead of level-triggered
   --redis-pool N        poll/epoll: keep N Redis connections open instead of one per request
   --syscall-stats[=time]  on exit, print a table of the syscalls made through the addon (with time: their duration;
@@ -151,8 +151,8 @@ export function parseCommandLine(argv: string[]): Parsed {
   }
   if (v['accept-lock'] !== undefined) {
     const l = v['accept-lock'];
-    if (l !== 'none' && l !== 'fcntl' && l !== 'mutex')
-      throw new UsageError(`--accept-lock must be none, fcntl or mutex, not '${l}'`);
+    if (l !== 'none' && l !== 'fcntl' && l !== 'mutex' && l !== 'lifo')
+      throw new UsageError(`--accept-lock must be none, fcntl, mutex or lifo, not '${l}'`);
     o.acceptLock = l;
     o.acceptLockGiven = true;
   }

@@ -8,6 +8,12 @@ import { C, native } from './sys';
 import { FORKSAFE_SO } from './paths';
 
 const FLAG = '--single-threaded';
+/**
+ * Unless given: a 1 MB young generation. Fewer heap pages for fork() to copy the page tables
+ * of and for every exit to tear down, and a smaller heap per preforked worker (measured in
+ * docs/fork-safety.md, "What a connection costs").
+ */
+const DEFAULT_FLAGS = ['--max-semi-space-size=1'];
 
 export function isForkSafe(): boolean {
   return C.FORKSAFE_PRELOADED === 1 && process.execArgv.includes(FLAG);
@@ -24,7 +30,8 @@ export function reexecForkSafe(script: string, args: string[]): string {
     return `${FORKSAFE_SO} is in LD_PRELOAD but was not loaded (secure-execution mode?)`;
   }
   const env = { ...process.env, LD_PRELOAD: [FORKSAFE_SO, ...preload.filter((p) => p !== FORKSAFE_SO)].join(':') };
-  const nodeArgs = [...process.execArgv.filter((a) => a !== FLAG), FLAG];
+  const given = (f: string) => process.execArgv.some((a) => a.split('=')[0] === f.split('=')[0]);
+  const nodeArgs = [...DEFAULT_FLAGS.filter((f) => !given(f)), ...process.execArgv.filter((a) => a !== FLAG), FLAG];
   // node marks every inherited fd close-on-exec at start-up (uv_disable_stdio_inheritance):
   // stdin, stdout and stderr must survive this exec.
   for (const fd of [0, 1, 2]) {

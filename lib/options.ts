@@ -3,7 +3,7 @@
 import { PUBLIC_DIR, TEMPLATES_DIR } from './paths';
 
 export type Reader = 'byte' | 'buffered';
-export type AcceptLock = 'none' | 'fcntl' | 'mutex';
+export type AcceptLock = 'none' | 'fcntl' | 'mutex' | 'lifo';
 export type WorkerCode = 'cached' | 'files';
 /** poll/epoll --workers N: how the workers share the port (docs/accept-designs.md). */
 export type ListenMode = 'shared' | 'exclusive' | 'reuseport';

@@ -86,6 +86,16 @@ export interface Native {
   shmMutexConsistent(handle: number): number;
   /** Zero-filled MAP_SHARED|MAP_ANONYMOUS memory that forked children share with the parent, or -errno. */
   mmapSharedAnon(length: number): ArrayBuffer | number;
+  /** A process-shared LIFO lock (preforked --accept-lock lifo, native/process.cc): handle | -errno. */
+  shmLifoCreate(capacity: number): number;
+  /** 0 (locked), -EINTR (a stop was requested while waiting), -ENOSPC (more waiters than capacity) or -errno. */
+  shmLifoLock(handle: number): number;
+  /** 0, or -EPERM if this process does not hold it. Hands it to the most recent waiter. */
+  shmLifoUnlock(handle: number): number;
+  /** A reaped process: off the waiters' stack, and the lock passed on if it held it. 1 if it held or waited. */
+  shmLifoOwnerDied(handle: number, pid: number): number;
+  /** The lock's own state: holder pid (0 free), waiting pids bottom to top (the next one last), hand-offs so far. */
+  shmLifoState(handle: number): { owner: number; waiters: number[]; handoffs: number };
   installStopHandler(): number;
   stopRequested(): number;
   clearStop(): void;

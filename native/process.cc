@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <dlfcn.h>
 #include <sys/mman.h>
+#include <linux/futex.h>
 
 namespace zh {
 
@@ -204,6 +205,222 @@ static Napi::Value ShmMutexConsistent(const Args& args) {
   return num(args.Env(), r);
 }
 
+// ---- a process-shared LIFO accept lock (preforked --accept-lock lifo) ----
+// The lock word `owner` is the holder's pid (0: free). A process that finds it held pushes its
+// cell on a stack and sleeps on the cell's own futex word; unlock hands the lock straight to the
+// cell on top of the stack (owner = its pid) and wakes only that one: the most recently idle
+// worker, on warm caches, takes the next connection. The stack is guarded by a robust
+// process-shared mutex held for a few instructions (a guard holder that dies leaves EOWNERDEAD:
+// the next one repairs the stack). A worker that dies holding the lock itself is released by
+// the parent that reaps it: shmLifoOwnerDied(h, pid).
+//   shmLifoCreate(capacity) -> handle | -errno
+//   shmLifoLock(h) -> 0 | -EINTR (a stop was requested) | -ENOSPC (no free cell) | -errno
+//   shmLifoUnlock(h) -> 0 | -EPERM (not the owner)
+//   shmLifoOwnerDied(h, pid) -> 1 (pid held or waited for it; cleaned up) | 0
+//   shmLifoState(h) -> {owner, waiters: pids from the bottom of the stack to its top, handoffs}
+enum { kLifoIdle = 0, kLifoWaiting = 1, kLifoHanded = 2 };
+struct LifoCell {
+  int32_t pid;    // the process this cell belongs to, 0: free
+  int32_t state;  // the futex word its process sleeps on
+};
+struct LifoLock {
+  pthread_mutex_t guard;
+  int32_t owner;
+  int32_t top;
+  int32_t capacity;
+  uint32_t handoffs;
+  // int32_t stack[capacity]; LifoCell cells[capacity];
+};
+static constexpr int kMaxLifos = 16;
+static LifoLock* g_lifo[kMaxLifos];
+static int g_lifoCount;
+
+static int32_t* lifoStack(LifoLock* l) { return (int32_t*)(l + 1); }
+static LifoCell* lifoCells(LifoLock* l) { return (LifoCell*)(lifoStack(l) + l->capacity); }
+
+static long futexWait(int32_t* w, int32_t v) { return syscall(SYS_futex, w, FUTEX_WAIT, v, nullptr, nullptr, 0); }
+static long futexWake(int32_t* w) { return syscall(SYS_futex, w, FUTEX_WAKE, 1, nullptr, nullptr, 0); }
+
+static void lifoRemove(LifoLock* l, int32_t cell) {
+  int32_t* st = lifoStack(l);
+  for (int32_t i = 0; i < l->top; i++) {
+    if (st[i] != cell) continue;
+    memmove(st + i, st + i + 1, sizeof(int32_t) * (size_t)(l->top - i - 1));
+    l->top--;
+    return;
+  }
+}
+
+// After a guard holder died mid-update: a waiting cell missing from the stack goes back on top.
+static void lifoRepair(LifoLock* l) {
+  int32_t* st = lifoStack(l);
+  LifoCell* cells = lifoCells(l);
+  if (l->top < 0 || l->top > l->capacity) l->top = 0;
+  for (int32_t c = 0; c < l->capacity; c++) {
+    if (cells[c].pid == 0 || __atomic_load_n(&cells[c].state, __ATOMIC_ACQUIRE) != kLifoWaiting) continue;
+    bool found = false;
+    for (int32_t i = 0; i < l->top && !found; i++) found = st[i] == c;
+    if (!found && l->top < l->capacity) st[l->top++] = c;
+  }
+}
+
+static void lifoGuard(LifoLock* l) {
+  int e = pthread_mutex_lock(&l->guard);
+  if (e == EOWNERDEAD) {
+    lifoRepair(l);
+    pthread_mutex_consistent(&l->guard);
+  }
+}
+static void lifoUnguard(LifoLock* l) { pthread_mutex_unlock(&l->guard); }
+
+// Under the guard: pass the lock to the top waiter (woken after the guard is released) or free it.
+static int32_t lifoPass(LifoLock* l) {
+  if (l->top == 0) {
+    __atomic_store_n(&l->owner, 0, __ATOMIC_RELEASE);
+    return -1;
+  }
+  int32_t next = lifoStack(l)[--l->top];
+  LifoCell* c = &lifoCells(l)[next];
+  __atomic_store_n(&l->owner, c->pid, __ATOMIC_RELEASE);
+  __atomic_store_n(&c->state, kLifoHanded, __ATOMIC_RELEASE);
+  l->handoffs++;
+  return next;
+}
+
+static void lifoWake(LifoLock* l, int32_t cell) {
+  if (cell < 0) return;
+  long r = ZH_CALL_ONCE(futex, futexWake(&lifoCells(l)[cell].state));
+  ZH_TRACE(futex, r, "futex(%p, FUTEX_WAKE, 1)", (void*)&lifoCells(l)[cell].state);
+}
+
+static Napi::Value ShmLifoCreate(const Args& args) {
+  int32_t cap;
+  if (!argInt(args, 0, &cap, "capacity")) return Napi::Value();
+  if (cap < 1 || cap > 65536) return rangeError(args.Env(), "capacity must be 1..65536"), Napi::Value();
+  if (g_lifoCount == kMaxLifos) return num(args.Env(), -ENOSPC);
+  size_t size = sizeof(LifoLock) + (size_t)cap * (sizeof(int32_t) + sizeof(LifoCell));
+  long r = ZH_CALL(mmap, (long)mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ZH_TRACE(mmap, r, "mmap(NULL, %zu, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0)", size);
+  if (r < 0) return num(args.Env(), r);
+  auto* l = (LifoLock*)r;  // zero-filled: free, no waiters, every cell free
+  l->capacity = cap;
+  pthread_mutexattr_t at;
+  pthread_mutexattr_init(&at);
+  pthread_mutexattr_setpshared(&at, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST);
+  int e = pthread_mutex_init(&l->guard, &at);
+  pthread_mutexattr_destroy(&at);
+  if (e) {
+    munmap(l, size);
+    return num(args.Env(), -e);
+  }
+  g_lifo[g_lifoCount] = l;
+  return num(args.Env(), g_lifoCount++);
+}
+
+static LifoLock* argLifo(const Args& args) {
+  int32_t h;
+  if (!argInt(args, 0, &h, "handle")) return nullptr;
+  if (h < 0 || h >= g_lifoCount) return rangeError(args.Env(), "no such LIFO lock"), nullptr;
+  return g_lifo[h];
+}
+
+// Uncontended: a compare-and-swap in user space, no syscall (not counted).
+static Napi::Value ShmLifoLock(const Args& args) {
+  LifoLock* l = argLifo(args);
+  if (!l) return Napi::Value();
+  int32_t me = getpid(), zero = 0;
+  if (__atomic_compare_exchange_n(&l->owner, &zero, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return num(args.Env(), 0);
+  lifoGuard(l);
+  zero = 0;
+  if (__atomic_compare_exchange_n(&l->owner, &zero, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    lifoUnguard(l);
+    return num(args.Env(), 0);
+  }
+  LifoCell* cells = lifoCells(l);
+  int32_t cell = -1;
+  for (int32_t c = 0; c < l->capacity && cell < 0; c++)
+    if (cells[c].pid == me) cell = c;
+  for (int32_t c = 0; c < l->capacity && cell < 0; c++)
+    if (cells[c].pid == 0) cell = c, cells[c].pid = me;
+  if (cell < 0 || l->top == l->capacity) {
+    lifoUnguard(l);
+    return num(args.Env(), -ENOSPC);
+  }
+  int32_t* w = &cells[cell].state;
+  __atomic_store_n(w, kLifoWaiting, __ATOMIC_RELEASE);
+  lifoStack(l)[l->top++] = cell;
+  lifoUnguard(l);
+  long r;
+  while (__atomic_load_n(w, __ATOMIC_ACQUIRE) == kLifoWaiting && !g_stop) {
+    r = ZH_CALL(futex, futexWait(w, kLifoWaiting));  // EAGAIN: handed before we slept
+    ZH_TRACE(futex, r, "futex(%p, FUTEX_WAIT, %d, NULL)", (void*)w, kLifoWaiting);
+  }
+  lifoGuard(l);
+  bool handed = __atomic_load_n(w, __ATOMIC_ACQUIRE) == kLifoHanded;
+  if (!handed) lifoRemove(l, cell);
+  __atomic_store_n(w, kLifoIdle, __ATOMIC_RELEASE);
+  lifoUnguard(l);
+  // Handed the lock while a stop came: it is ours; the caller sees the stop and unlocks.
+  return num(args.Env(), handed ? 0 : -EINTR);
+}
+
+static Napi::Value ShmLifoUnlock(const Args& args) {
+  LifoLock* l = argLifo(args);
+  if (!l) return Napi::Value();
+  int32_t me = getpid();
+  lifoGuard(l);
+  if (__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) != me) {
+    lifoUnguard(l);
+    return num(args.Env(), -EPERM);
+  }
+  int32_t next = lifoPass(l);
+  lifoUnguard(l);
+  lifoWake(l, next);
+  return num(args.Env(), 0);
+}
+
+static Napi::Value ShmLifoOwnerDied(const Args& args) {
+  LifoLock* l = argLifo(args);
+  int32_t pid;
+  if (!l || !argInt(args, 1, &pid, "pid")) return Napi::Value();
+  if (pid <= 0) return num(args.Env(), 0);
+  bool found = false;
+  int32_t next = -1;
+  lifoGuard(l);
+  LifoCell* cells = lifoCells(l);
+  for (int32_t c = 0; c < l->capacity; c++) {
+    if (cells[c].pid != pid) continue;
+    lifoRemove(l, c);
+    cells[c].state = kLifoIdle;
+    cells[c].pid = 0;
+    found = true;
+  }
+  if (__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) == pid) {
+    next = lifoPass(l);
+    found = true;
+  }
+  lifoUnguard(l);
+  lifoWake(l, next);
+  return num(args.Env(), found ? 1 : 0);
+}
+
+static Napi::Value ShmLifoState(const Args& args) {
+  LifoLock* l = argLifo(args);
+  if (!l) return Napi::Value();
+  Napi::Env env = args.Env();
+  lifoGuard(l);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("owner", __atomic_load_n(&l->owner, __ATOMIC_ACQUIRE));
+  Napi::Array waiters = Napi::Array::New(env, (size_t)l->top);
+  for (int32_t i = 0; i < l->top; i++) waiters.Set((uint32_t)i, lifoCells(l)[lifoStack(l)[i]].pid);
+  o.Set("waiters", waiters);
+  o.Set("handoffs", (double)l->handoffs);
+  lifoUnguard(l);
+  return o;
+}
+
 // waitpid(pid, options[, statusOut: Int32Array]) -> pid | 0 (WNOHANG, none ready) | -errno
 static Napi::Value Waitpid(const Args& args) {
   int32_t pid, options = 0;
@@ -362,11 +579,16 @@ void registerProcess(Napi::Object exports, Napi::Object c) {
   exportFn<ShmMutexUnlock>(exports, "shmMutexUnlock");
   exportFn<ShmMutexConsistent>(exports, "shmMutexConsistent");
   exportFn<MmapSharedAnon>(exports, "mmapSharedAnon");
+  exportFn<ShmLifoCreate>(exports, "shmLifoCreate");
+  exportFn<ShmLifoLock>(exports, "shmLifoLock");
+  exportFn<ShmLifoUnlock>(exports, "shmLifoUnlock");
+  exportFn<ShmLifoOwnerDied>(exports, "shmLifoOwnerDied");
+  exportFn<ShmLifoState>(exports, "shmLifoState");
   exportConst(c, "FORKSAFE_PRELOADED", forksafePreloaded() ? 1 : 0);
   // One table of constants, several to a line:
   // clang-format off
 #define C(n) exportConst(c, #n, n)
-  C(PR_SET_PDEATHSIG); C(PR_GET_PDEATHSIG);
+  C(PR_SET_PDEATHSIG); C(PR_GET_PDEATHSIG); C(PR_SET_THP_DISABLE);
   C(WNOHANG); C(WUNTRACED); C(RUSAGE_SELF); C(RUSAGE_CHILDREN); C(RUSAGE_THREAD);
   C(RLIMIT_NOFILE); C(RLIMIT_NPROC); C(RLIMIT_AS);
   C(SIGINT); C(SIGTERM); C(SIGKILL); C(SIGCHLD); C(SIGPIPE); C(SIGUSR1); C(SIGUSR2);

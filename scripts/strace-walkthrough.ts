@@ -124,7 +124,9 @@ const oneByte = (c?: Call) => c?.name === 'recvfrom' && c.argv[2] === '1' && /^(
  */
 export function excerpt(raw: string, maxLines = 48): string {
   const all = entries(raw);
-  const acc = all.findIndex((e) => accepted(e.call));
+  // The last connection accepted: the forking and preforked parents serve a few warm-up
+  // requests to themselves on a private socket first (lib/servers/warm-up.ts).
+  const acc = all.map((e) => accepted(e.call)).lastIndexOf(true);
   if (acc < 0)
     return all
       .slice(-maxLines)

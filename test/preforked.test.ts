@@ -5,6 +5,9 @@ import { withRedis } from './helpers/redis';
 import { RunningServer, processGroupMembers, withServer } from './helpers/server';
 import { get, load } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseLine, startTraced } from './helpers/strace';
 
 const wchan = (pid: number): string => {
   try {
@@ -35,7 +38,7 @@ describe('preforked server', function () {
   }
 
   /** Every worker alive and idle in accept() (or, with a lock, waiting for it): none stuck elsewhere. */
-  async function allIdle(s: RunningServer, lock: 'none' | 'fcntl' | 'mutex'): Promise<void> {
+  async function allIdle(s: RunningServer, lock: 'none' | 'fcntl' | 'mutex' | 'lifo'): Promise<void> {
     const idle = lock === 'none' ? /^inet_csk_accept$/ : /^(inet_csk_accept|futex.*|.*lock.*|fcntl.*)$/;
     await waitFor('every worker idle', 10_000, () => workersOf(s).every((p) => idle.test(wchan(p))));
   }
@@ -79,7 +82,7 @@ describe('preforked server', function () {
     assert.deepEqual(res.byStatus, expected(200));
   });
 
-  for (const lock of ['none', 'fcntl', 'mutex'] as const) {
+  for (const lock of ['none', 'fcntl', 'mutex', 'lifo'] as const) {
     it(`--accept-lock ${lock} serves correctly, also after the worker in accept() is killed`, async () => {
       const s = await start(['--workers', '4', '--accept-lock', lock]);
       let res = await load(s.port, 400, 10, mixed);
@@ -99,8 +102,49 @@ describe('preforked server', function () {
       assert.deepEqual(res.errors, []);
       assert.deepEqual(res.byStatus, expected(200));
       if (lock === 'mutex') assert.match(s.stderr(), /owner died holding it; recovered/);
+      if (lock === 'lifo') assert.match(s.stderr(), /died holding or awaiting the LIFO accept lock; passed on/);
     });
   }
+
+  // Under `strace -f -e trace=accept4`: how many workers are inside accept4() at once, at most.
+  // strace stops each call at entry and exit, so an accept4() that starts before another
+  // returned shows as `<unfinished ...>` first; with a lock that never happens.
+  async function mostInAccept(lock: string): Promise<number> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zh-lifo-'));
+    const args = [
+      'preforked',
+      '--workers',
+      '4',
+      '--accept-lock',
+      lock,
+      '--redis',
+      `127.0.0.1:${redis().port}`,
+      '--quiet',
+    ];
+    const srv = await startTraced('accept4', args, dir);
+    try {
+      await waitFor('4 workers', 20_000, () => childrenOf(srv.pid).length === 4);
+      const res = await load(srv.port, 200, 10, mixed);
+      assert.deepEqual(res.errors, []);
+    } finally {
+      await srv.stop();
+    }
+    let inside = 0;
+    let most = 0;
+    for (const raw of fs.readFileSync(srv.traceFile, 'utf8').split('\n')) {
+      const l = parseLine(raw);
+      if (l.kind === 'unfinished' && l.head.startsWith('accept4(')) most = Math.max(most, ++inside);
+      else if (l.kind === 'resumed' && l.name === 'accept4') inside--;
+      else if (l.kind === 'call' && l.call.name === 'accept4') most = Math.max(most, inside + 1);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    return most;
+  }
+
+  it('--accept-lock lifo serializes accept() (strace -f: never two workers in accept4 at once; without a lock, all 4)', async () => {
+    assert.equal(await mostInAccept('lifo'), 1);
+    assert.equal(await mostInAccept('none'), 4, 'the control: the check sees concurrent accept4() calls');
+  });
 
   it('Ctrl-C: stops and reaps every worker, prints stats including them, exits 0 within 2 s', async () => {
     const s = await start(['--workers', '16', '--accept-lock', 'mutex']);

@@ -7,6 +7,7 @@ import { handleClient, refuseClient, serveContext } from '../serve';
 import { Options } from '../options';
 import { acceptClient } from '../listen-socket';
 import { reapChildren, runChild, stopChildren } from './children';
+import { warmUpRequestPath } from './warm-up';
 import type { Architecture } from './index';
 
 export const architecture = { childrenInStats: true, forks: true, enterServerLoop } satisfies Architecture;
@@ -16,6 +17,7 @@ const REAP_INTERVAL_MS = 200;
 
 function enterServerLoop(listenFd: number, opts: Options): void {
   const app = createApp(opts); // opened once: every child inherits the fds and templates
+  warmUpRequestPath(app, opts); // ... and the request path compiled
   const children = new Set<number>();
   const parentPid = native.getpid();
   native.setsockopt(listenFd, C.SOL_SOCKET, C.SO_RCVTIMEO, REAP_INTERVAL_MS);

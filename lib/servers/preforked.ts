@@ -14,12 +14,13 @@ import { notice } from '../log';
 import { AcceptLock, Options } from '../options';
 import { acceptClient, Lock } from '../listen-socket';
 import { describe, reapChildren, runChild, stopChildren } from './children';
+import { warmUpRequestPath } from './warm-up';
 import type { Architecture } from './index';
 
 export const architecture = { childrenInStats: true, forks: true, enterServerLoop } satisfies Architecture;
 
-/** acquire() is false when a stop signal interrupted the wait. */
-function makeAcceptLock(kind: AcceptLock): Lock {
+/** acquire() is false when a stop signal interrupted the wait; ownerDied() is told of every reaped worker. */
+function makeAcceptLock(kind: AcceptLock, workers: number): Lock & { ownerDied?(pid: number): void } {
   if (kind === 'fcntl') {
     // A record lock on an unlinked temp file. POSIX locks belong to the process, so the
     // workers contend although they share one open file description.
@@ -48,6 +49,19 @@ function makeAcceptLock(kind: AcceptLock): Lock {
       release: () => void native.shmMutexUnlock(h),
     };
   }
+  if (kind === 'lifo') {
+    // A futex in shared memory that hands the lock to the most recently idle worker (native/process.cc).
+    const h = native.shmLifoCreate(workers + 16); // a cell per worker; a dead one's is freed when it is reaped
+    if (h < 0) throw new Error(`cannot create the LIFO accept lock: ${native.errname(h)}`);
+    return {
+      acquire: () => native.shmLifoLock(h) === 0,
+      release: () => void native.shmLifoUnlock(h),
+      ownerDied: (pid) => {
+        if (native.shmLifoOwnerDied(h, pid) === 1 && !native.stopRequested())
+          notice(`zerohttpd: worker ${pid} died holding or awaiting the LIFO accept lock; passed on`);
+      },
+    };
+  }
   return { acquire: () => true, release: () => {} };
 }
 
@@ -65,7 +79,8 @@ function workerLoop(listenFd: number, app: App, lock: Lock, redis: BlockingRedis
 
 function enterServerLoop(listenFd: number, opts: Options): void {
   const app = createApp(opts); // opened once: every worker inherits the fds and templates
-  const lock = makeAcceptLock(opts.acceptLock ?? 'none');
+  warmUpRequestPath(app, opts); // ... and the request path compiled
+  const lock = makeAcceptLock(opts.acceptLock ?? 'none', opts.workers);
   const probe = new BlockingRedis(opts.redisHost, opts.redisPort);
   probe.connectOrWarn();
   probe.close();
@@ -87,6 +102,7 @@ function enterServerLoop(listenFd: number, opts: Options): void {
     const reaped = reapChildren(workers, !short);
     if (short && reaped.length === 0) sleepMs(200);
     for (const { pid, how } of reaped) {
+      lock.ownerDied?.(pid);
       if (!native.stopRequested()) notice(`zerohttpd: worker ${pid} ${describe(how)}; starting a replacement`);
     }
   }

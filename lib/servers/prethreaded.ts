@@ -20,7 +20,7 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   const lock = opts.acceptLockGiven ? opts.acceptLock : 'mutex';
   // The CLI refuses fcntl (lib/servers/index.ts): record locks belong to a process.
   assert.notEqual(lock, 'fcntl', 'prethreaded cannot serialize threads with record locks');
-  const mutex = lock === 'mutex' ? new SharedMutex(opts.threads) : null;
+  const mutex = lock === 'mutex' || lock === 'lifo' ? new SharedMutex(opts.threads) : null;
   const live = new Set<Thread>();
   let stopping = false;
 

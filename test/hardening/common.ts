@@ -48,6 +48,7 @@ export const VARIANTS: Record<string, { arch: string; args: string[]; optIn?: bo
     optIn: true,
   },
   'poll --workers 2': { arch: 'poll', args: ['--workers', '2'], optIn: true },
+  'preforked --accept-lock lifo': { arch: 'preforked', args: ['--accept-lock', 'lifo'] },
 };
 
 /** A label the suite runs: an architecture, or one of its VARIANTS. */
@@ -492,9 +493,11 @@ async function waitForTracedWorkers(srv: Srv): Promise<number[]> {
   });
   // Under `strace -f --seccomp-bpf` a forked child stops at every syscall until its first
   // traced one (an open): 16,000 one-byte recv()s then take > 1 s (the --timeout) instead
-  // of ~15 ms, and an over-long header gets 408, not 431. Serve a file from every worker first.
+  // of ~15 ms, and an over-long header gets 408, not 431. Serve a file from every worker first:
+  // POOL at a time, so that with a LIFO accept lock (which keeps handing the next connection to
+  // the most recently idle worker) the others get one too.
   await waitFor('an open() traced in every forked worker', 20_000, async () => {
-    await getA(srv.port);
+    await Promise.all(Array.from({ length: POOL }, () => getA(srv.port)));
     const opens = parseTrace(fs.readFileSync(srv.traceFile!, 'utf8')).filter(isOpen);
     return workerPids.every((pid) => opens.some((c) => c.pid === pid));
   });
