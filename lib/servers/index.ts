@@ -84,7 +84,8 @@ export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
     load: () => (require('./threaded') as typeof import('./threaded')).architecture,
   },
   prethreaded: {
-    summary: 'a pool of --threads Workers, each accept()ing under an accept mutex (--dispatch main: the main thread accepts)',
+    summary:
+      'a pool of --threads Workers, each accept()ing under an accept mutex (--dispatch main: the main thread accepts)',
     options: [...RAW, 'threads', 'accept-lock', 'dispatch'],
     refuses: {
       'accept-lock': {
