@@ -20,7 +20,7 @@ const HEAD = 0,
 // In node since 16; in TypeScript's lib only from es2024 (this project targets an older one).
 const waitAsync = (
   Atomics as unknown as {
-    waitAsync(a: Int32Array, i: number, v: number, ms: number): { async: boolean; value: Promise<string> | string };
+    waitAsync: (a: Int32Array, i: number, v: number, ms: number) => { async: boolean; value: Promise<string> | string };
   }
 ).waitAsync;
 

@@ -1,5 +1,6 @@
 // Sockets: socket setsockopt getsockopt bind connect listen accept4 recv send shutdown ioctl
-// getsockname getpeername socketpair sendmsg recvmsg (one fd with SCM_RIGHTS). Every function returns the syscall's result or -errno.
+// getsockname getpeername socketpair sendmsg recvmsg (one fd with SCM_RIGHTS). Every function returns the syscall's
+// result or -errno.
 #include "common.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>

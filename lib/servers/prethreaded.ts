@@ -75,14 +75,17 @@ async function acceptForWorkers(listenFd: number, queue: FdQueue): Promise<void>
   const pfd = new Int16Array(C.POLLFD_SIZE / 2);
   new Int32Array(pfd.buffer)[C.POLLFD_FD_OFFSET / 4] = listenFd;
   pfd[C.POLLFD_EVENTS_OFFSET / 2] = C.POLLIN;
+  let lastAccepted = false; // then try accept4() at once; else poll() first (no EAGAIN while idle)
   while (!native.stopRequested()) {
     if (!queue.wantsClient()) {
       await queue.idleChanged(50);
       continue;
     }
-    const fd = acceptClient(listenFd, null, 'main thread');
-    if (fd >= 0) queue.put(fd);
-    else if (-fd === C.EAGAIN) native.poll(pfd, 1, 50);
+    if (lastAccepted || native.poll(pfd, 1, 50) > 0) {
+      const fd = acceptClient(listenFd, null, 'main thread');
+      lastAccepted = fd >= 0;
+      if (lastAccepted) queue.put(fd);
+    }
     await new Promise(setImmediate);
   }
 }

@@ -1,0 +1,180 @@
+// Who accepts, side by side in one run: preforked --dispatch accept (each lock) and pass,
+// prethreaded --dispatch accept (mutex) and main, beside the article's C preforked and
+// prethreaded servers, built as the seed's ABOUT.md says (--c-dir: the directory holding the
+// built `preforked` and `prethreaded`, with public/ and templates/). GET /, one connection per
+// request (wrk -t1 -H 'Connection: close'), --reader buffered, a warm-up before each
+// measurement, the servers taking turns for --rounds rounds; ratios to the C server of the same
+// design. Usage:
+//   node dist/bench/dispatch.js --c-dir DIR [--duration 4] [--connections 50] [--rounds 2]
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { parseListening } from '../lib/banner';
+
+const CLI = path.resolve(__dirname, '..', 'lib', 'cli.js');
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : def;
+}
+
+interface Design {
+  label: string;
+  /** zerohttpd arguments, or the C binary's name. */
+  args?: string[];
+  c?: string;
+  /** The C server this design is compared with. */
+  vs: string;
+}
+
+const DESIGNS: Design[] = [
+  { label: 'C preforked (100 children, no lock)', c: 'preforked', vs: 'C preforked' },
+  { label: 'preforked --dispatch accept', args: ['preforked'], vs: 'C preforked' },
+  { label: 'preforked --accept-lock mutex', args: ['preforked', '--accept-lock', 'mutex'], vs: 'C preforked' },
+  { label: 'preforked --dispatch pass', args: ['preforked', '--dispatch', 'pass'], vs: 'C preforked' },
+  { label: 'C prethreaded (100 threads, mutex)', c: 'prethreaded', vs: 'C prethreaded' },
+  { label: 'prethreaded --dispatch accept (mutex)', args: ['prethreaded'], vs: 'C prethreaded' },
+  { label: 'prethreaded --dispatch main', args: ['prethreaded', '--dispatch', 'main'], vs: 'C prethreaded' },
+];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function connectable(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const c = net.connect(port, '127.0.0.1', () => (c.destroy(), r(true)));
+      c.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listening on ${port}`);
+}
+
+/** A GET / answered 200 (every child or Worker may not be up yet, but one is). */
+async function ready(port: number, label: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const req = http.get({ port, host: '127.0.0.1', path: '/', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => r(res.statusCode === 200));
+      });
+      req.on('error', () => r(false));
+      req.setTimeout(1000, () => req.destroy());
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${label} does not answer GET / on ${port}`);
+}
+
+async function start(d: Design, cDir: string): Promise<{ port: number; proc: ChildProcess }> {
+  if (d.c) {
+    const port = await freePort();
+    const proc = spawn(path.join(cDir, d.c), [String(port), '127.0.0.1'], {
+      cwd: cDir,
+      stdio: 'ignore',
+      detached: true,
+    });
+    await connectable(port);
+    return { port, proc };
+  }
+  const proc = spawn(process.execPath, [CLI, ...d.args!, '--reader', 'buffered', '--quiet', '--port', '0'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  let err = '';
+  proc.stderr.on('data', (b) => (err += b));
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stderr.on('data', () => {
+      const m = parseListening(err);
+      if (m) resolve(m.port);
+    });
+    proc.on('exit', (c) => reject(new Error(`${d.label} exited (${c}): ${err}`)));
+  });
+  return { port, proc };
+}
+
+function stop(proc: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.on('exit', () => resolve());
+    try {
+      process.kill(-proc.pid!, 'SIGINT');
+    } catch {
+      /* gone */
+    }
+    setTimeout(() => {
+      try {
+        process.kill(-proc.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 5000).unref();
+  });
+}
+
+function wrk(port: number, seconds: number, connections: number): { rps: number; errors: string } {
+  const r = spawnSync(
+    'wrk',
+    ['-t1', `-c${connections}`, `-d${seconds}s`, '-H', 'Connection: close', `http://127.0.0.1:${port}/`],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`wrk failed on port ${port}: ${r.stderr}`);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
+  const errors = [/Socket errors:.*/.exec(r.stdout)?.[0], /Non-2xx.*/.exec(r.stdout)?.[0]].filter(Boolean).join('; ');
+  return { rps, errors };
+}
+
+async function main(): Promise<void> {
+  const cDir = arg('c-dir', '');
+  if (!cDir) throw new Error('--c-dir DIR: where the article C servers were built (see the seed ABOUT.md)');
+  const duration = Number(arg('duration', '4')),
+    connections = Number(arg('connections', '50')),
+    rounds = Number(arg('rounds', '2'));
+  const runs = new Map<string, number[]>();
+  const notes = new Map<string, string>();
+  for (let round = 0; round < rounds; round++) {
+    for (const d of DESIGNS) {
+      const s = await start(d, cDir);
+      try {
+        await ready(s.port, d.label);
+        wrk(s.port, 2, connections); // warm-up (and every preforked child/Worker up)
+        const { rps, errors } = wrk(s.port, duration, connections);
+        runs.set(d.label, [...(runs.get(d.label) ?? []), rps]);
+        if (errors) notes.set(d.label, errors);
+      } finally {
+        await stop(s.proc);
+      }
+    }
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  console.log(
+    `wrk -t1 -c${connections} -d${duration}s -H 'Connection: close' GET /, --reader buffered, ${rounds} rounds (mean)\n`,
+  );
+  console.log('| design | req/s | runs | vs. the C server |');
+  console.log('|---|---|---|---|');
+  for (const d of DESIGNS) {
+    const r = mean(runs.get(d.label)!);
+    const base = mean(runs.get(DESIGNS.find((x) => x.c && x.vs === d.vs)!.label)!);
+    const each = runs
+      .get(d.label)!
+      .map((x) => x.toFixed(0))
+      .join(', ');
+    const note = notes.get(d.label);
+    console.log(`| ${d.label} | ${r.toFixed(0)} | ${each} | ${(r / base).toFixed(2)}x${note ? ` (${note})` : ''} |`);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
