@@ -4,7 +4,8 @@
 // built `preforked` and `prethreaded`, with public/ and templates/). GET /, one connection per
 // request (wrk -t1 -H 'Connection: close'), --reader buffered, a warm-up before each
 // measurement, the servers taking turns for --rounds rounds; ratios to the C server of the same
-// design. Usage:
+// design. The C servers' children connect to Redis on 127.0.0.1:6379 at start and exit if
+// none answers: a redis-server is started there for the run if nothing listens on 6379. Usage:
 //   node dist/bench/dispatch.js --c-dir DIR [--duration 4] [--connections 50] [--rounds 2]
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
@@ -47,13 +48,16 @@ function freePort(): Promise<number> {
   });
 }
 
+function listening(port: number): Promise<boolean> {
+  return new Promise<boolean>((r) => {
+    const c = net.connect(port, '127.0.0.1', () => (c.destroy(), r(true)));
+    c.on('error', () => r(false));
+  });
+}
+
 async function connectable(port: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect(port, '127.0.0.1', () => (c.destroy(), r(true)));
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
+    if (await listening(port)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing listening on ${port}`);
@@ -61,7 +65,7 @@ async function connectable(port: number): Promise<void> {
 
 /** A GET / answered 200 (every child or Worker may not be up yet, but one is). */
 async function ready(port: number, label: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
+  for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((r) => {
       const req = http.get({ port, host: '127.0.0.1', path: '/', agent: false }, (res) => {
         res.resume();
@@ -140,6 +144,22 @@ async function main(): Promise<void> {
   const duration = Number(arg('duration', '4')),
     connections = Number(arg('connections', '50')),
     rounds = Number(arg('rounds', '2'));
+  let redis: ChildProcess | null = null;
+  if (!(await listening(6379))) {
+    redis = spawn('redis-server', ['--port', '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+      detached: true,
+    });
+    await connectable(6379);
+  }
+  try {
+    await measure(cDir, duration, connections, rounds);
+  } finally {
+    if (redis) await stop(redis);
+  }
+}
+
+async function measure(cDir: string, duration: number, connections: number, rounds: number): Promise<void> {
   const runs = new Map<string, number[]>();
   const notes = new Map<string, string>();
   for (let round = 0; round < rounds; round++) {

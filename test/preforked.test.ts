@@ -190,17 +190,17 @@ describe('preforked server', function () {
     });
 
     it('serves under load, a killed child is replaced, no fd left behind in the parent, Ctrl-C reaps everything', async () => {
-      const s = await start(['--workers', '4', '--dispatch', 'pass']);
-      let res = await load(s.port, 200, 20, mixed);
+      const s = await start(['--workers', '2', '--dispatch', 'pass']);
+      let res = await load(s.port, 100, 10, mixed);
       assert.deepEqual(res.errors, []);
-      assert.deepEqual(res.byStatus, expected(200));
+      assert.deepEqual(res.byStatus, expected(100));
       // The parent's fds once all is served: stdio, the listening socket, the app's, one socketpair end per child.
       await waitFor('no client connection held', 10_000, () => heldConnections(s.pid, s.port) === 0);
       const atRest = fdTargets(s.pid).length;
       const before = workersOf(s);
       process.kill(before[1], 'SIGKILL'); // idle: no connection in flight to it
-      await waitFor('a replacement', 10_000, () => workersOf(s).length === 4 && !workersOf(s).includes(before[1]));
-      res = await load(s.port, 100, 20, mixed);
+      await waitFor('a replacement', 10_000, () => workersOf(s).length === 2 && !workersOf(s).includes(before[1]));
+      res = await load(s.port, 100, 10, mixed);
       assert.deepEqual(res.errors, []);
       assert.deepEqual(res.byStatus, expected(100));
       assert.match(s.stderr(), new RegExp(`worker ${before[1]} killed by signal 9; starting a replacement`));

@@ -172,12 +172,17 @@ function enterPassLoop(listenFd: number, app: App, opts: Options): void {
     for (let i = 0; i < children.length; i++) {
       const c = children[(next + i) % children.length];
       if (!c.idle) continue;
-      c.idle = false;
       next = (next + i + 1) % children.length;
-      if (native.sendmsg(c.sock, IDLE, 0, 1, fd, C.MSG_NOSIGNAL) === 1) {
+      const r = native.sendmsg(c.sock, IDLE, 0, 1, fd, C.MSG_NOSIGNAL);
+      if (r === 1) {
+        c.idle = false;
         native.close(fd);
         return true;
-      } // else it died (EPIPE): its hang-up is seen by poll()
+      }
+      // It died (EPIPE, ECONNRESET: poll() sees its hang-up), or the send failed (ENOBUFS...):
+      // the child is still waiting, try the others and then it again.
+      if (-r === C.EPIPE || -r === C.ECONNRESET) c.idle = false;
+      else notice(`zerohttpd: sendmsg to worker ${c.pid}: ${native.errname(r)}; retrying`);
     }
     return false;
   };
@@ -189,8 +194,10 @@ function enterPassLoop(listenFd: number, app: App, opts: Options): void {
     const listening = pending < 0 && children.some((c) => c.idle);
     polled.forEach((c, i) => watch(i, c.sock));
     if (listening) watch(polled.length, listenFd);
-    // Wait forever, unless a dead child is still to be reaped or we are short of children.
-    const short = children.length < opts.workers || pids.size > children.length;
+    // Wait forever, unless a dead child is still to be reaped, we are short of children, or a
+    // connection is still to be passed to an idle child (a failed sendmsg(): retried).
+    const short =
+      children.length < opts.workers || pids.size > children.length || (pending >= 0 && children.some((c) => c.idle));
     if (native.poll(pfds, polled.length + (listening ? 1 : 0), short ? 50 : -1) < 0) continue; // EINTR: a stop
     polled.forEach((c, i) => {
       if (!revents(i)) return;
