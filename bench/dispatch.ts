@@ -8,6 +8,7 @@
 // none answers: a redis-server is started there for the run if nothing listens on 6379. Usage:
 //   node dist/bench/dispatch.js --c-dir DIR [--duration 4] [--connections 50] [--rounds 2]
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -78,6 +79,36 @@ async function ready(port: number, label: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${label} does not answer GET / on ${port}`);
+}
+
+/** CPU clock ticks of pid and its children (preforked's workers; a prethreaded's Workers are its threads). */
+function ticks(pid: number): number {
+  const one = (p: number): number => {
+    try {
+      const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      return Number(f[11]) + Number(f[12]);
+    } catch {
+      return 0;
+    }
+  };
+  let kids: number[] = [];
+  try {
+    kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    /* gone */
+  }
+  return [pid, ...kids].reduce((a, p) => a + one(p), 0);
+}
+
+/** Until the server has finished starting (100 Workers take seconds): < 5 ticks of CPU in 500 ms, twice. */
+async function settled(pid: number): Promise<void> {
+  let quiet = 0;
+  for (let i = 0; i < 120 && quiet < 2; i++) {
+    const t0 = ticks(pid);
+    await new Promise((r) => setTimeout(r, 500));
+    quiet = ticks(pid) - t0 < 5 ? quiet + 1 : 0;
+  }
 }
 
 async function start(d: Design, cDir: string): Promise<{ port: number; proc: ChildProcess }> {
@@ -167,6 +198,7 @@ async function measure(cDir: string, duration: number, connections: number, roun
       const s = await start(d, cDir);
       try {
         await ready(s.port, d.label);
+        await settled(s.proc.pid!);
         wrk(s.port, 2, connections); // warm-up (and every preforked child/Worker up)
         const { rps, errors } = wrk(s.port, duration, connections);
         runs.set(d.label, [...(runs.get(d.label) ?? []), rps]);
