@@ -6,7 +6,7 @@
 // measurement, the servers taking turns for --rounds rounds; ratios to the C server of the same
 // design. The C servers' children connect to Redis on 127.0.0.1:6379 at start and exit if
 // none answers: a redis-server is started there for the run if nothing listens on 6379. Usage:
-//   node dist/bench/dispatch.js --c-dir DIR [--duration 4] [--connections 50] [--rounds 2]
+//   node dist/bench/dispatch.js --c-dir DIR [--duration 4] [--connections 50] [--rounds 2] [--only preforked]
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -193,8 +193,10 @@ async function main(): Promise<void> {
 async function measure(cDir: string, duration: number, connections: number, rounds: number): Promise<void> {
   const runs = new Map<string, number[]>();
   const notes = new Map<string, string>();
+  const only = arg('only', ''); // e.g. --only preforked: the designs whose label contains it
+  const designs = DESIGNS.filter((d) => d.label.includes(only));
   for (let round = 0; round < rounds; round++) {
-    for (const d of DESIGNS) {
+    for (const d of designs) {
       const s = await start(d, cDir);
       try {
         await ready(s.port, d.label);
@@ -214,7 +216,7 @@ async function measure(cDir: string, duration: number, connections: number, roun
   );
   console.log('| design | req/s | runs | vs. the C server |');
   console.log('|---|---|---|---|');
-  for (const d of DESIGNS) {
+  for (const d of designs) {
     const r = mean(runs.get(d.label)!);
     const base = mean(runs.get(DESIGNS.find((x) => x.c && x.vs === d.vs)!.label)!);
     const each = runs

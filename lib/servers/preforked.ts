@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { C, native, sleepMs } from '../sys';
+import { C, native, setNonBlocking, sleepMs } from '../sys';
 import { App } from '../app';
 import { createApp } from '../public-root';
 import { handleClient, serveContext } from '../serve';
@@ -141,6 +141,7 @@ function enterPassLoop(listenFd: number, app: App, opts: Options): void {
   const buf = Buffer.alloc(16);
   let pending = -1; // an accepted connection waiting for an idle child
   let next = 0; // round robin
+  setNonBlocking(listenFd); // only the parent accepts (the children close it)
 
   const spawn = (): boolean => {
     if (native.socketpair(C.AF_UNIX, C.SOCK_STREAM | C.SOCK_CLOEXEC, 0, sv) < 0) return false;
@@ -210,9 +211,13 @@ function enterPassLoop(listenFd: number, app: App, opts: Options): void {
       if (c) hangUp(c);
       if (!native.stopRequested()) notice(`zerohttpd: worker ${pid} ${describe(how)}; starting a replacement`);
     }
+    // Accept while a child is idle, until EAGAIN: one poll() for a burst of connections.
     if (listening && revents(polled.length)) {
-      const client = acceptClient(listenFd, null, 'parent');
-      if (client >= 0 && !pass(client)) pending = client;
+      while (pending < 0 && children.some((c) => c.idle)) {
+        const client = acceptClient(listenFd, null, 'parent');
+        if (client < 0) break;
+        if (!pass(client)) pending = client;
+      }
     }
   }
   if (pending >= 0) native.close(pending);
