@@ -18,7 +18,13 @@ import { acceptClient, Lock } from '../listen-socket';
 import { describe, reapChildren, runChild, stopChildren } from './children';
 import type { Architecture } from './index';
 
-export const architecture = { childrenInStats: true, forks: true, enterServerLoop } satisfies Architecture;
+export const architecture = {
+  childrenInStats: true,
+  forks: true,
+  mode: (opts: Options) =>
+    opts.dispatch === 'pass' ? 'dispatch pass' : `dispatch accept, accept-lock ${opts.acceptLock ?? 'none'}`,
+  enterServerLoop,
+} satisfies Architecture;
 
 /** acquire() is false when a stop signal interrupted the wait. */
 function makeAcceptLock(kind: AcceptLock): Lock {

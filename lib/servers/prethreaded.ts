@@ -18,7 +18,14 @@ import { acceptClient } from '../listen-socket';
 import { ClientSlot, startThread, stopRequested, stopThreads, Thread } from './worker-threads';
 import type { Architecture } from './index';
 
-export const architecture = { childrenInStats: false, enterServerLoop } satisfies Architecture;
+export const architecture = {
+  childrenInStats: false,
+  mode: (opts: Options) =>
+    opts.dispatch === 'main'
+      ? 'dispatch main'
+      : `dispatch accept, accept-lock ${opts.acceptLockGiven ? opts.acceptLock : 'mutex'}`,
+  enterServerLoop,
+} satisfies Architecture;
 
 async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
   const queue = opts.dispatch === 'main' ? new FdQueue(opts.threads) : null;
