@@ -6,7 +6,7 @@ import * as dns from 'node:dns/promises';
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
 import { COMMAND_LINE, DEFAULTS, Options } from './options';
-import { ARCHITECTURES, architectureNames, flag, refusal } from './servers/index';
+import { ARCHITECTURES, architectureNames, exclusion, flag, refusal } from './servers/index';
 
 const VERSION: string = require('../../package.json').version;
 
@@ -47,6 +47,8 @@ options:
   --worker-code cached|files  threaded: Workers start from one bundled script and a V8 code cache (default), or
                         load lib/ module by module as plain Node does (docs/threads.md)
   --accept-lock none|fcntl|mutex|lifo  preforked/prethreaded: serialize accept() (default: preforked none, prethreaded mutex)
+  --dispatch accept|pass|main  preforked/prethreaded: who accepts (default accept: every worker); pass: the preforked
+                        parent accepts and passes each fd to an idle child; main: the main thread accepts for the Workers
   --edge                epoll: edge-triggered (EPOLLET) instead of level-triggered
   --redis-pool N        poll/epoll: keep N Redis connections open instead of one per request
   --syscall-stats[=time]  on exit, print a table of the syscalls made through the addon (with time: their duration;
@@ -118,6 +120,8 @@ export function parseCommandLine(argv: string[]): Parsed {
         pos[0] === undefined ? `${why}; no architecture was named, and ${o.arch} is the default` : why,
       );
   }
+  const excluded = exclusion(o.arch, v);
+  if (excluded) throw new UsageError(excluded);
   if (pos[1] !== undefined) o.port = int('port', pos[1], 0, 65535);
   if (pos[2] !== undefined) o.redisHost = pos[2];
   if (v.port !== undefined) o.port = int('port', v.port, 0, 65535);
@@ -155,6 +159,12 @@ export function parseCommandLine(argv: string[]): Parsed {
       throw new UsageError(`--accept-lock must be none, fcntl, mutex or lifo, not '${l}'`);
     o.acceptLock = l;
     o.acceptLockGiven = true;
+  }
+  if (v.dispatch !== undefined) {
+    const d = v.dispatch;
+    if (d !== 'accept' && d !== 'pass' && d !== 'main')
+      throw new UsageError(`--dispatch must be accept, pass (preforked) or main (prethreaded), not '${d}'`);
+    o.dispatch = d;
   }
   if (v.edge) o.edge = true;
   if (v['redis-pool'] !== undefined) o.redisPool = int('redis-pool', v['redis-pool'], 0, 10000);

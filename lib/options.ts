@@ -7,6 +7,8 @@ export type AcceptLock = 'none' | 'fcntl' | 'mutex' | 'lifo';
 export type WorkerCode = 'cached' | 'files';
 /** poll/epoll --workers N: how the workers share the port (docs/accept-designs.md). */
 export type ListenMode = 'shared' | 'exclusive' | 'reuseport';
+/** Who accepts: every worker (accept), the parent passing fds (pass: preforked), the main thread (main: prethreaded). */
+export type Dispatch = 'accept' | 'pass' | 'main';
 
 export interface Options {
   arch: string;
@@ -28,6 +30,7 @@ export interface Options {
   workerCode: WorkerCode; // threaded: Workers run the bundled code from a code cache, or load lib/ file by file
   acceptLock: AcceptLock; // preforked / prethreaded (prethreaded: mutex unless --accept-lock was given, as the article)
   acceptLockGiven?: boolean; // --accept-lock was on the command line
+  dispatch: Dispatch; // preforked (accept | pass) / prethreaded (accept | main)
   edge: boolean; // epoll: EPOLLET
   redisPool: number; // poll/epoll: persistent Redis connections (0 = one per request, as the article)
   syscallStats: 0 | 1 | 2; // 1: counts, 2: counts and time
@@ -53,6 +56,7 @@ export const DEFAULTS: Options = {
   maxThreads: 256,
   workerCode: 'cached',
   acceptLock: 'none',
+  dispatch: 'accept',
   edge: false,
   redisPool: 0,
   syscallStats: 0,
@@ -75,6 +79,7 @@ export const COMMAND_LINE = {
   'max-threads': { type: 'string' },
   'worker-code': { type: 'string' },
   'accept-lock': { type: 'string' },
+  dispatch: { type: 'string' },
   edge: { type: 'boolean' },
   'redis-pool': { type: 'string' },
   'syscall-stats': { type: 'string' },

@@ -48,6 +48,15 @@ export interface Native {
   recv(fd: number, buf: Uint8Array, offset: number, length: number, flags?: number): number;
   send(fd: number, buf: Uint8Array, offset: number, length: number, flags?: number): number;
   shutdown(fd: number, how: number): number;
+  /** socketpair(): 0 | -errno; the two fds in fdsOut[0], fdsOut[1]. */
+  socketpair(domain: number, type: number, protocol: number, fdsOut: Int32Array): number;
+  /** sendmsg() of buf[offset, offset+length) with passFd (if >= 0) as SCM_RIGHTS: bytes | -errno. */
+  sendmsg(fd: number, buf: Uint8Array, offset: number, length: number, passFd?: number, flags?: number): number;
+  /**
+   * recvmsg() (always with MSG_CMSG_CLOEXEC) into buf[offset, offset+length): bytes | -errno.
+   * fdOut[0] = the fd received with SCM_RIGHTS or -1; fdOut[1] (if present) = msg_flags.
+   */
+  recvmsg(fd: number, buf: Uint8Array, offset: number, length: number, fdOut: Int32Array, flags?: number): number;
   /** ioctl() requests that report one int (SIOCOUTQ, SIOCINQ): the int, or -errno. */
   ioctl(fd: number, request: number): number;
   read(fd: number, buf: Uint8Array, offset: number, length: number): number;

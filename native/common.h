@@ -47,7 +47,8 @@ extern volatile sig_atomic_t g_stop;
   X(recvfrom) X(sendto) X(shutdown) X(getsockname) X(getpeername) X(read) X(write) \
   X(close) X(fcntl) X(sendfile) X(openat) X(openat2) X(fstat) X(poll) X(epoll_create1) \
   X(epoll_ctl) X(epoll_wait) X(fork) X(wait4) X(kill) X(getpid) X(gettid) X(getppid) \
-  X(getrusage) X(setrlimit) X(getrlimit) X(prctl) X(mmap) X(futex) X(execve) X(ioctl)
+  X(getrusage) X(setrlimit) X(getrlimit) X(prctl) X(mmap) X(futex) X(execve) X(ioctl) \
+  X(socketpair) X(sendmsg) X(recvmsg)
 enum Sys {
 #define X(n) Z_##n,
   ZH_SYSCALLS(X)

@@ -1,5 +1,6 @@
 // Sockets: socket setsockopt getsockopt bind connect listen accept4 recv send shutdown ioctl
-// getsockname getpeername. Every function returns the syscall's result or -errno.
+// getsockname getpeername socketpair sendmsg recvmsg (one fd with SCM_RIGHTS). Every function returns the syscall's
+// result or -errno.
 #include "common.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -195,6 +196,98 @@ static Napi::Value Ioctl(const Args& args) {
   return num(args.Env(), r < 0 ? r : value);
 }
 
+// socketpair(domain, type, protocol, fdsOut: Int32Array) -> 0 | -errno; the two fds in fdsOut[0..1].
+static Napi::Value Socketpair(const Args& args) {
+  int32_t domain, type, proto;
+  uint8_t* p;
+  size_t len;
+  if (!argInt(args, 0, &domain, "domain") || !argInt(args, 1, &type, "type") || !argInt(args, 2, &proto, "protocol") ||
+      !argBytes(args, 3, &p, &len, "fdsOut"))
+    return Napi::Value();
+  if (len < 2 * sizeof(int) || (uintptr_t)p % alignof(int))
+    return rangeError(args.Env(), "fdsOut must be an Int32Array of 2"), Napi::Value();
+  int* sv = (int*)p;
+  long r = ZH_CALL(socketpair, socketpair(domain, type, proto, sv));
+  ZH_TRACE(socketpair, r, "socketpair(%d, %#x, %d, [%d, %d])", domain, type, proto, r < 0 ? -1 : sv[0],
+           r < 0 ? -1 : sv[1]);
+  return num(args.Env(), r);
+}
+
+// The control buffer for one fd, aligned as struct cmsghdr wants.
+union OneFdControl {
+  char buf[CMSG_SPACE(sizeof(int))];
+  struct cmsghdr align;
+};
+
+// sendmsg(fd, buf, offset, length, passFd, flags) -> bytes sent | -errno. passFd < 0 sends no fd;
+// else one SCM_RIGHTS control message carries it (the caller still owns, and closes, its copy).
+static Napi::Value Sendmsg(const Args& args) {
+  int32_t fd, passFd = -1, flags = 0;
+  uint8_t* p;
+  size_t len;
+  if (!argInt(args, 0, &fd, "fd") || !argWindow(args, 1, &p, &len)) return Napi::Value();
+  if (!argOptInt(args, 4, &passFd, "passFd") || !argOptInt(args, 5, &flags, "flags")) return Napi::Value();
+  struct iovec iov = {p, len};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  OneFdControl control;
+  if (passFd >= 0) {
+    memset(&control, 0, sizeof control);
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passFd, sizeof(int));
+  }
+  long r = ZH_CALL(sendmsg, sendmsg(fd, &msg, flags));
+  if (passFd >= 0)
+    ZH_TRACE(sendmsg, r, "sendmsg(%d, {%zu byte%s, SCM_RIGHTS [%d]}, %s)", fd, len, len == 1 ? "" : "s", passFd,
+             msgFlags(flags));
+  else ZH_TRACE(sendmsg, r, "sendmsg(%d, {%zu byte%s}, %s)", fd, len, len == 1 ? "" : "s", msgFlags(flags));
+  return num(args.Env(), r);
+}
+
+// recvmsg(fd, buf, offset, length, fdOut: Int32Array, flags) -> bytes received | -errno.
+// fdOut[0] = the fd received with SCM_RIGHTS, or -1; fdOut[1] (if there) = msg_flags
+// (MSG_CTRUNC: more fds were sent than one; the kernel closed the rest). MSG_CMSG_CLOEXEC is
+// always added: a received fd is created close-on-exec, like every other fd here.
+static Napi::Value Recvmsg(const Args& args) {
+  int32_t fd, flags = 0;
+  uint8_t *p, *out;
+  size_t len, outLen;
+  if (!argInt(args, 0, &fd, "fd") || !argWindow(args, 1, &p, &len) || !argBytes(args, 4, &out, &outLen, "fdOut"))
+    return Napi::Value();
+  if (!argOptInt(args, 5, &flags, "flags")) return Napi::Value();
+  if (outLen < sizeof(int) || (uintptr_t)out % alignof(int))
+    return rangeError(args.Env(), "fdOut must be an Int32Array"), Napi::Value();
+  int* fdOut = (int*)out;
+  struct iovec iov = {p, len};
+  struct msghdr msg = {};
+  OneFdControl control;
+  memset(&control, 0, sizeof control);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  long r = ZH_CALL(recvmsg, recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC));
+  int got = -1;
+  if (r >= 0) {
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
+        memcpy(&got, CMSG_DATA(c), sizeof(int));
+  }
+  fdOut[0] = got;
+  if (outLen >= 2 * sizeof(int)) fdOut[1] = r >= 0 ? msg.msg_flags : 0;
+  if (got >= 0)
+    ZH_TRACE(recvmsg, r, "recvmsg(%d, {%zu byte%s, SCM_RIGHTS [%d]}, MSG_CMSG_CLOEXEC)", fd, len, len == 1 ? "" : "s",
+             got);
+  else ZH_TRACE(recvmsg, r, "recvmsg(%d, {%zu byte%s}, MSG_CMSG_CLOEXEC)", fd, len, len == 1 ? "" : "s");
+  return num(args.Env(), r);
+}
+
 void registerNet(Napi::Object exports, Napi::Object c) {
   exportFn<Socket>(exports, "socket");
   exportFn<Setsockopt>(exports, "setsockopt");
@@ -209,6 +302,9 @@ void registerNet(Napi::Object exports, Napi::Object c) {
   exportFn<Send>(exports, "send");
   exportFn<Shutdown>(exports, "shutdown");
   exportFn<Ioctl>(exports, "ioctl");
+  exportFn<Socketpair>(exports, "socketpair");
+  exportFn<Sendmsg>(exports, "sendmsg");
+  exportFn<Recvmsg>(exports, "recvmsg");
   // One table of constants, several to a line:
   // clang-format off
 #define C(n) exportConst(c, #n, n)
@@ -218,6 +314,7 @@ void registerNet(Napi::Object exports, Napi::Object c) {
   C(SO_LINGER); C(SO_TYPE); C(TCP_NODELAY); C(IPV6_V6ONLY); C(SOMAXCONN);
   C(MSG_PEEK); C(MSG_DONTWAIT); C(MSG_NOSIGNAL); C(MSG_WAITALL);
   C(SHUT_RD); C(SHUT_WR); C(SHUT_RDWR); C(SIOCOUTQ); C(SIOCINQ);
+  C(AF_UNIX); C(MSG_CMSG_CLOEXEC); C(MSG_CTRUNC); C(MSG_TRUNC);
 #undef C
   // clang-format on
 }

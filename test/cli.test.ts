@@ -63,6 +63,7 @@ describe('cli', function () {
       // Rounds to 0 ms, which the kernel (SO_RCVTIMEO) and node read as "no timeout at all".
       [['iterative', '--timeout', '0.0001'], /^zerohttpd: --timeout must be .* not '0.0001'$/],
       [['epoll', '--send-timeout', '0.0004'], /^zerohttpd: --send-timeout must be .* not '0.0004'$/],
+      [['preforked', '--dispatch', 'sideways'], /^zerohttpd: --dispatch must be accept, pass .* not 'sideways'$/],
       [['iterative', '--host', 'not-an-ip'], /^zerohttpd: --host must be .* not 'not-an-ip'$/],
       [['iterative', '--port'], /^zerohttpd: .*--port/],
       [['iterative', '8000', '127.0.0.1', 'extra'], /^zerohttpd: too many arguments: extra$/],
@@ -94,6 +95,18 @@ describe('cli', function () {
       [
         ['poll', '--workers', '2', '--listen', 'exclusive'],
         '--listen exclusive does not apply to poll: EPOLLEXCLUSIVE is an epoll flag; poll() has no exclusive wake-up (use shared or reuseport)',
+      ],
+      [
+        ['preforked', '--dispatch', 'pass', '--accept-lock', 'mutex'],
+        '--accept-lock does not apply to preforked --dispatch pass: the parent is the only process that accepts, there is nothing to serialize',
+      ],
+      [
+        ['prethreaded', '--accept-lock', 'none', '--dispatch', 'main'],
+        '--accept-lock does not apply to prethreaded --dispatch main: the main thread is the only one that accepts, there is nothing to serialize',
+      ],
+      [
+        ['prethreaded', '--dispatch', 'pass'],
+        "--dispatch pass does not apply to prethreaded: pass is preforked's; prethreaded takes accept or main",
       ],
       [['iterative', '--threads', '3'], '--threads does not apply to iterative (it is an option of: prethreaded)'],
       [['poll', '--edge'], '--edge does not apply to poll (it is an option of: epoll)'],

@@ -1,13 +1,13 @@
 // The preforked server end to end: real worker processes, a private Redis, real sockets.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import { withRedis } from './helpers/redis';
-import { RunningServer, processGroupMembers, withServer } from './helpers/server';
-import { get, load } from './helpers/http';
-import { childrenOf, waitFor } from './helpers/procs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseLine, startTraced } from './helpers/strace';
+import { withRedis } from './helpers/redis';
+import { RunningServer, fdTargets, heldConnections, processGroupMembers, withServer } from './helpers/server';
+import { callsOf, parseLine, startTraced } from './helpers/strace';
+import { get, load } from './helpers/http';
+import { childrenOf, waitFor } from './helpers/procs';
 
 const wchan = (pid: number): string => {
   try {
@@ -186,5 +186,74 @@ describe('preforked server', function () {
       workers.every((p) => !fs.existsSync(`/proc/${p}`) || fs.readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ')),
     );
     assert.deepEqual(processGroupMembers(s.pid), []);
+  });
+
+  describe('--dispatch pass (Stevens serv05: the parent accepts and passes each fd)', () => {
+    it('under strace: the parent accept4()s and sendmsg()s every connection with SCM_RIGHTS; children only recvmsg(), never accept', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-pass-'));
+      try {
+        const t = await startTraced(
+          'accept4,accept,sendmsg,recvmsg,socketpair',
+          ['preforked', '--dispatch', 'pass', '--workers', '3', '--quiet', '--redis', `127.0.0.1:${redis().port}`],
+          dir,
+        );
+        assert.match(t.stderr(), /zerohttpd preforked \(dispatch pass\) listening on/);
+        const n = 12;
+        const res = await load(t.port, n, 3, mixed);
+        assert.deepEqual(res.errors, []);
+        assert.deepEqual(res.byStatus, expected(n));
+        const { code, calls } = await t.stop();
+        assert.equal(code, 0);
+        const passes = (c: { name: string; args: string; ret: number | null }) =>
+          /SCM_RIGHTS/.test(c.args) && c.ret === 1;
+        const parent = callsOf(calls, t.pid);
+        const children = calls.filter((c) => c.pid !== t.pid);
+        assert.equal(
+          parent.filter((c) => c.name === 'socketpair' && c.ret === 0).length,
+          3,
+          'one socketpair per child',
+        );
+        // From the first socketpair on: before it, the warm-up accepts its own requests on a private socket.
+        const served = parent.slice(parent.findIndex((c) => c.name === 'socketpair'));
+        assert.equal(served.filter((c) => c.name === 'accept4' && c.ret! >= 0).length, n, 'the parent accepted all');
+        assert.equal(parent.filter((c) => c.name === 'sendmsg' && passes(c)).length, n, 'and passed each one');
+        assert.equal(children.filter((c) => c.name === 'recvmsg' && passes(c)).length, n, 'children received each');
+        assert.deepEqual(
+          children.filter((c) => /^accept/.test(c.name)).map((c) => c.line),
+          [],
+          'no accept in the children',
+        );
+        assert.ok(
+          new Set(children.filter((c) => c.name === 'recvmsg' && passes(c)).map((c) => c.pid)).size > 1,
+          'spread',
+        );
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('serves under load, a killed child is replaced, no fd left behind in the parent, Ctrl-C reaps everything', async () => {
+      const s = await start(['--workers', '2', '--dispatch', 'pass']);
+      let res = await load(s.port, 100, 10, mixed);
+      assert.deepEqual(res.errors, []);
+      assert.deepEqual(res.byStatus, expected(100));
+      // The parent's fds once all is served: stdio, the listening socket, the app's, one socketpair end per child.
+      await waitFor('no client connection held', 10_000, () => heldConnections(s.pid, s.port) === 0);
+      const atRest = fdTargets(s.pid).length;
+      const before = workersOf(s);
+      process.kill(before[1], 'SIGKILL'); // idle: no connection in flight to it
+      await waitFor('a replacement', 10_000, () => workersOf(s).length === 2 && !workersOf(s).includes(before[1]));
+      res = await load(s.port, 100, 10, mixed);
+      assert.deepEqual(res.errors, []);
+      assert.deepEqual(res.byStatus, expected(100));
+      assert.match(s.stderr(), new RegExp(`worker ${before[1]} killed by signal 9; starting a replacement`));
+      await waitFor('no client connection held', 10_000, () => heldConnections(s.pid, s.port) === 0);
+      assert.equal(fdTargets(s.pid).length, atRest, `the parent's fds: ${fdTargets(s.pid).join(' ')}`);
+      const { code, signal } = await s.stop('SIGINT');
+      assert.equal(signal, null);
+      assert.equal(code, 0);
+      assert.equal(s.stdout().match(/user time/g)?.length, 1);
+      assert.deepEqual(processGroupMembers(s.pid), []);
+    });
   });
 });

@@ -1,14 +1,18 @@
 // The prethreaded server (a pool of Workers accept()ing on the shared listening fd) and its
 // accept mutex, over real sockets with a private Redis.
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { RunningServer, startServer, withServer } from './helpers/server';
+import { RunningServer, fdTargets, heldConnections, startServer, withServer } from './helpers/server';
+import { callsOf, startTraced } from './helpers/strace';
 import { startFakeRedis } from './helpers/fake-redis';
 import { withRedis } from './helpers/redis';
 import { get, load } from './helpers/http';
 import { SharedMutex } from '../lib/shared-mutex';
+import { FdQueue } from '../lib/fd-queue';
 import { sleep, threadsWaitingFor, waitFor } from './helpers/procs';
 
 const threadsInAccept = (pid: number) => threadsWaitingFor(pid, 'accept');
@@ -62,6 +66,37 @@ describe('accept mutex (SharedMutex)', () => {
     await new Promise((r) => w.once('exit', r));
     mutex.unlock(1); // a no-op after close
     assert.equal(mutex.closed, true);
+  });
+});
+
+describe('fd queue (FdQueue, prethreaded --dispatch main)', () => {
+  it('4 Workers take 2,000 fd numbers from one producer: each exactly once; close() wakes the idle ones with -1', async function () {
+    this.timeout(30_000);
+    const N = 2_000;
+    const q = new FdQueue(4);
+    const seen = new SharedArrayBuffer(N * 4);
+    const body = `
+      const { workerData: d } = require('node:worker_threads');
+      const { FdQueue } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'fd-queue.js'))});
+      const q = new FdQueue(d.q);
+      const seen = new Int32Array(d.seen);
+      for (let fd; (fd = q.take()) >= 0; ) Atomics.add(seen, fd, 1);`;
+    const ws = Array.from({ length: 4 }, () => new Worker(body, { eval: true, workerData: { q: q.buffer, seen } }));
+    const exited = Promise.all(ws.map((w) => new Promise((r) => w.once('exit', r))));
+    for (let i = 0; i < N;) {
+      if (q.wantsClient()) q.put(i++);
+      else await q.idleChanged(1000);
+    }
+    while (q.queued() > 0 || q.idle() < 4) await q.idleChanged(1000); // all taken, all idle again
+    assert.deepEqual(q.close(), []);
+    assert.deepEqual(await exited, [0, 0, 0, 0]);
+    const counts = new Int32Array(seen);
+    assert.equal(counts.filter((c) => c === 1).length, N, 'every fd taken exactly once');
+    const one = new FdQueue(1);
+    assert.equal(one.wantsClient(), false, 'no Worker idle: accept nothing');
+    one.put(3);
+    assert.throws(() => one.put(4), /full/);
+    assert.deepEqual(one.close(), [3], 'close() hands back what no Worker took');
   });
 });
 
@@ -155,5 +190,67 @@ describe('prethreaded server', function () {
     assert.ok((srv.stderr().match(/exited \(code 1\); starting a new one\n/g) ?? []).length >= 6, srv.stderr());
     const r = await srv.stop('SIGINT');
     assert.equal(r.code, 0);
+  });
+
+  describe('--dispatch main (Stevens serv08: the main thread accepts, an idle Worker serves)', () => {
+    it("under strace: every accept4() is the main thread's, none a Worker's; Ctrl-C exits 0", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-main-'));
+      try {
+        const t = await startTraced(
+          'accept4,accept',
+          ['prethreaded', '--dispatch', 'main', '--threads', '3', '--quiet', '--redis', `127.0.0.1:${redis().port}`],
+          dir,
+        );
+        assert.match(t.stderr(), /zerohttpd prethreaded \(dispatch main\) listening on/);
+        const n = 12;
+        const r = await load(t.port, n, 3, (i) => `GET ${i % 2 ? '/guestbook' : '/'} HTTP/1.0\r\nHost: x\r\n\r\n`);
+        assert.deepEqual(r.errors, []);
+        assert.deepEqual(r.byStatus, { 200: n });
+        const { code, calls } = await t.stop();
+        assert.equal(code, 0);
+        const accepted = calls.filter((c) => /^accept/.test(c.name) && c.ret !== null && c.ret >= 0);
+        assert.equal(callsOf(accepted, t.pid).length, n, 'the main thread (tid = pid) accepted every connection');
+        assert.deepEqual(
+          accepted.filter((c) => c.pid !== t.pid).map((c) => c.line),
+          [],
+          'no Worker accepts',
+        );
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('serves 400 mixed requests at concurrency 20 with 2 threads; exact guestbook count; no fd left behind; Ctrl-C within 2 s', async () => {
+      await redis().flush();
+      srv = await start(['prethreaded', '--dispatch', 'main', '--threads', '2']);
+      const N = 400;
+      const isGuestbook = (i: number) => i % 4 === 0;
+      const req = (i: number) => `GET ${isGuestbook(i) ? '/guestbook' : '/'} HTTP/1.0\r\nHost: x\r\n\r\n`;
+      let r = await load(srv.port, 40, 10, req);
+      assert.deepEqual(r.errors, []);
+      await waitFor('no client connection held', 10_000, () => heldConnections(srv!.pid, srv!.port) === 0);
+      const atRest = fdTargets(srv.pid).length;
+      r = await load(srv.port, N, 20, req);
+      assert.deepEqual(r.errors, []);
+      assert.deepEqual(r.byStatus, { 200: N });
+      assert.equal(await redis().client().get('visitor_count'), String((N + 40) / 4));
+      await waitFor('no client connection held', 10_000, () => heldConnections(srv!.pid, srv!.port) === 0);
+      assert.equal(fdTargets(srv.pid).length, atRest, `fds: ${fdTargets(srv.pid).join(' ')}`);
+      const stop = await srv.stop('SIGINT');
+      assert.equal(stop.code, 0);
+      assert.ok(stop.ms < 2000, `took ${stop.ms} ms`);
+      assert.match(srv.stdout(), /user time = [\d.]+ s, sys time = [\d.]+ s/);
+    });
+
+    it('replaces a Worker that throws, and service continues (ZEROHTTPD_TEST_THROW_AFTER)', async () => {
+      srv = await start(['prethreaded', '--dispatch', 'main', '--threads', '2'], {
+        env: { ZEROHTTPD_TEST_THROW_AFTER: '1' },
+      });
+      for (let i = 0; i < 8; i++)
+        assert.equal((await get(srv.port, i % 2 ? '/guestbook' : '/')).status, 200, `request ${i}`);
+      assert.ok((srv.stderr().match(/exited \(code 1\); starting a new one\n/g) ?? []).length >= 6, srv.stderr());
+      const r = await srv.stop('SIGINT');
+      assert.equal(r.code, 0);
+    });
   });
 });

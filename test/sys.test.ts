@@ -199,6 +199,71 @@ describe('native layer (lib/sys.ts + addon)', function () {
     }
   });
 
+  describe('socketpair + sendmsg/recvmsg with SCM_RIGHTS (descriptor passing)', () => {
+    function unixPair(): [number, number] {
+      const sv = new Int32Array(2);
+      assert.equal(native.socketpair(C.AF_UNIX, C.SOCK_STREAM | C.SOCK_CLOEXEC, 0, sv), 0);
+      track(sv[0], 'socketpair[0]');
+      track(sv[1], 'socketpair[1]');
+      assert.equal(native.fcntl(sv[0], C.F_GETFD) & C.FD_CLOEXEC, C.FD_CLOEXEC, 'SOCK_CLOEXEC');
+      return [sv[0], sv[1]];
+    }
+
+    it('a TCP connection passed over a socketpair arrives as a new close-on-exec fd that serves the same client', () => {
+      const [a, b] = unixPair();
+      const { client, server } = pair();
+      const one = Buffer.from('x');
+      assert.equal(native.sendmsg(a, one, 0, 1, server, C.MSG_NOSIGNAL), 1);
+      closeFd(server); // the sender's copy: the connection lives on in the message
+      const buf = Buffer.alloc(4);
+      const got = new Int32Array(2);
+      assert.equal(native.recvmsg(b, buf, 0, 4, got), 1);
+      assert.equal(buf.toString('latin1', 0, 1), 'x');
+      const fd = track(got[0], 'received fd');
+      assert.equal(got[1] & C.MSG_CTRUNC, 0);
+      assert.equal(native.fcntl(fd, C.F_GETFD) & C.FD_CLOEXEC, C.FD_CLOEXEC, 'MSG_CMSG_CLOEXEC');
+      const hello = Buffer.from('hello');
+      assert.equal(sendAll(client, hello), 5);
+      const five = Buffer.alloc(5);
+      assert.equal(native.recv(fd, five, 0, 5, C.MSG_WAITALL), 5);
+      assert.equal(five.toString(), 'hello');
+      closeFd(fd);
+      assert.equal(native.recv(client, buf, 0, 4), 0, 'the last copy closed: EOF at the client');
+    });
+
+    it('without a fd: plain bytes, fdOut[0] = -1; the peer closed: 0; errors as -errno', () => {
+      const [a, b] = unixPair();
+      const two = Buffer.from('ab');
+      assert.equal(native.sendmsg(a, two, 0, 2), 2);
+      assert.equal(native.sendmsg(a, two, 0, 1, -1), 1);
+      const buf = Buffer.alloc(8);
+      const got = new Int32Array([7]);
+      assert.equal(native.recvmsg(b, buf, 0, 8, got), 3);
+      assert.equal(buf.toString('latin1', 0, 3), 'aba');
+      assert.equal(got[0], -1);
+      assert.equal(native.recvmsg(b, buf, 0, 8, got, C.MSG_DONTWAIT), -C.EAGAIN);
+      closeFd(a);
+      assert.equal(native.recvmsg(b, buf, 0, 8, got), 0);
+      assert.equal(native.sendmsg(b, two, 0, 1, -1, C.MSG_NOSIGNAL), -C.EPIPE);
+      assert.equal(native.sendmsg(-1, two, 0, 1), -C.EBADF);
+      assert.equal(native.recvmsg(-1, buf, 0, 1, got), -C.EBADF);
+      assert.equal(native.sendmsg(b, two, 0, 1, 99999, C.MSG_NOSIGNAL), -C.EBADF, 'passing a fd that is not open');
+      assert.equal(native.socketpair(C.AF_INET, C.SOCK_STREAM, 0, new Int32Array(2)), -C.EOPNOTSUPP);
+    });
+
+    it('bad arguments are TypeError/RangeError', () => {
+      const [a] = unixPair();
+      const n = native as unknown as LooseBinding;
+      const buf = Buffer.alloc(1);
+      assert.throws(() => n.socketpair(C.AF_UNIX, C.SOCK_STREAM, 0), TypeError);
+      assert.throws(() => n.socketpair(C.AF_UNIX, C.SOCK_STREAM, 0, new Int32Array(1)), RangeError);
+      assert.throws(() => n.sendmsg(a, buf, 0, 2, -1), RangeError);
+      assert.throws(() => n.sendmsg(a, buf, 0, 1, 'fd'), TypeError);
+      assert.throws(() => n.recvmsg(a, buf, 0, 1), TypeError);
+      assert.throws(() => n.recvmsg(a, buf, 0, 1, new Int8Array(2)), RangeError);
+    });
+  });
+
   describe('ioctl SIOCINQ/SIOCOUTQ (the lingering close asks whether the peer has everything)', () => {
     it('SIOCINQ counts the bytes waiting to be read; SIOCOUTQ counts our FIN until it is acknowledged', () => {
       const { client, server } = pair();

@@ -28,6 +28,8 @@ export interface ArchitectureEntry {
   refuses?: Partial<Record<OptionName, { values: readonly string[]; why: string }>>;
   /** Its own defaults where they differ from DEFAULTS (poll/epoll: one worker). */
   defaults?: Partial<Options>;
+  /** Options it refuses while another option has a given value (`--dispatch pass` takes no --accept-lock). */
+  excludes?: readonly { when: OptionName; value: string; refuses: OptionName; why: string }[];
   /** Requires the server's module (and with it the addon): only to serve, never to parse or help. */
   load: () => Architecture;
 }
@@ -61,8 +63,19 @@ export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
     load: () => (require('./forking') as typeof import('./forking')).architecture,
   },
   preforked: {
-    summary: '--workers processes forked up front, each blocking in accept()',
-    options: [...RAW, 'workers', 'accept-lock'],
+    summary: '--workers processes forked up front, each blocking in accept() (--dispatch pass: the parent accepts)',
+    options: [...RAW, 'workers', 'accept-lock', 'dispatch'],
+    refuses: {
+      dispatch: { values: ['main'], why: "main is prethreaded's; preforked takes accept or pass" },
+    },
+    excludes: [
+      {
+        when: 'dispatch',
+        value: 'pass',
+        refuses: 'accept-lock',
+        why: 'the parent is the only process that accepts, there is nothing to serialize',
+      },
+    ],
     load: () => (require('./preforked') as typeof import('./preforked')).architecture,
   },
   threaded: {
@@ -71,14 +84,24 @@ export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
     load: () => (require('./threaded') as typeof import('./threaded')).architecture,
   },
   prethreaded: {
-    summary: 'a pool of --threads Workers, each accept()ing under an accept mutex',
-    options: [...RAW, 'threads', 'accept-lock'],
+    summary:
+      'a pool of --threads Workers, each accept()ing under an accept mutex (--dispatch main: the main thread accepts)',
+    options: [...RAW, 'threads', 'accept-lock', 'dispatch'],
     refuses: {
       'accept-lock': {
         values: ['fcntl'],
         why: 'record locks belong to a process and cannot serialize its threads; use mutex or none',
       },
+      dispatch: { values: ['pass'], why: "pass is preforked's; prethreaded takes accept or main" },
     },
+    excludes: [
+      {
+        when: 'dispatch',
+        value: 'main',
+        refuses: 'accept-lock',
+        why: 'the main thread is the only one that accepts, there is nothing to serialize',
+      },
+    ],
     load: () => (require('./prethreaded') as typeof import('./prethreaded')).architecture,
   },
   poll: {
@@ -129,6 +152,15 @@ export function refusal(arch: string, name: string, value?: string): string | nu
   return r && value !== undefined && r.values.includes(value)
     ? `--${name} ${value} does not apply to ${arch}: ${r.why}`
     : null;
+}
+
+/** Why `arch` refuses one of the `given` options because of another's value (one line), or null. */
+export function exclusion(arch: string, given: Readonly<Record<string, unknown>>): string | null {
+  for (const x of ARCHITECTURES[arch].excludes ?? []) {
+    if (given[x.when] === x.value && given[x.refuses] !== undefined)
+      return `--${x.refuses} does not apply to ${arch} --${x.when} ${x.value}: ${x.why}`;
+  }
+  return null;
 }
 
 /**

@@ -9,6 +9,7 @@ import { handleClient, ServeContext, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { setQuiet } from '../log';
 import { SharedMutex } from '../shared-mutex';
+import { FdQueue } from '../fd-queue';
 import { ClientSlot, ThreadWorkerData } from './worker-threads';
 
 const d = workerData as ThreadWorkerData;
@@ -53,9 +54,11 @@ function threadMain(): void {
   }
 }
 
-/** Prethreaded: the article's thread loop, accept() under the accept mutex, until stopped. */
+/** Prethreaded: the article's thread loop, accept() under the accept mutex (or, with --dispatch
+ *  main, take the fd the main thread accepted from the queue), until stopped. */
 function poolThreadMain(): void {
   const mutex = d.mutex ? new SharedMutex(d.mutex) : null;
+  const queue = d.queue ? new FdQueue(d.queue) : null;
   const redis = new BlockingRedis(opts.redisHost, opts.redisPort);
   if (d.id === 1) redis.connectOrWarn();
   else redis.connect();
@@ -65,8 +68,9 @@ function poolThreadMain(): void {
   let served = 0;
   try {
     while (!native.stopRequested()) {
-      const client = acceptClient(d.listenFd, lock, `thread ${d.id}`);
+      const client = queue ? queue.take() : acceptClient(d.listenFd, lock, `thread ${d.id}`);
       if (client < 0) {
+        if (queue) break; // closed: stopping
         if (-client === C.EINVAL || mutex?.closed) break; // the listening socket shut down, the mutex closed: stopping
         continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
       }

@@ -18,6 +18,7 @@ export interface ThreadWorkerData {
   listenFd: number; // prethreaded
   mutex: SharedArrayBuffer | null; // prethreaded with --accept-lock mutex
   boot?: WorkerBoot; // started from the bundled code (worker-bundle.ts), not from WORKER_SCRIPT
+  queue?: SharedArrayBuffer | null; // prethreaded --dispatch main: the FdQueue the main thread fills
 }
 
 /**

@@ -49,6 +49,8 @@ export const VARIANTS: Record<string, { arch: string; args: string[]; optIn?: bo
   },
   'poll --workers 2': { arch: 'poll', args: ['--workers', '2'], optIn: true },
   'preforked --accept-lock lifo': { arch: 'preforked', args: ['--accept-lock', 'lifo'] },
+  'preforked --dispatch pass': { arch: 'preforked', args: ['--dispatch', 'pass'] },
+  'prethreaded --dispatch main': { arch: 'prethreaded', args: ['--dispatch', 'main'] },
 };
 
 /** A label the suite runs: an architecture, or one of its VARIANTS. */
@@ -138,6 +140,8 @@ export interface Srv extends ServerProcess {
   arch: string;
   /** Forked worker processes it runs (preforked; poll/epoll --workers N), else 0. */
   workers: number;
+  /** --dispatch's value, if given (preforked pass: the parent accepts, not the workers). */
+  dispatch?: string;
   traceFile?: string;
 }
 
@@ -177,10 +181,12 @@ export function serverArgs(arch: string, pub: string, redisPort: number, extra: 
 /** Spawn `prefix... node cli.js args` in its own process group; resolve when it listens. stop(): SIGINT, SIGKILL after 15 s. */
 export async function startUnder(arch: string, prefix: string[], args: string[], traceFile?: string): Promise<Srv> {
   const s = await spawnServer(args, { prefix, timeoutMs: 30_000 });
+  const d = args.indexOf('--dispatch');
   return {
     ...s,
     arch,
     workers: forkedWorkers(args),
+    dispatch: d >= 0 ? args[d + 1] : undefined,
     traceFile,
     stop: (signal = 'SIGINT', ms = 15_000) => s.stop(signal, ms),
   };
@@ -265,10 +271,11 @@ export function kids(pid: number): { live: number[]; zombies: number[] } {
     zombies: c.filter((k) => k.state === 'Z').map((k) => k.pid),
   };
 }
-/** The processes that accept(): the forked workers (preforked, poll/epoll --workers), else the server itself. */
+/** The processes that accept(): the forked workers (preforked, poll/epoll --workers), else the server itself
+ *  (also preforked --dispatch pass: its parent accepts and passes the fds). */
 export function acceptors(s: Srv): number[] {
   const k = kids(s.pid).live;
-  return s.workers && k.length ? k : [s.pid];
+  return s.workers && s.dispatch !== 'pass' && k.length ? k : [s.pid];
 }
 export interface Usage {
   fds: number;
