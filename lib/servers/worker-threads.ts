@@ -6,7 +6,7 @@ import { C, native, sendAll } from '../sys';
 import { errorResponse } from '../http/response';
 import { notice } from '../log';
 import { Options } from '../options';
-import { BOOT_SOURCE, bundleWorker, WorkerBoot } from './worker-bundle';
+import { BOOT_SOURCE, loadWorkerBundle, WorkerBoot } from './worker-bundle';
 
 export const WORKER_SCRIPT = path.join(__dirname, 'thread-worker.js');
 
@@ -17,7 +17,7 @@ export interface ThreadWorkerData {
   slot: SharedArrayBuffer; // ClientSlot
   listenFd: number; // prethreaded
   mutex: SharedArrayBuffer | null; // prethreaded with --accept-lock mutex
-  boot?: WorkerBoot; // started from the bundled code (worker-bundle.ts), not from WORKER_SCRIPT
+  boot?: WorkerBoot; // started from thread-worker.bundle.js (worker-bundle.ts), not from WORKER_SCRIPT
 }
 
 /**
@@ -33,12 +33,12 @@ export interface ThreadStart {
 export const PLAIN_START: ThreadStart = { boot: null, options: {} };
 
 /**
- * --worker-code cached: thread-worker.js and what it requires bundled once, started from a code
- * cache; the first Worker to finish hands back a cache that holds what its request compiled
- * (adoptCodeCache), and the Workers after it start from that one.
+ * --worker-code cached: thread-worker.js and what it requires, bundled by esbuild at build time,
+ * started from a code cache; the first Worker to finish hands back a cache that holds what its
+ * request compiled (adoptCodeCache), and the Workers after it start from that one.
  */
 export function cachedThreadStart(): ThreadStart {
-  return { boot: { ...bundleWorker(WORKER_SCRIPT), giveCache: true }, options: {} };
+  return { boot: { ...loadWorkerBundle(), giveCache: true }, options: {} };
 }
 
 /** If `start` still wants a warm code cache, take the one Worker `t` posts when it is done. */
