@@ -10,7 +10,7 @@ import * as vm from 'node:vm';
 import { C, native } from '../lib/sys';
 import { boundPort, setupListeningSocket } from '../lib/listen-socket';
 import { DEFAULTS } from '../lib/options';
-import { cacheAccepted, loadWorkerBundle, WORKER_BUNDLE, WorkerBoot } from '../lib/servers/worker-bundle';
+import { cacheAccepted, loadWorkerBundle, mapStack, WORKER_BUNDLE, WorkerBoot } from '../lib/servers/worker-bundle';
 import { bundleWorker } from '../scripts/bundle-worker';
 import { ADDON_PATHS, ROOT } from '../lib/paths';
 import {
@@ -48,7 +48,8 @@ describe('threaded Worker start (worker-bundle.ts, scripts/bundle-worker.ts)', f
         path.join(dir, 'entry.js'),
         `const b = require('./sub/b'); const data = require("./data.json"); const p = require('node:path');
          const name = process.env.ZH_NOT_SET || ${JSON.stringify(path.join(dir, 'c.js'))}; const c = require(name);
-         module.exports = { b, data, sep: p.sep, c, same: require('./sub/b.js') === b, file: __filename };`,
+         module.exports = { b, data, sep: p.sep, c, same: require('./sub/b.js') === b, file: __filename };
+         Object.defineProperty(module.exports, 'fail', { value: require('./sub/fail').fail });`,
       );
       // (a computed relative name would resolve from the bundle's directory: lib/ has none)
       // a literal relative require of a .node file, from another directory than the bundle's
@@ -56,6 +57,10 @@ describe('threaded Worker start (worker-bundle.ts, scripts/bundle-worker.ts)', f
         path.join(dir, 'sub', 'b.js'),
         `exports.up = require('../data.json').n + 1;
          exports.addon = require(${JSON.stringify(path.relative(path.join(dir, 'sub'), addon))});`,
+      );
+      fs.writeFileSync(
+        path.join(dir, 'sub', 'fail.js'),
+        `// line 1\nexports.fail = () => {\n  throw new Error('from fail.js');\n};`,
       );
       fs.writeFileSync(path.join(dir, 'data.json'), '{"n": 41}');
       fs.writeFileSync(path.join(dir, 'c.js'), `module.exports = 'computed';`);
@@ -66,7 +71,7 @@ describe('threaded Worker start (worker-bundle.ts, scripts/bundle-worker.ts)', f
 
     it('holds what the entry requires by literal name; the addon, builtins and computed names go to Node', () => {
       const inputs: Record<string, string> = JSON.parse(fs.readFileSync(`${out}.inputs.json`, 'utf8'));
-      assert.deepEqual(Object.keys(inputs).sort(), ['../data.json', '../entry.js', '../sub/b.js']);
+      assert.deepEqual(Object.keys(inputs).sort(), ['../data.json', '../entry.js', '../sub/b.js', '../sub/fail.js']);
       const boot = loadWorkerBundle(out, false);
       assert.ok(!boot.source.includes('computed'), 'c.js (a name computed at run time) is not in it');
       assert.ok(!boot.source.includes('napi_register'), 'nor the addon');
@@ -79,6 +84,20 @@ describe('threaded Worker start (worker-bundle.ts, scripts/bundle-worker.ts)', f
         same: true,
         file: out, // one module now: __filename is the bundle's
       });
+    });
+
+    it("a Worker's error stack is mapped back to the file and line the bundle took the code from", () => {
+      const m = runBundle(loadWorkerBundle(out, false)) as { fail: () => void };
+      let stack = '';
+      try {
+        m.fail();
+      } catch (e) {
+        stack = (e as Error).stack ?? '';
+      }
+      const first = stack.split('\n')[1];
+      assert.match(first, /entry\.bundle\.js:\d+:\d+/, 'V8 reports the bundle');
+      assert.match(mapStack(stack, out).split('\n')[1], new RegExp(`${path.join(dir, 'sub', 'fail.js')}:3:9\\)$`));
+      assert.equal(mapStack(stack, path.join(dir, 'no-map.js')), stack, 'no map: the stack as it was');
     });
 
     it('is refused, with what to run, when missing or older than a file it was built from', () => {

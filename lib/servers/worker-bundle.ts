@@ -8,7 +8,9 @@
 // require() relative to the bundle, which sits where thread-worker.js is.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import { SourceMap, SourceMapPayload } from 'node:module';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as vm from 'node:vm';
 
 /** Written by `npm run bundle` (and prepare, build, pretest). */
@@ -48,12 +50,14 @@ function staleness(file: string): string | null {
   return null;
 }
 
+// Node's own CommonJS wrapper, on the first line so that line numbers stay the file's.
+const WRAPPER = '(function (exports, require, module, __filename, __dirname) { ';
+
 /** The bundle `file`, with a code cache of its top level if `cache` is set. Throws if it is missing or stale. */
 export function loadWorkerBundle(file = WORKER_BUNDLE, cache = true): WorkerBoot {
   const why = staleness(file);
   if (why) throw new Error(`${why}: run 'npm run bundle' (or 'npm run build'), or start with --worker-code files`);
-  // Node's own CommonJS wrapper, on the first line so that line numbers stay the file's.
-  const source = `(function (exports, require, module, __filename, __dirname) { ${fs.readFileSync(file, 'utf8')}\n})`;
+  const source = `${WRAPPER}${fs.readFileSync(file, 'utf8')}\n})`;
   return { source, filename: file, cache: cache ? new vm.Script(source, { filename: file }).createCachedData() : null };
 }
 
@@ -71,6 +75,35 @@ const m = { exports: {} };
 const r = require('node:module').createRequire(b.filename);
 s.runInThisContext().call(m.exports, m.exports, r, m, b.filename, require('node:path').dirname(b.filename));
 if (b.giveCache) parentPort.postMessage({ codeCache: s.createCachedData() });`;
+
+const maps = new Map<string, SourceMap | null>();
+
+/**
+ * `stack` (an error a Worker threw) with each frame in the bundle `file` pointed back at the
+ * TypeScript line it came from, by the bundle's source map (esbuild chains tsc's maps). Node 20
+ * applies source maps only to modules it loads itself, not to a vm.Script, even with
+ * --enable-source-maps; so the main thread does it, and only when a Worker fails.
+ */
+export function mapStack(stack: string, file = WORKER_BUNDLE): string {
+  if (!maps.has(file)) {
+    try {
+      maps.set(file, new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, 'utf8')) as SourceMapPayload));
+    } catch {
+      maps.set(file, null); // no map: the bundle's own lines, still readable JavaScript
+    }
+  }
+  const map = maps.get(file);
+  if (!map) return stack;
+  const at = new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+):(\\d+)`, 'g');
+  return stack.replace(at, (whole, l: string, c: string) => {
+    const line = Number(l) - 1;
+    const col = Number(c) - 1 - (line === 0 ? WRAPPER.length : 0);
+    const e = map.findEntry(line, col) as { originalSource?: string; originalLine?: number; originalColumn?: number };
+    if (e.originalSource === undefined || e.originalLine === undefined) return whole;
+    const src = e.originalSource.startsWith('file://') ? fileURLToPath(e.originalSource) : e.originalSource;
+    return `${path.resolve(path.dirname(file), src)}:${e.originalLine + 1}:${(e.originalColumn ?? 0) + 1}`;
+  });
+}
 
 /** Whether V8 accepted `boot.cache` (false if its flags or version differ): a check for tests. */
 export function cacheAccepted(boot: WorkerBoot): boolean {

@@ -6,7 +6,7 @@ import { C, native, sendAll } from '../sys';
 import { errorResponse } from '../http/response';
 import { notice } from '../log';
 import { Options } from '../options';
-import { BOOT_SOURCE, loadWorkerBundle, WorkerBoot } from './worker-bundle';
+import { BOOT_SOURCE, loadWorkerBundle, mapStack, WorkerBoot } from './worker-bundle';
 
 export const WORKER_SCRIPT = path.join(__dirname, 'thread-worker.js');
 
@@ -128,11 +128,12 @@ export function startThread(
   const worker = how.boot
     ? new Worker(BOOT_SOURCE, { ...how.options, eval: true, workerData })
     : new Worker(WORKER_SCRIPT, { ...how.options, workerData });
-  worker.on('error', (e) =>
+  worker.on('error', (e) => {
+    const stack = e instanceof Error ? (e.stack ?? e.message) : String(e);
     notice(
-      `zerohttpd: ${data.kind} worker ${data.id} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
-    ),
-  );
+      `zerohttpd: ${data.kind} worker ${data.id} failed: ${how.boot ? mapStack(stack, how.boot.filename) : stack}`,
+    );
+  });
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
   return { worker, slot, exited };
 }
