@@ -14,8 +14,8 @@ import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { C, native } from '../lib/sys';
 import { boundPort, setupListeningSocket } from '../lib/listen-socket';
 import { DEFAULTS } from '../lib/options';
-import { ClientSlot, startThread, ThreadStart, WORKER_SCRIPT } from '../lib/servers/worker-threads';
-import { bundleWorker, WorkerBoot } from '../lib/servers/worker-bundle';
+import { ClientSlot, startThread, ThreadStart } from '../lib/servers/worker-threads';
+import { loadWorkerBundle, WorkerBoot } from '../lib/servers/worker-bundle';
 import { loadIsolateThreads } from './isolate-server';
 
 const ROUNDS = Number(process.argv[2] ?? 30);
@@ -126,7 +126,7 @@ async function cacheAfterARequest(listenFd: number, port: number, boot: WorkerBo
 }
 
 async function levers(listenFd: number, port: number): Promise<void> {
-  const cached = bundleWorker(WORKER_SCRIPT, true);
+  const cached = loadWorkerBundle();
   const uncached = { ...cached, cache: null };
   const warm = { ...cached, cache: await cacheAfterARequest(listenFd, port, cached) };
   const small = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16, codeRangeSizeMb: 8, stackSizeMb: 1 };

@@ -1,5 +1,5 @@
 // How the threaded server starts a Worker (docs/threads.md): thread-worker.js and what it requires
-// bundled into one script with a V8 code cache, the warm cache handed back by the first Worker,
+// bundled by esbuild into one script, run from a V8 code cache, the warm cache handed back by the first Worker,
 // and --worker-code files (plain Node loading) still there.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -10,7 +10,9 @@ import * as vm from 'node:vm';
 import { C, native } from '../lib/sys';
 import { boundPort, setupListeningSocket } from '../lib/listen-socket';
 import { DEFAULTS } from '../lib/options';
-import { bundleWorker, cacheAccepted } from '../lib/servers/worker-bundle';
+import { cacheAccepted, loadWorkerBundle, mapStack, WORKER_BUNDLE, WorkerBoot } from '../lib/servers/worker-bundle';
+import { bundleWorker } from '../scripts/bundle-worker';
+import { ADDON_PATHS, ROOT } from '../lib/paths';
 import {
   adoptCodeCache,
   cachedThreadStart,
@@ -24,56 +26,99 @@ import { withRedis } from './helpers/redis';
 import { get } from './helpers/http';
 
 /** Run a bundle in this thread, as BOOT_SOURCE does in a Worker; what its entry exports. */
-function runBundle(source: string): unknown {
-  const load = new vm.Script(source).runInThisContext() as (f: (from: string) => NodeJS.Require) => unknown;
-  return load((from) => createRequire(from));
+function runBundle(boot: WorkerBoot): unknown {
+  const fn = new vm.Script(boot.source, { filename: boot.filename }).runInThisContext() as (...a: unknown[]) => void;
+  const m = { exports: {} };
+  fn.call(m.exports, m.exports, createRequire(boot.filename), m, boot.filename, path.dirname(boot.filename));
+  return m.exports;
 }
 
-describe('threaded Worker start (worker-bundle.ts)', function () {
+describe('threaded Worker start (worker-bundle.ts, scripts/bundle-worker.ts)', function () {
   this.timeout(30_000);
 
-  describe('bundleWorker()', () => {
+  describe('the esbuild bundle', () => {
     let dir: string;
-    before(() => {
+    let out: string;
+    const addon = path.join(ROOT, ADDON_PATHS[0]);
+    before(async () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zh-bundle-'));
       fs.mkdirSync(path.join(dir, 'sub'));
+      fs.mkdirSync(path.join(dir, 'out'));
       fs.writeFileSync(
         path.join(dir, 'entry.js'),
         `const b = require('./sub/b'); const data = require("./data.json"); const p = require('node:path');
-         const name = 'c'; const c = require('./' + name);
-         module.exports = { b, data, sep: p.sep, c, same: require('./sub/b.js') === b, file: __filename };`,
+         const name = process.env.ZH_NOT_SET || ${JSON.stringify(path.join(dir, 'c.js'))}; const c = require(name);
+         module.exports = { b, data, sep: p.sep, c, same: require('./sub/b.js') === b, file: __filename };
+         Object.defineProperty(module.exports, 'fail', { value: require('./sub/fail').fail });`,
       );
+      // (a computed relative name would resolve from the bundle's directory: lib/ has none)
+      // a literal relative require of a .node file, from another directory than the bundle's
       fs.writeFileSync(
         path.join(dir, 'sub', 'b.js'),
-        `exports.up = require('../data.json').n + 1; exports.dir = __dirname;`,
+        `exports.up = require('../data.json').n + 1;
+         exports.addon = require(${JSON.stringify(path.relative(path.join(dir, 'sub'), addon))});`,
+      );
+      fs.writeFileSync(
+        path.join(dir, 'sub', 'fail.js'),
+        `// line 1\nexports.fail = () => {\n  throw new Error('from fail.js');\n};`,
       );
       fs.writeFileSync(path.join(dir, 'data.json'), '{"n": 41}');
       fs.writeFileSync(path.join(dir, 'c.js'), `module.exports = 'computed';`);
+      out = path.join(dir, 'out', 'entry.bundle.js');
+      await bundleWorker(path.join(dir, 'entry.js'), out);
     });
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-    it('joins what the entry requires by literal name; builtins and computed names fall through to Node', () => {
-      const entry = path.join(dir, 'entry.js');
-      const boot = bundleWorker(entry, false);
-      assert.ok(boot.source.includes(JSON.stringify(path.join(dir, 'sub', 'b.js'))), 'sub/b.js is in the bundle');
-      assert.ok(!boot.source.includes(JSON.stringify(path.join(dir, 'c.js'))), 'c.js (computed name) is not');
-      const m = runBundle(boot.source) as Record<string, unknown>;
+    it('holds what the entry requires by literal name; the addon, builtins and computed names go to Node', () => {
+      const inputs: Record<string, string> = JSON.parse(fs.readFileSync(`${out}.inputs.json`, 'utf8'));
+      assert.deepEqual(Object.keys(inputs).sort(), ['../data.json', '../entry.js', '../sub/b.js', '../sub/fail.js']);
+      const boot = loadWorkerBundle(out, false);
+      assert.ok(!boot.source.includes('computed'), 'c.js (a name computed at run time) is not in it');
+      assert.ok(!boot.source.includes('napi_register'), 'nor the addon');
+      const m = runBundle(boot) as Record<string, unknown>;
       assert.deepEqual(m, {
-        b: { up: 42, dir: path.join(dir, 'sub') },
+        b: { up: 42, addon: native },
         data: { n: 41 },
         sep: '/',
         c: 'computed',
         same: true,
-        file: entry,
+        file: out, // one module now: __filename is the bundle's
       });
     });
 
+    it("a Worker's error stack is mapped back to the file and line the bundle took the code from", () => {
+      const m = runBundle(loadWorkerBundle(out, false)) as { fail: () => void };
+      let stack = '';
+      try {
+        m.fail();
+      } catch (e) {
+        stack = (e as Error).stack ?? '';
+      }
+      const first = stack.split('\n')[1];
+      assert.match(first, /entry\.bundle\.js:\d+:\d+/, 'V8 reports the bundle');
+      assert.match(mapStack(stack, out).split('\n')[1], new RegExp(`${path.join(dir, 'sub', 'fail.js')}:3:9\\)$`));
+      assert.equal(mapStack(stack, path.join(dir, 'no-map.js')), stack, 'no map: the stack as it was');
+    });
+
+    it('is refused, with what to run, when missing or older than a file it was built from', () => {
+      const b = path.join(dir, 'sub', 'b.js');
+      const text = fs.readFileSync(b, 'utf8');
+      assert.doesNotThrow(() => loadWorkerBundle(out, false));
+      fs.writeFileSync(b, text); // the same content again (as tsc rewrites its output): still fresh
+      assert.doesNotThrow(() => loadWorkerBundle(out, false));
+      fs.writeFileSync(b, `${text}\nexports.more = 1;`);
+      assert.throws(() => loadWorkerBundle(out), /entry\.bundle\.js is older than .*sub\/b\.js: run 'npm run bundle'/);
+      assert.throws(() => loadWorkerBundle(path.join(dir, 'nope.js')), /nope\.js is not built: run 'npm run bundle'/);
+    });
+
     it("thread-worker.js: the server's modules are in it, and V8 takes its code cache (not for other source)", () => {
-      const boot = bundleWorker(WORKER_SCRIPT);
-      const lib = path.dirname(path.dirname(WORKER_SCRIPT));
-      for (const f of ['serve.js', 'public-root.js', 'redis/blocking.js', 'servers/thread-worker.js'])
-        assert.ok(boot.source.includes(JSON.stringify(path.join(lib, f))), f);
-      assert.match(boot.source, /mime-db[/\\]db\.json/);
+      const inputs = Object.keys(JSON.parse(fs.readFileSync(`${WORKER_BUNDLE}.inputs.json`, 'utf8')) as object);
+      for (const f of ['../serve.js', '../public-root.js', '../redis/blocking.js', 'thread-worker.js'])
+        assert.ok(inputs.includes(f), f);
+      assert.ok(inputs.some((f) => /mime-db[/\\]db\.json$/.test(f)));
+      const boot = loadWorkerBundle();
+      assert.equal(boot.filename, WORKER_BUNDLE);
+      assert.equal(path.dirname(WORKER_BUNDLE), path.dirname(WORKER_SCRIPT));
       assert.ok(boot.cache && boot.cache.length > 0);
       assert.equal(cacheAccepted(boot), true);
       assert.equal(cacheAccepted({ ...boot, source: boot.source.replace('use strict', 'use  strict') }), false);

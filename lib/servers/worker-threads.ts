@@ -6,7 +6,7 @@ import { C, native, sendAll } from '../sys';
 import { errorResponse } from '../http/response';
 import { notice } from '../log';
 import { Options } from '../options';
-import { BOOT_SOURCE, bundleWorker, WorkerBoot } from './worker-bundle';
+import { BOOT_SOURCE, loadWorkerBundle, mapStack, WorkerBoot } from './worker-bundle';
 
 export const WORKER_SCRIPT = path.join(__dirname, 'thread-worker.js');
 
@@ -17,7 +17,7 @@ export interface ThreadWorkerData {
   slot: SharedArrayBuffer; // ClientSlot
   listenFd: number; // prethreaded
   mutex: SharedArrayBuffer | null; // prethreaded with --accept-lock mutex
-  boot?: WorkerBoot; // started from the bundled code (worker-bundle.ts), not from WORKER_SCRIPT
+  boot?: WorkerBoot; // started from thread-worker.bundle.js (worker-bundle.ts), not from WORKER_SCRIPT
   queue?: SharedArrayBuffer | null; // prethreaded --dispatch main: the FdQueue the main thread fills
 }
 
@@ -34,12 +34,12 @@ export interface ThreadStart {
 export const PLAIN_START: ThreadStart = { boot: null, options: {} };
 
 /**
- * --worker-code cached: thread-worker.js and what it requires bundled once, started from a code
- * cache; the first Worker to finish hands back a cache that holds what its request compiled
- * (adoptCodeCache), and the Workers after it start from that one.
+ * --worker-code cached: thread-worker.js and what it requires, bundled by esbuild at build time,
+ * started from a code cache; the first Worker to finish hands back a cache that holds what its
+ * request compiled (adoptCodeCache), and the Workers after it start from that one.
  */
 export function cachedThreadStart(): ThreadStart {
-  return { boot: { ...bundleWorker(WORKER_SCRIPT), giveCache: true }, options: {} };
+  return { boot: { ...loadWorkerBundle(), giveCache: true }, options: {} };
 }
 
 /** If `start` still wants a warm code cache, take the one Worker `t` posts when it is done. */
@@ -129,11 +129,12 @@ export function startThread(
   const worker = how.boot
     ? new Worker(BOOT_SOURCE, { ...how.options, eval: true, workerData })
     : new Worker(WORKER_SCRIPT, { ...how.options, workerData });
-  worker.on('error', (e) =>
+  worker.on('error', (e) => {
+    const stack = e instanceof Error ? (e.stack ?? e.message) : String(e);
     notice(
-      `zerohttpd: ${data.kind} worker ${data.id} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
-    ),
-  );
+      `zerohttpd: ${data.kind} worker ${data.id} failed: ${how.boot ? mapStack(stack, how.boot.filename) : stack}`,
+    );
+  });
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
   return { worker, slot, exited };
 }
