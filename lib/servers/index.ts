@@ -122,6 +122,11 @@ export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
     defaults: { workers: 1 },
     load: () => (require('./epoll') as typeof import('./epoll')).architecture,
   },
+  io_uring: {
+    summary: 'one process, one io_uring: multishot accept, provided buffers, batched submission',
+    options: [...RAW, 'redis-pool'],
+    load: () => (require('./io_uring') as typeof import('./io_uring')).architecture,
+  },
   // node:http reads requests itself, ioredis keeps its own connection, and their syscalls go
   // through libuv: --trace and --syscall-stats show only the listening socket's, which run.ts
   // sets up through the addon for every architecture ("0 connections accepted" says the rest).
