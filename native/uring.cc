@@ -30,7 +30,8 @@ static Napi::Value IoUringSetup(const Args& args) {
   uint8_t* p;
   size_t len;
   if (!argInt(args, 0, &entries, "entries") || !argBytes(args, 1, &p, &len, "params")) return Napi::Value();
-  if (len < sizeof(struct io_uring_params)) return rangeError(args.Env(), "params is smaller than struct io_uring_params"), Napi::Value();
+  if (len < sizeof(struct io_uring_params))
+    return rangeError(args.Env(), "params is smaller than struct io_uring_params"), Napi::Value();
   long r = ZH_CALL(io_uring_setup, syscall(SYS_io_uring_setup, (unsigned)entries, (struct io_uring_params*)p));
   ZH_TRACE(io_uring_setup, r, "io_uring_setup(%d, {flags=%#x})", entries, ((struct io_uring_params*)p)->flags);
   return num(args.Env(), r);

@@ -187,7 +187,11 @@ export class UringConnection extends Owner implements IdleNode {
       // Partial (a signal, or a socket error after some bytes): the rest of this buffer.
       if (!this.progress()) return;
       const out = this.out!;
-      this.op(Tag.SEND, { addr: native.address(out) + this.outOff, len: this.outLen - this.outOff, opFlags: SEND_FLAGS });
+      this.op(Tag.SEND, {
+        addr: native.address(out) + this.outOff,
+        len: this.outLen - this.outOff,
+        opFlags: SEND_FLAGS,
+      });
       return;
     }
     if (this.fileOff < this.fileSize) {

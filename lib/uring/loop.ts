@@ -117,6 +117,7 @@ export class UringLoop {
   }
 
   prep(o: Owner, tag: Tag, fd: number, f: SqeFields): void {
+    if (this.stopping && tag !== Tag.CLOSE && tag !== Tag.FILE_CLOSE) return;
     o.pending++;
     this.ring.prep(OP_OF_TAG[tag], fd, o.slot * TAGS + tag, f);
   }
@@ -191,7 +192,10 @@ export class UringLoop {
       while (this.timers.length && this.timers[0].at <= this.now) this.timers.shift()!.fn();
       for (const l of this.idleLists) l.expire(this.now);
     }
+    // Stopping: submit what is queued (the closes) and reap what has completed, starting nothing new.
     this.stopping = true;
+    ring.submit(1, 0);
+    ring.reap(this.dispatch);
   }
 
   /** The owners still holding an fd (to close synchronously at the end, after the ring is gone). */

@@ -6,7 +6,19 @@
 import * as fs from 'node:fs';
 import { C, errname, native } from '../sys';
 
-const OPS = ['NOP', 'ACCEPT', 'ASYNC_CANCEL', 'CONNECT', 'CLOSE', 'READ', 'SEND', 'RECV', 'SHUTDOWN', 'SPLICE', 'TIMEOUT'];
+const OPS = [
+  'NOP',
+  'ACCEPT',
+  'ASYNC_CANCEL',
+  'CONNECT',
+  'CLOSE',
+  'READ',
+  'SEND',
+  'RECV',
+  'SHUTDOWN',
+  'SPLICE',
+  'TIMEOUT',
+];
 /** Opcode -> name ('ACCEPT'), for the trace and the operations table. */
 export const OP_NAME: Record<number, string> = Object.fromEntries(OPS.map((n) => [C[`IORING_OP_${n}`], n]));
 
@@ -41,6 +53,20 @@ export function unavailableReason(err: number): string {
   if (code === 'EPERM' || code === 'EACCES')
     return `io_uring_setup: ${code}: io_uring is blocked here (a seccomp profile, e.g. a container runtime's default, or kernel.io_uring_disabled); allow io_uring_setup/io_uring_enter/io_uring_register or run outside the sandbox`;
   return `io_uring_setup: ${code} (${native.strerror(err)})`;
+}
+
+let probed: string | null | undefined;
+/** Why io_uring cannot be used here (with what would enable it), or null: a ring is set up and closed once. */
+export function uringUnavailable(): string | null {
+  if (probed !== undefined) return probed;
+  try {
+    new Ring(2, 4).close();
+    probed = null;
+  } catch (e) {
+    if (!(e instanceof UringUnavailable)) throw e;
+    probed = e.message;
+  }
+  return probed;
 }
 
 export interface OpCount {
@@ -79,11 +105,7 @@ export class Ring {
     const pu32 = new Uint32Array(params.buffer);
     const P = (name: string) => C[`io_uring_params_${name}_OFFSET`] / 4;
     // DEFER_TASKRUN: completions are run when we enter to wait, not by interrupting us (6.1+).
-    const tries = [
-      C.IORING_SETUP_SINGLE_ISSUER | C.IORING_SETUP_DEFER_TASKRUN,
-      C.IORING_SETUP_COOP_TASKRUN,
-      0,
-    ];
+    const tries = [C.IORING_SETUP_SINGLE_ISSUER | C.IORING_SETUP_DEFER_TASKRUN, C.IORING_SETUP_COOP_TASKRUN, 0];
     let fd = -C.EINVAL;
     for (const f of tries) {
       params.fill(0);
@@ -149,7 +171,15 @@ export class Ring {
     op: number,
     fd: number,
     ud: number,
-    o: { addr?: number; len?: number; off?: number; opFlags?: number; flags?: number; ioprio?: number; bufGroup?: number } = {},
+    o: {
+      addr?: number;
+      len?: number;
+      off?: number;
+      opFlags?: number;
+      flags?: number;
+      ioprio?: number;
+      bufGroup?: number;
+    } = {},
   ): void {
     if (this.tail - Atomics.load(this.sqU32, this.sqHead) >= this.sqEntries) this.submit(0, -1); // full: push them in
     const i = this.tail & this.sqMask;
@@ -177,14 +207,19 @@ export class Ring {
     if (this.trace) this.traceSqe(op, fd, ud, o);
   }
 
-  private traceSqe(op: number, fd: number, ud: number, o: { len?: number; opFlags?: number; flags?: number; ioprio?: number; off?: number }): void {
+  private traceSqe(
+    op: number,
+    fd: number,
+    ud: number,
+    o: { len?: number; opFlags?: number; flags?: number; ioprio?: number; off?: number },
+  ): void {
     const parts = [`sqe ${OP_NAME[op] ?? op}`, `fd=${fd}`];
     if (op === C.IORING_OP_ACCEPT && (o.ioprio ?? 0) & C.IORING_ACCEPT_MULTISHOT) parts.push('multishot');
     if (o.len) parts.push(`len=${o.len}`);
     if (op === C.IORING_OP_READ) parts.push(`off=${o.off ?? 0}`);
     if ((o.flags ?? 0) & C.IOSQE_BUFFER_SELECT) parts.push('buffer-select');
     if ((o.flags ?? 0) & C.IOSQE_IO_LINK) parts.push('link');
-    if ((o.opFlags ?? 0) & C.MSG_PEEK && (op === C.IORING_OP_RECV)) parts.push('MSG_PEEK');
+    if ((o.opFlags ?? 0) & C.MSG_PEEK && op === C.IORING_OP_RECV) parts.push('MSG_PEEK');
     parts.push(`ud=${ud}`);
     fs.writeSync(2, `[${this.pid}] ${parts.join(' ')}\n`);
   }
