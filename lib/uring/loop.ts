@@ -152,7 +152,7 @@ export class UringLoop {
   }
 
   private dispatch = (ud: number, res: number, flags: number): void => {
-    const tag = ud % TAGS,
+    const tag = (ud % TAGS) as Tag,
       slot = (ud - tag) / TAGS;
     this.ring.completed(OP_OF_TAG[tag], res);
     const o = this.owners[slot];
