@@ -51,7 +51,8 @@ class Acceptor extends Owner {
         notice(`zerohttpd: accept: ${native.errname(res)}; pausing accept for ${ACCEPT_PAUSE_MS} ms (logged once)`);
       this.warned = true;
     }
-    if (this.pending === 0 && !(flags & C.IORING_CQE_F_MORE) && !this.loop.stopping) {
+    // Without F_MORE the multishot ACCEPT has ended (an error such as EMFILE): arm a new one.
+    if (!(flags & C.IORING_CQE_F_MORE) && !this.loop.stopping) {
       if (outOfFds(res)) this.loop.setTimer(ACCEPT_PAUSE_MS, () => this.arm());
       else this.arm();
     }
