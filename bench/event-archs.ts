@@ -1,6 +1,7 @@
 // Benchmark of the event-driven servers against nginx (1 worker) and a plain node:http static
 // server, all in one run on this machine: `GET /` with wrk, one connection per request.
-//   npx tsc -p tsconfig.json && node dist/bench/event-archs.js [--duration 4]
+//   npx tsc -p tsconfig.json && node dist/bench/event-archs.js [--duration 4] [--uring-only]
+// (--uring-only: just epoll, io_uring and nginx at c=50, and the syscalls per request of both.)
 // Prints req/s per server and the ratios the issue asks for. wrk shares the cores with the
 // server (-t1): compare within one run, not across machines.
 import { freePort } from '../lib/net-probe';
@@ -10,6 +11,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { raiseNofile } from '../lib/sys';
+import { parseSyscallReport } from '../lib/bench/bench-servers';
 import { PUBLIC_DIR as PUBLIC, ROOT } from '../lib/paths';
 
 const WRK = process.env.WRK ?? '/usr/bin/wrk';
@@ -17,6 +19,7 @@ const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
 const argDuration = process.argv.indexOf('--duration');
 const DURATION = argDuration > 0 ? Number(process.argv[argDuration + 1]) : 4;
 
+const URING_ONLY = process.argv.includes('--uring-only');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitListening(port: number, proc: ChildProcess): Promise<void> {
@@ -131,6 +134,26 @@ http {
 `;
 }
 
+/** Syscalls per request of a zerohttpd server under wrk at c=50 (a separate run with --syscall-stats). */
+async function syscallsPerRequest(args: string[]): Promise<number> {
+  const port = await freePort();
+  const proc = spawn(
+    process.execPath,
+    [CLI, ...args, '--syscall-stats', '--port', String(port), '--host', '127.0.0.1', '--quiet', '--backlog', '4096'],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let out = '';
+  proc.stdout.on('data', (d) => (out += d));
+  try {
+    await waitListening(port, proc);
+    wrk(port, 50);
+  } finally {
+    await stop(proc);
+  }
+  const r = parseSyscallReport(out);
+  return r && r.accepted ? r.total / r.accepted : NaN;
+}
+
 async function main(): Promise<void> {
   raiseNofile(30_000); // inherited by wrk and the servers
   console.log(
@@ -143,22 +166,21 @@ async function main(): Promise<void> {
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
 
-  const epoll = await measure('epoll --reader buffered', zh(['epoll', '--reader', 'buffered']), [50, 100, 10_000]);
-  const edge = await measure('epoll --edge --reader buffered', zh(['epoll', '--edge', '--reader', 'buffered']), [50]);
-  const poll = await measure('poll --reader buffered', zh(['poll', '--reader', 'buffered']), [50]);
-  const byte = await measure('epoll --reader byte', zh(['epoll', '--reader', 'byte']), [50]);
-  const nodeHttp = await measure(
-    'node:http + createReadStream',
-    (port) => spawn(process.execPath, ['-e', NODE_HTTP, PUBLIC, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] }),
-    [50],
+  const epoll = await measure(
+    'epoll --reader buffered',
+    zh(['epoll', '--reader', 'buffered']),
+    URING_ONLY ? [50] : [50, 100, 10_000],
   );
-
-  let nginx: Map<number, Result> | undefined;
+  const uring = await measure('io_uring --reader buffered', zh(['io_uring', '--reader', 'buffered']), [50]);
   const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
-  if (nginxBin) {
+  const runNginx = async (): Promise<Map<number, Result> | undefined> => {
+    if (!nginxBin) {
+      console.log('nginx: not installed (apt-get install -y nginx-light); skipped');
+      return undefined;
+    }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-nginx-'));
     try {
-      nginx = await measure(
+      return await measure(
         'nginx (1 worker, sendfile)',
         (port) => {
           fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port));
@@ -171,7 +193,33 @@ async function main(): Promise<void> {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  } else console.log('nginx: not installed (apt-get install -y nginx-light); skipped');
+  };
+  const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) : 'n/a');
+  const uringRatios = async (nginx: Map<number, Result> | undefined) => {
+    const u50 = uring.get(50)?.reqPerSec ?? 0;
+    const [su, se] = [
+      await syscallsPerRequest(['io_uring', '--reader', 'buffered']),
+      await syscallsPerRequest(['epoll', '--reader', 'buffered']),
+    ];
+    console.log(`  io_uring / epoll (buffered, c=50)     = ${ratio(u50, epoll.get(50)?.reqPerSec)}  (goal >= 1.15)`);
+    console.log(`  io_uring / nginx 1 worker             = ${ratio(u50, nginx?.get(50)?.reqPerSec)}  (goal >= 1.0)`);
+    console.log(`  syscalls per request: io_uring ${su.toFixed(2)} (goal <= 1.0), epoll ${se.toFixed(2)}`);
+  };
+  if (URING_ONLY) {
+    const nginx = await runNginx();
+    console.log('\nratios (one run):');
+    return uringRatios(nginx);
+  }
+  const edge = await measure('epoll --edge --reader buffered', zh(['epoll', '--edge', '--reader', 'buffered']), [50]);
+  const poll = await measure('poll --reader buffered', zh(['poll', '--reader', 'buffered']), [50]);
+  const byte = await measure('epoll --reader byte', zh(['epoll', '--reader', 'byte']), [50]);
+  const nodeHttp = await measure(
+    'node:http + createReadStream',
+    (port) => spawn(process.execPath, ['-e', NODE_HTTP, PUBLIC, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    [50],
+  );
+
+  const nginx = await runNginx();
 
   // The guestbook (3 Redis round trips per request) against a private redis-server:
   // a connection per request (the article) vs a pool of 8 (requests queue for a free one).
@@ -207,7 +255,6 @@ async function main(): Promise<void> {
   }
 
   const e50 = epoll.get(50)?.reqPerSec ?? 0;
-  const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) : 'n/a');
   console.log('\nratios (one run):');
   console.log(`  epoll buffered / nginx 1 worker       = ${ratio(e50, nginx?.get(50)?.reqPerSec)}  (goal >= 0.8)`);
   console.log(`  epoll buffered / node:http            = ${ratio(e50, nodeHttp.get(50)?.reqPerSec)}  (goal >= 2.5)`);
@@ -220,6 +267,7 @@ async function main(): Promise<void> {
   console.log(
     `  guestbook pool 8 / per request        = ${ratio(gb8?.get(50)?.reqPerSec ?? 0, gb0?.get(50)?.reqPerSec)}`,
   );
+  await uringRatios(nginx);
 }
 
 main().then(

@@ -12,6 +12,11 @@ import { listeningLine } from './banner';
 export async function run(opts: Options): Promise<number> {
   const arch = ARCHITECTURES[opts.arch].load();
   setQuiet(opts.quiet);
+  const unavailable = ARCHITECTURES[opts.arch].unavailable?.();
+  if (unavailable) {
+    notice(`zerohttpd: ${opts.arch} cannot run here: ${unavailable}`);
+    return 1;
+  }
   if (!fs.existsSync(opts.publicDir) || !fs.statSync(opts.publicDir).isDirectory()) {
     notice(`zerohttpd: public directory '${opts.publicDir}' does not exist or is not a directory`);
     return 1;

@@ -112,6 +112,18 @@ export interface Native {
   setSyscallStats(mode: 0 | 1 | 2, trace?: boolean): void;
   resetSyscallStats(): void;
   syscallStats(): SyscallCount[];
+  /** io_uring (native/uring.cc): the three syscalls, the ring mappings, and what an SQE needs. */
+  io_uring_setup(entries: number, params: Uint8Array): number;
+  io_uring_enter(fd: number, toSubmit: number, minComplete: number, flags: number, timeoutMs?: number): number;
+  io_uring_register(fd: number, opcode: number, arg: ArrayBufferView | null, nrArgs: number): number;
+  /** fd >= 0: a ring of that io_uring fd at an IORING_OFF_* offset; fd < 0: anonymous memory. */
+  mmap(length: number, fd: number, offset: number): ArrayBuffer | number;
+  /** Unmaps a buffer from mmap() and detaches it. */
+  munmap(buffer: ArrayBuffer): number;
+  /** The address of a view's first byte (for an SQE); the memory must outlive the operation. */
+  address(view: ArrayBufferView): number;
+  /** Writes a struct sockaddr for an IP literal and port into out; returns its length. */
+  sockaddr(address: string, port: number, out: Uint8Array): number;
   errname(errno: number): string;
   strerror(errno: number): string;
   constants: Record<string, number>;

@@ -41,16 +41,23 @@ export function syscallReport(withTime: boolean, requests?: number): string {
   return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
 }
 
+/** A server that accepts without accept4() (io_uring) reports its connections and its own table here. */
+let operations: (() => { accepted: number; table: string }) | null = null;
+export function setOperationsReport(fn: typeof operations): void {
+  operations = fn;
+}
+
 /** Connections accepted (one request each, HTTP/1.0): successful accept4() calls in every process and thread. */
 export function acceptedConnections(): number {
   const a = native.syscallStats().find((r) => r.name === 'accept4');
-  return a ? a.calls - a.errors : 0;
+  return (a ? a.calls - a.errors : 0) + (operations ? operations().accepted : 0);
 }
 
 /** Snapshot the counters and stop counting and tracing, so the report covers the server's work exactly. */
 export function finishSyscallReport(withTime: boolean): string {
   const requests = acceptedConnections();
-  const text = `\nsyscalls made through the addon (${requests} connections accepted):\n${syscallReport(withTime, requests || undefined)}${herdReport()}`;
+  let text = `\nsyscalls made through the addon (${requests} connections accepted):\n${syscallReport(withTime, requests || undefined)}${herdReport()}`;
+  if (operations) text += `\n\n${operations().table}`;
   native.setSyscallStats(0, false);
   return text;
 }

@@ -196,6 +196,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerIo(exports, consts);
   registerPoll(exports, consts);
   registerProcess(exports, consts);
+  registerUring(exports, consts);
   exportFn<ErrName>(exports, "errname");
   exportFn<StrError>(exports, "strerror");
   exports.Set("constants", consts);

@@ -48,7 +48,8 @@ extern volatile sig_atomic_t g_stop;
   X(close) X(fcntl) X(sendfile) X(openat) X(openat2) X(fstat) X(poll) X(epoll_create1) \
   X(epoll_ctl) X(epoll_wait) X(fork) X(wait4) X(kill) X(getpid) X(gettid) X(getppid) \
   X(getrusage) X(setrlimit) X(getrlimit) X(prctl) X(mmap) X(futex) X(execve) X(ioctl) \
-  X(socketpair) X(sendmsg) X(recvmsg)
+  X(socketpair) X(sendmsg) X(recvmsg) \
+  X(io_uring_setup) X(io_uring_enter) X(io_uring_register) X(munmap)
 enum Sys {
 #define X(n) Z_##n,
   ZH_SYSCALLS(X)
@@ -151,5 +152,6 @@ void registerIo(Napi::Object exports, Napi::Object consts);
 void registerPoll(Napi::Object exports, Napi::Object consts);
 void registerProcess(Napi::Object exports, Napi::Object consts);
 void registerStats(Napi::Object exports, Napi::Object consts);
+void registerUring(Napi::Object exports, Napi::Object consts);
 
 }  // namespace zh

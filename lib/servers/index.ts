@@ -32,6 +32,8 @@ export interface ArchitectureEntry {
   excludes?: readonly { when: OptionName; value: string; refuses: OptionName; why: string }[];
   /** Requires the server's module (and with it the addon): only to serve, never to parse or help. */
   load: () => Architecture;
+  /** Why it cannot run on this machine (a kernel feature missing or disabled), or null; asked only before serving. */
+  unavailable?: () => string | null;
 }
 
 /** What every architecture reads: where to listen, what to serve, how long to wait, what to log. */
@@ -121,6 +123,12 @@ export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
     options: [...RAW, 'edge', 'redis-pool', 'workers', 'listen'],
     defaults: { workers: 1 },
     load: () => (require('./epoll') as typeof import('./epoll')).architecture,
+  },
+  io_uring: {
+    summary: 'one process, one io_uring: multishot accept, provided buffers, batched submission',
+    options: [...RAW, 'redis-pool'],
+    load: () => (require('./io_uring') as typeof import('./io_uring')).architecture,
+    unavailable: () => (require('../uring/ring') as typeof import('../uring/ring')).uringUnavailable(),
   },
   // node:http reads requests itself, ioredis keeps its own connection, and their syscalls go
   // through libuv: --trace and --syscall-stats show only the listening socket's, which run.ts
