@@ -110,10 +110,13 @@ describe('cli', function () {
       ],
       [['iterative', '--threads', '3'], '--threads does not apply to iterative (it is an option of: prethreaded)'],
       [['poll', '--edge'], '--edge does not apply to poll (it is an option of: epoll)'],
-      [['node', '--redis-pool', '2'], '--redis-pool does not apply to node (it is an option of: poll, epoll)'],
+      [
+        ['node', '--redis-pool', '2'],
+        '--redis-pool does not apply to node (it is an option of: poll, epoll, io_uring)',
+      ],
       [
         ['node', '--reader', 'buffered'],
-        '--reader does not apply to node (it is an option of: iterative, forking, preforked, threaded, prethreaded, poll, epoll)',
+        '--reader does not apply to node (it is an option of: iterative, forking, preforked, threaded, prethreaded, poll, epoll, io_uring)',
       ],
       [
         ['threaded', '--quiet', '--accept-lock', 'mutex', '--workers', '2'],
