@@ -8,6 +8,7 @@ import { printStats } from './stats';
 import { Options } from './options';
 import { ARCHITECTURES, flag } from './servers/index';
 import { listeningLine } from './banner';
+import { installTrace, removeTrace } from './trace';
 
 export async function run(opts: Options): Promise<number> {
   const arch = ARCHITECTURES[opts.arch].load();
@@ -21,7 +22,8 @@ export async function run(opts: Options): Promise<number> {
     notice(`zerohttpd: public directory '${opts.publicDir}' does not exist or is not a directory`);
     return 1;
   }
-  native.setSyscallStats(opts.syscallStats, opts.trace);
+  native.setSyscallStats(opts.syscallStats, false);
+  if (opts.trace) installTrace();
   let listenFd: number;
   try {
     listenFd = setupListeningSocket(opts.host, opts.port, opts.backlog, {
@@ -38,6 +40,7 @@ export async function run(opts: Options): Promise<number> {
   notice(listeningLine(mode ? `${opts.arch} (${mode})` : opts.arch, where, boundPort(listenFd), process.pid));
   await arch.enterServerLoop(listenFd, opts);
   native.close(listenFd);
+  removeTrace();
   const report: string | null = opts.syscallStats ? finishSyscallReport(opts.syscallStats === 2) : null;
   native.setSyscallStats(0, false);
   printStats(flag(arch.childrenInStats, opts));

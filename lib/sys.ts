@@ -124,6 +124,9 @@ export interface Native {
   address(view: ArrayBufferView): number;
   /** Writes a struct sockaddr for an IP literal and port into out; returns its length. */
   sockaddr(address: string, port: number, out: Uint8Array): number;
+  /** Add delta to one of the shared counters of lib/live.ts (every process and thread adds into the same ones). */
+  liveAdd(index: number, delta: number): void;
+  liveCounters(): number[];
   errname(errno: number): string;
   strerror(errno: number): string;
   constants: Record<string, number>;

@@ -38,7 +38,25 @@ export function syscallReport(withTime: boolean, requests?: number): string {
       .map((c, i) => (i === 0 || i === cols.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
       .join('  ')
       .trimEnd();
-  return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
+  const text = [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)];
+  if (withTime) text.push(waitingNote(rows));
+  return text.join('\n');
+}
+
+/** Calls that wait for something outside the server (a client, a child, a lock): their time is mostly idle. */
+export const WAITING_CALLS = ['accept4', 'epoll_wait', 'poll', 'wait4', 'futex'];
+
+/** --syscall-stats=time: the time above includes the time blocked waiting; say how much of it that is. */
+function waitingNote(rows: { name: string; ns: number }[]): string {
+  const ms = (ns: number) => (ns / 1e6).toFixed(3);
+  const waiting = rows.filter((r) => WAITING_CALLS.includes(r.name));
+  const waited = waiting.reduce((s, r) => s + r.ns, 0);
+  const all = rows.reduce((s, r) => s + r.ns, 0);
+  return (
+    `\ntime is wall-clock time inside each call, including the time it was blocked: ${ms(waited)} ms of the total is\n` +
+    `in calls that wait for a client, a child or a lock (${WAITING_CALLS.join(', ')}); the other calls took ${ms(all - waited)} ms\n` +
+    `(blocking reads and writes on a slow client's socket wait too).`
+  );
 }
 
 /** A server that accepts without accept4() (io_uring) reports its connections and its own table here. */

@@ -70,6 +70,9 @@ struct StatsTable {
   volatile int32_t mode;   // 0 off, 1 count, 2 count + time
   volatile int32_t trace;  // 1: print every call to stderr
   SysCounter sys[Z_COUNT];
+  // Counters the TypeScript defines (requests, connections, workers: lib/live.ts), added to by
+  // every process and thread like the syscall counters.
+  int64_t live[16];
 };
 // Lives in a MAP_SHARED anonymous mapping made at first load, so forked children
 // add into the parent's table and Workers (same process) share it too.

@@ -153,7 +153,9 @@ void registerIo(Napi::Object exports, Napi::Object c) {
   C(RESOLVE_BENEATH); C(RESOLVE_NO_SYMLINKS); C(RESOLVE_NO_MAGICLINKS); C(RESOLVE_NO_XDEV);
   C(RESOLVE_IN_ROOT);
   C(S_IFMT); C(S_IFREG); C(S_IFDIR); C(S_IFLNK); C(S_IFSOCK);
+  C(AT_EMPTY_PATH);
 #undef C
+  exportConst(c, "OPEN_HOW_SIZE", sizeof(struct open_how));
   // clang-format on
 }
 

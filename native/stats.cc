@@ -99,11 +99,30 @@ static Napi::Value SyscallStats(Napi::Env env) {
   return arr;
 }
 
+// liveAdd(index, delta): one atomic add to a shared counter; liveCounters() -> number[16].
+static Napi::Value LiveAdd(const Args& args) {
+  int32_t i, delta;
+  if (!argInt(args, 0, &i, "index") || !argInt(args, 1, &delta, "delta")) return Napi::Value();
+  if (i < 0 || i >= (int32_t)(sizeof g_stats->live / sizeof g_stats->live[0]))
+    return rangeError(args.Env(), "index out of range"), Napi::Value();
+  __atomic_fetch_add(&g_stats->live[i], delta, __ATOMIC_RELAXED);
+  return args.Env().Undefined();
+}
+
+static Napi::Value LiveCounters(Napi::Env env) {
+  constexpr uint32_t n = sizeof g_stats->live / sizeof g_stats->live[0];
+  Napi::Array arr = Napi::Array::New(env, n);
+  for (uint32_t i = 0; i < n; i++) arr.Set(i, (double)__atomic_load_n(&g_stats->live[i], __ATOMIC_RELAXED));
+  return arr;
+}
+
 void registerStats(Napi::Object exports, Napi::Object) {
   std::call_once(g_once, makeTable);
   exportFn<SetSyscallStats>(exports, "setSyscallStats");
   exportFn<ResetSyscallStats>(exports, "resetSyscallStats");
   exportFn<SyscallStats>(exports, "syscallStats");
+  exportFn<LiveAdd>(exports, "liveAdd");
+  exportFn<LiveCounters>(exports, "liveCounters");
 }
 
 }  // namespace zh

@@ -8,6 +8,7 @@ import { fdNum, parseTrace, startTraced, STRACE } from './helpers/strace';
 import { startServer } from './helpers/server';
 import { get } from './helpers/http';
 import { freePort } from '../lib/net-probe';
+import { COUNTED_AS } from '../lib/trace';
 
 // Syscalls that, in the iterative server, only our TypeScript makes (Node's own start-up and
 // threads never call them), so strace's totals for them are ours alone.
@@ -40,12 +41,14 @@ export function parseReport(out: string): Map<string, { calls: number; errors: n
   return m;
 }
 
-/** Lines printed by --trace: `[pid/tid] name(args) = result`. */
+/** Lines printed by --trace: `[pid/tid] name(args) = result`, by the counter each is counted in. */
 function traceCounts(stderr: string): Map<string, number> {
   const m = new Map<string, number>();
   for (const line of stderr.split('\n')) {
     const t = /^\[\d+\/\d+\] (\w+)\(/.exec(line);
-    if (t) m.set(t[1], (m.get(t[1]) ?? 0) + 1);
+    if (!t) continue;
+    const name = COUNTED_AS[t[1]] ?? t[1];
+    m.set(name, (m.get(name) ?? 0) + 1);
   }
   return m;
 }

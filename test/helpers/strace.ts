@@ -33,11 +33,17 @@ process.on('exit', () => {
   }
 });
 
-export async function startTraced(trace: string, args: string[], dir: string): Promise<Traced> {
+/** `straceFlags`: how strace prints (default: fds with their paths, strings up to 256 bytes). */
+export async function startTraced(
+  trace: string,
+  args: string[],
+  dir: string,
+  straceFlags = ['-y', '-s', '256'],
+): Promise<Traced> {
   const traceFile = path.join(dir, 'strace.out');
   const proc = spawn(
     STRACE,
-    ['-f', '-y', '-s', '256', '-e', `trace=${trace}`, '-o', traceFile, process.execPath, CLI, ...args, '--port', '0'],
+    ['-f', ...straceFlags, '-e', `trace=${trace}`, '-o', traceFile, process.execPath, CLI, ...args, '--port', '0'],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
