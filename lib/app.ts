@@ -5,6 +5,7 @@ import { HttpError, Request } from './http/request';
 import { ALLOW, errorResponse, HTML, htmlResponse, responseHead } from './http/response';
 import * as gb from './guestbook/guestbook';
 import { RespError, RespValue } from './redis/resp';
+import { STATS_PAGE } from './stats-page';
 
 export type Plan =
   /** A whole response in memory. */
@@ -19,6 +20,8 @@ export interface App {
   templates: gb.Templates;
   /** The file at `rawPath` (as requested) beneath the public root, as a Plan: a file to send, a redirect or an error. */
   staticFile(rawPath: string, head: boolean, query: string): Plan;
+  /** --stats-page: the live counters as JSON text (lib/live.ts); /_stats and /_stats.json are served only with it. */
+  liveStats?: () => string;
 }
 
 export function errorPlan(
@@ -43,6 +46,13 @@ export function route(app: App, req: Request): Plan {
   const isGet = req.method === 'GET' || head;
   if (!isGet && req.method !== 'POST')
     return errorPlan(501, { message: `${req.method} is not supported`, extra: { Allow: ALLOW } });
+  if (app.liveStats && (req.path === '/_stats' || req.path === '/_stats.json')) {
+    if (!isGet) return errorPlan(405, { extra: { Allow: 'GET, HEAD' } });
+    if (req.path === '/_stats') return html(200, STATS_PAGE, head);
+    const body = Buffer.from(app.liveStats());
+    const h = responseHead(200, 'application/json', body.length, { 'Cache-Control': 'no-store' });
+    return { kind: 'bytes', status: 200, data: head ? h : Buffer.concat([h, body]) };
+  }
   if (req.path === '/guestbook') return isGet ? guestbookGet(app, req) : guestbookPost(app, req);
   if (!isGet) return errorPlan(405, { extra: { Allow: 'GET, HEAD' } });
   return app.staticFile(req.path, head, req.query);

@@ -53,7 +53,12 @@ options:
   --redis-pool N        poll/epoll: keep N Redis connections open instead of one per request
   --syscall-stats[=time]  on exit, print a table of the syscalls made through the addon (with time: their duration;
                         node makes none but the listening socket's)
-  --trace               print every syscall made through the addon to stderr, strace-style
+  --trace               print every syscall made through the addon to stderr, decoded as strace prints it
+                        (each line starts with [pid/tid]; so do the request log lines)
+  --log-pid             start each request log line with the [pid/tid] that served it
+  --stats-interval SECONDS  all but node: every SECONDS, print one line to stderr: requests/s, open
+                        connections, live workers/threads, syscalls/s and recvfrom/s (all processes and threads)
+  --stats-page          all but node: serve a live chart of the same numbers at /_stats (JSON at /_stats.json)
   --quiet               no per-request log lines
   -h, --help            this help
   -v, --version         print the version`;
@@ -174,6 +179,13 @@ export function parseCommandLine(argv: string[]): Parsed {
     o.syscallStats = s === 'time' ? 2 : 1;
   }
   if (v.trace) o.trace = true;
+  if (v['log-pid']) o.logPid = true;
+  if (v['stats-interval'] !== undefined) {
+    o.statsInterval = seconds('stats-interval', v['stats-interval']);
+    if (o.statsInterval < 100)
+      throw new UsageError(`--stats-interval must be at least 0.1 seconds, not '${v['stats-interval']}'`);
+  }
+  if (v['stats-page']) o.statsPage = true;
   if (v.quiet) o.quiet = true;
   return { kind: 'serve', opts: o };
 }

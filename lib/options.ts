@@ -35,6 +35,9 @@ export interface Options {
   redisPool: number; // poll/epoll: persistent Redis connections (0 = one per request, as the article)
   syscallStats: 0 | 1 | 2; // 1: counts, 2: counts and time
   trace: boolean;
+  logPid: boolean; // request log lines start with the serving [pid/tid] (also with --trace)
+  statsInterval: number; // ms between live stats lines; 0 = none
+  statsPage: boolean; // serve /_stats and /_stats.json
 }
 
 export const DEFAULTS: Options = {
@@ -61,6 +64,9 @@ export const DEFAULTS: Options = {
   redisPool: 0,
   syscallStats: 0,
   trace: false,
+  logPid: false,
+  statsInterval: 0,
+  statsPage: false,
 };
 
 /** The command-line options of `zerohttpd <architecture>`, in node:util parseArgs' terms. */
@@ -84,6 +90,9 @@ export const COMMAND_LINE = {
   'redis-pool': { type: 'string' },
   'syscall-stats': { type: 'string' },
   trace: { type: 'boolean' },
+  'log-pid': { type: 'boolean' },
+  'stats-interval': { type: 'string' },
+  'stats-page': { type: 'boolean' },
   quiet: { type: 'boolean' },
 } as const;
 

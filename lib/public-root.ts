@@ -8,6 +8,7 @@ import { contentType, directoryRedirect, openErrorStatus, sanitizePath } from '.
 import * as gb from './guestbook/guestbook';
 import { App, errorPlan, Plan } from './app';
 import { Options } from './options';
+import { snapshot } from './live';
 
 /** The App of a public root: an O_PATH fd of the directory, beneath which every file is opened. */
 export interface PublicRoot extends App {
@@ -15,7 +16,7 @@ export interface PublicRoot extends App {
   publicDir: string;
 }
 
-export function createApp(opts: Pick<Options, 'publicDir' | 'templatesDir'>): PublicRoot {
+export function createApp(opts: Pick<Options, 'publicDir' | 'templatesDir'> & { statsPage?: boolean }): PublicRoot {
   const publicDir = fs.realpathSync(opts.publicDir);
   const publicFd = native.open(publicDir, C.O_PATH | C.O_DIRECTORY | C.O_CLOEXEC);
   if (publicFd < 0) throw new Error(`cannot open public directory ${publicDir}: ${native.errname(publicFd)}`);
@@ -25,6 +26,7 @@ export function createApp(opts: Pick<Options, 'publicDir' | 'templatesDir'>): Pu
       publicDir,
       templates: new gb.Templates(opts.templatesDir),
       staticFile: (rawPath, head, query) => staticFile(publicFd, rawPath, head, query),
+      liveStats: opts.statsPage ? () => JSON.stringify(snapshot()) : undefined,
     };
   } catch (e) {
     native.close(publicFd); // e.g. EMFILE reading a template in a threaded Worker: don't leak the fd

@@ -2,13 +2,15 @@
 import * as fs from 'node:fs';
 import { native } from './sys';
 import { boundPort, setupListeningSocket } from './listen-socket';
-import { notice, out, setQuiet } from './log';
+import { notice, out, setLogPid, setQuiet } from './log';
 import { finishSyscallReport } from './syscall-report';
 import { printStats } from './stats';
 import { Options } from './options';
 import { ARCHITECTURES, flag } from './servers/index';
-import { listeningLine } from './banner';
+import { listeningLine, modeOf } from './banner';
 import { installTrace, removeTrace } from './trace';
+import { startStatsPrinter, StatsPrinter } from './live-printer';
+import { workersLabel } from './live';
 
 export async function run(opts: Options): Promise<number> {
   const arch = ARCHITECTURES[opts.arch].load();
@@ -18,11 +20,13 @@ export async function run(opts: Options): Promise<number> {
     notice(`zerohttpd: ${opts.arch} cannot run here: ${unavailable}`);
     return 1;
   }
+  setLogPid(opts.logPid || opts.trace);
   if (!fs.existsSync(opts.publicDir) || !fs.statSync(opts.publicDir).isDirectory()) {
     notice(`zerohttpd: public directory '${opts.publicDir}' does not exist or is not a directory`);
     return 1;
   }
-  native.setSyscallStats(opts.syscallStats, false);
+  // The live view's syscalls/s come from the same counters: counting (not timing) is on for it.
+  native.setSyscallStats(opts.syscallStats || (opts.statsInterval || opts.statsPage ? 1 : 0), false);
   if (opts.trace) installTrace();
   let listenFd: number;
   try {
@@ -36,13 +40,20 @@ export async function run(opts: Options): Promise<number> {
   }
   if (!arch.ownSignals) native.installStopHandler();
   const where = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const mode = arch.mode?.(opts);
-  notice(listeningLine(mode ? `${opts.arch} (${mode})` : opts.arch, where, boundPort(listenFd), process.pid));
+  notice(listeningLine(modeOf(opts, arch.mode?.(opts)), where, boundPort(listenFd), process.pid));
+  let printer: StatsPrinter | null = null;
+  try {
+    if (opts.statsInterval)
+      printer = startStatsPrinter(opts.statsInterval, workersLabel(opts.arch), listenFd, flag(arch.forks, opts));
+  } catch (e) {
+    notice(`zerohttpd: ${(e as Error).message}`);
+  }
   await arch.enterServerLoop(listenFd, opts);
   native.close(listenFd);
   removeTrace();
   const report: string | null = opts.syscallStats ? finishSyscallReport(opts.syscallStats === 2) : null;
   native.setSyscallStats(0, false);
+  await printer?.stop();
   printStats(flag(arch.childrenInStats, opts));
   if (report) out(report);
   return 0;

@@ -5,6 +5,7 @@ import { HttpError, RequestParser } from './http/request';
 import { App, errorPlan, httpErrorPlan, Plan, route } from './app';
 import { BAD_REPLY, BlockingRedis } from './redis/blocking';
 import { logRequest, notice } from './log';
+import { connectionClosed } from './live';
 import { errorResponse } from './http/response';
 import { Options, Reader } from './options';
 import { LINGER_MS, LingerDrain, readRequest } from './request-reader';
@@ -85,6 +86,7 @@ export function lingeringClose(fd: number, beforeClose?: (fd: number) => void): 
   }
   beforeClose?.(fd);
   native.close(fd);
+  connectionClosed();
 }
 
 /** send() all of buf within the deadline; the number of bytes sent, or -errno if nothing could be. */
@@ -182,6 +184,7 @@ export function handleClient(fd: number, ctx: ServeContext): void {
   else {
     ctx.beforeClose?.(fd);
     native.close(fd);
+    connectionClosed();
   }
 }
 

@@ -10,6 +10,7 @@
 // numbers behind every name come from the addon's constants table.
 import * as fs from 'node:fs';
 import { C, native, Peer, Rusage } from './sys';
+import { servingIds } from './log';
 
 // A call's arguments and result, as each decoder below reads them (numbers, buffers, strings, objects).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- typed per binding function in lib/sys.ts
@@ -345,10 +346,7 @@ export const COUNTED_AS: Record<string, string> = {
 
 let prefix = '';
 /** `[pid/tid] ` of the calling thread, read once per thread (and again in a forked child) without a syscall of ours. */
-function ids(): string {
-  const [pid, , tid] = fs.readlinkSync('/proc/thread-self').split('/');
-  return `[${pid}/${tid}] `;
-}
+const ids = servingIds;
 function emit(line: string): void {
   // fs.writeSync, not native.write: the trace's own output is not a call the server made.
   const buf = Buffer.from(prefix + line + '\n');

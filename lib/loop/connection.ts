@@ -7,6 +7,7 @@ import { App, errorPlan, httpErrorPlan, Plan, route } from '../app';
 import { closeApp, createApp } from '../public-root';
 import { RespValue } from '../redis/resp';
 import { logRequest, notice } from '../log';
+import { connectionClosed } from '../live';
 import { Options, Reader } from '../options';
 import { Backend, EventLoop, Handler, IdleList, IdleNode, NONE, READABLE, WRITABLE } from './loop';
 import { RedisClient, RedisJob } from './redis';
@@ -240,6 +241,7 @@ export class HttpConnection implements Handler, IdleNode {
     this.job = null;
     this.releaseFile();
     this.s.loop.close(this.fd);
+    connectionClosed();
   }
 
   shutdown(): void {

@@ -2,6 +2,7 @@
 import { C, native, sleepMs, WaitStatus } from '../sys';
 import { BlockingRedis } from '../redis/blocking';
 import { notice } from '../log';
+import { workerEnded } from '../live';
 import { Options } from '../options';
 
 const status = new Int32Array(1);
@@ -20,9 +21,14 @@ export function reapChildren(children: Set<number>, block = false): Reaped[] {
   for (let flags = block ? 0 : C.WNOHANG; ; flags = C.WNOHANG) {
     const pid = native.waitpid(-1, flags, status);
     if (pid < 0 && -pid === C.EINTR && flags === C.WNOHANG) continue;
-    if (pid < 0 && -pid === C.ECHILD) children.clear(); // none left at all
+    if (pid < 0 && -pid === C.ECHILD) {
+      for (let n = children.size; n > 0; n--) workerEnded();
+      children.clear(); // none left at all
+    }
     if (pid <= 0) return reaped;
-    children.delete(pid);
+    // Not one of these children (the --stats-interval printer): not this caller's to report.
+    if (!children.delete(pid)) continue;
+    workerEnded();
     reaped.push({ pid, how: native.waitStatus(status[0]) });
   }
 }

@@ -9,6 +9,7 @@ import { acceptClient } from '../listen-socket';
 import { reapChildren, runChild, stopChildren } from './children';
 import { warmUpRequestPath } from './warm-up';
 import type { Architecture } from './index';
+import { workerStarted } from '../live';
 
 export const architecture = { childrenInStats: true, forks: true, enterServerLoop } satisfies Architecture;
 
@@ -41,6 +42,7 @@ function enterServerLoop(listenFd: number, opts: Options): void {
       continue;
     }
     children.add(pid);
+    workerStarted();
     native.close(client);
   }
   stopChildren(children, { graceMs: 1000 });

@@ -46,12 +46,15 @@ export const COMMON_OPTIONS: readonly OptionName[] = [
   'timeout',
   'send-timeout',
   'quiet',
+  'log-pid',
 ];
 
 /** Show the syscalls made through the addon. */
 const ADDON = ['syscall-stats', 'trace'] as const;
+/** The live view, from the counters every process and thread of a raw server adds into (lib/live.ts). */
+const LIVE = ['stats-interval', 'stats-page'] as const;
 /** The servers built on raw syscalls also choose how to read a request. */
-const RAW = ['reader', ...ADDON] as const;
+const RAW = ['reader', ...ADDON, ...LIVE] as const;
 
 export const ARCHITECTURES: Record<string, ArchitectureEntry> = {
   iterative: {

@@ -12,6 +12,7 @@ import { createApp } from '../public-root';
 import { handleClient, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { notice } from '../log';
+import { workerStarted } from '../live';
 import { AcceptLock, Options } from '../options';
 import { ServeContext } from '../serve';
 import { acceptClient, Lock } from '../listen-socket';
@@ -105,6 +106,7 @@ function enterServerLoop(listenFd: number, opts: Options): void {
         break;
       }
       workers.add(pid);
+      workerStarted();
     }
     // Block until a worker dies (or a stop signal: EINTR); poll while we are short of workers.
     const short = workers.size < opts.workers;

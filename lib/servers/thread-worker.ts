@@ -7,7 +7,7 @@ import { closeApp, createApp } from '../public-root';
 import { acceptClient } from '../listen-socket';
 import { handleClient, ServeContext, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
-import { setQuiet } from '../log';
+import { setLogPid, setQuiet } from '../log';
 import { installTrace } from '../trace';
 import { SharedMutex } from '../shared-mutex';
 import { FdQueue } from '../fd-queue';
@@ -19,6 +19,7 @@ const slot = new ClientSlot(d.slot);
 // Test-only fault: a prethreaded Worker throws after serving this many connections.
 const THROW_AFTER = Number(process.env.ZEROHTTPD_TEST_THROW_AFTER ?? 0);
 setQuiet(opts.quiet);
+setLogPid(opts.logPid || opts.trace);
 if (opts.trace) installTrace();
 
 /** Serve the fd held in the slot; whatever happens, it is closed exactly once. */

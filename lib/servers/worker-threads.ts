@@ -7,6 +7,7 @@ import { errorResponse } from '../http/response';
 import { notice } from '../log';
 import { Options } from '../options';
 import { BOOT_SOURCE, loadWorkerBundle, mapStack, WorkerBoot } from './worker-bundle';
+import { connectionClosed, workerEnded, workerStarted } from '../live';
 
 export const WORKER_SCRIPT = path.join(__dirname, 'thread-worker.js');
 
@@ -110,6 +111,7 @@ export class ClientSlot {
       sendAll(fd, errorResponse(503, { message: 'could not start a thread for this request' }));
     Atomics.store(this.a, 0, IDLE);
     native.close(fd);
+    connectionClosed();
   }
 }
 
@@ -135,7 +137,13 @@ export function startThread(
       `zerohttpd: ${data.kind} worker ${data.id} failed: ${how.boot ? mapStack(stack, how.boot.filename) : stack}`,
     );
   });
-  const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+  workerStarted();
+  const exited = new Promise<number>((resolve) =>
+    worker.once('exit', (code) => {
+      workerEnded();
+      resolve(code);
+    }),
+  );
   return { worker, slot, exited };
 }
 
