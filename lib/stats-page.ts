@@ -21,6 +21,7 @@ export const STATS_PAGE = `<!doctype html>
 <head>
 <meta charset="utf-8">
 <title>zerohttpd: live stats</title>
+<link rel="icon" href="data:,"><!-- no /favicon.ico request: it would count as one of the server's requests -->
 <style>
   body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
   h1 { font-size: 1.2em; }
