@@ -51,8 +51,8 @@ options:
                         parent accepts and passes each fd to an idle child; main: the main thread accepts for the Workers
   --edge                epoll: edge-triggered (EPOLLET) instead of level-triggered
   --redis-pool N        poll/epoll: keep N Redis connections open instead of one per request
-  --syscall-stats[=time]  on exit, print a table of the syscalls made through the addon (with time: their duration;
-                        node makes none but the listening socket's)
+  --syscall-stats[=time]  on exit, print a table of the syscalls made through the addon (with time: their duration,
+                        time blocked waiting included and shown apart; node makes none but the listening socket's)
   --trace               print every syscall made through the addon to stderr, decoded as strace prints it
                         (each line starts with [pid/tid]; so do the request log lines)
   --log-pid             start each request log line with the [pid/tid] that served it

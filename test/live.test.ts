@@ -86,6 +86,18 @@ describe('live view, log pid/tid, banner mode', function () {
     assert.equal((await plain.stop()).code, 0);
   });
 
+  it('--syscall-stats=time says how much of its time was spent blocked waiting', async () => {
+    const srv = await startServer(['iterative', '--redis', redis, '--syscall-stats=time', '--quiet']);
+    assert.equal((await get(srv.port, '/')).status, 200);
+    assert.equal((await srv.stop()).code, 0);
+    const m =
+      /including the time it was blocked: ([\d.]+) ms of the total is\nin calls that wait for a client, a child or a lock \(accept4, [^)]*\); the other calls took ([\d.]+) ms/.exec(
+        srv.stdout(),
+      );
+    assert.ok(m, srv.stdout());
+    assert.ok(Number(m[1]) > 0, 'accept4 blocked until the request came');
+  });
+
   it('node refuses --stats-interval and --stats-page; an interval under 0.1 s is refused', () => {
     assert.throws(() => parseCommandLine(['node', '--stats-interval', '1']), /--stats-interval does not apply to node/);
     assert.throws(() => parseCommandLine(['node', '--stats-page']), /--stats-page does not apply to node/);
