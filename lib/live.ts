@@ -8,17 +8,24 @@ const REQUESTS = 0; // responses logged (the /_stats page's own requests are not
 const CLOSED = 1; // client connections closed
 const WORKERS = 2; // live worker processes or threads, as their parent counts them
 
+// Off unless --stats-interval or --stats-page asked for them: then a server pays nothing for them.
+// Set in the main thread before anything is forked (children inherit it) and in each Worker.
+let on = false;
+export function countLive(opts: { statsInterval: number; statsPage: boolean }): void {
+  on = opts.statsInterval > 0 || opts.statsPage;
+}
+
 export function requestDone(target: string): void {
-  if (!target.startsWith('/_stats')) native.liveAdd(REQUESTS, 1);
+  if (on && !target.startsWith('/_stats')) native.liveAdd(REQUESTS, 1);
 }
 export function connectionClosed(): void {
-  native.liveAdd(CLOSED, 1);
+  if (on) native.liveAdd(CLOSED, 1);
 }
 export function workerStarted(): void {
-  native.liveAdd(WORKERS, 1);
+  if (on) native.liveAdd(WORKERS, 1);
 }
 export function workerEnded(): void {
-  native.liveAdd(WORKERS, -1);
+  if (on) native.liveAdd(WORKERS, -1);
 }
 
 export interface Snapshot {

@@ -10,7 +10,7 @@ import { ARCHITECTURES, flag } from './servers/index';
 import { listeningLine, modeOf } from './banner';
 import { installTrace, removeTrace } from './trace';
 import { startStatsPrinter, StatsPrinter } from './live-printer';
-import { workersLabel } from './live';
+import { countLive, workersLabel } from './live';
 
 export async function run(opts: Options): Promise<number> {
   const arch = ARCHITECTURES[opts.arch].load();
@@ -21,6 +21,7 @@ export async function run(opts: Options): Promise<number> {
     return 1;
   }
   setLogPid(opts.logPid || opts.trace);
+  countLive(opts);
   if (!fs.existsSync(opts.publicDir) || !fs.statSync(opts.publicDir).isDirectory()) {
     notice(`zerohttpd: public directory '${opts.publicDir}' does not exist or is not a directory`);
     return 1;

@@ -96,10 +96,11 @@ describe('--trace reads like strace', function () {
       const { code, calls } = await srv.stop();
       assert.equal(code, 0, srv.stderr());
       const ours = ourCalls(srv.stderr());
-      // The trace's own lines are write(2)s too (fs.writeSync, not through the addon): not ours to match.
+      // The trace's own lines are write()s to fd 2 too (fs.writeSync, not through the addon): not ours to
+      // match. (The request log lines on fd 1, through the addon, start with [pid/tid] as well and are.)
       const seen = matchAll(
         ours,
-        calls.filter((c) => !(c.name === 'write' && /^"\[\d+\/\d+\] /.test(c.argv[1] ?? ''))),
+        calls.filter((c) => !(c.name === 'write' && c.argv[0] === '2' && /^"\[\d+\/\d+\] /.test(c.argv[1] ?? ''))),
       );
       for (const name of must) assert.ok(seen.get(name), `no ${name} in the trace: ${[...seen.keys()].join(' ')}`);
       // The article's one-byte read shows the byte: the request's first one is the G of GET.

@@ -9,6 +9,7 @@ import { handleClient, ServeContext, serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { setLogPid, setQuiet } from '../log';
 import { installTrace } from '../trace';
+import { countLive } from '../live';
 import { SharedMutex } from '../shared-mutex';
 import { FdQueue } from '../fd-queue';
 import { ClientSlot, ThreadWorkerData } from './worker-threads';
@@ -20,6 +21,7 @@ const slot = new ClientSlot(d.slot);
 const THROW_AFTER = Number(process.env.ZEROHTTPD_TEST_THROW_AFTER ?? 0);
 setQuiet(opts.quiet);
 setLogPid(opts.logPid || opts.trace);
+countLive(opts);
 if (opts.trace) installTrace();
 
 /** Serve the fd held in the slot; whatever happens, it is closed exactly once. */
