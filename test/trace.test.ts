@@ -39,7 +39,10 @@ function matchAll(ours: Call[], straced: Call[]): Map<string, number> {
     let i = next.get(c.pid) ?? 0;
     const same = (s: Call) =>
       s.pid === c.pid && s.name === c.name && s.argv[0] === c.argv[0] && (c.name !== 'openat' || s.result === c.result);
-    while (i < straced.length && !same(straced[i])) i++;
+    // The addon retries a call a signal interrupted (SIGCHLD in forking's parent): strace sees the
+    // interrupted attempts too, the caller (and --trace) only the last.
+    const retried = (s: Call) => c.errno !== 'EINTR' && (s.errno === 'EINTR' || /^\? ERESTART/.test(s.result));
+    while (i < straced.length && (!same(straced[i]) || retried(straced[i]))) i++;
     assert.ok(i < straced.length, `strace never saw ${c.line} (thread ${c.pid})`);
     const s = straced[i];
     next.set(c.pid, i + 1);
@@ -60,7 +63,7 @@ function matchAll(ours: Call[], straced: Call[]): Map<string, number> {
 }
 
 const TRACED =
-  'socket,setsockopt,getsockopt,bind,listen,getsockname,connect,poll,accept4,recvfrom,sendto,openat2,newfstatat,sendfile,close,write,shutdown,ioctl,epoll_create1,epoll_ctl,epoll_wait,fcntl,prlimit64,openat';
+  'socket,setsockopt,getsockopt,bind,listen,getsockname,connect,poll,accept4,recvfrom,sendto,openat2,newfstatat,sendfile,close,write,shutdown,ioctl,epoll_create1,epoll_ctl,epoll_wait,fcntl,prlimit64,openat,wait4,prctl,getppid,getpid,kill';
 
 describe('--trace reads like strace', function () {
   this.timeout(60_000);
@@ -85,6 +88,8 @@ describe('--trace reads like strace', function () {
       ['socket', 'bind', 'listen', 'accept4', 'recvfrom', 'sendto', 'openat2', 'newfstatat', 'sendfile'],
     ],
     ['epoll', ['--edge'], ['epoll_create1', 'epoll_ctl', 'epoll_wait', 'accept4', 'recvfrom', 'sendfile']],
+    // The parent reaps each child: wait4 with the status it read, or nothing to reap.
+    ['forking', [], ['accept4', 'wait4', 'recvfrom', 'sendfile']],
   ] as const) {
     it(`${arch}${extra.length ? ` ${extra.join(' ')}` : ''}: every --trace line is the call strace printed`, async () => {
       const srv = await startTraced(
@@ -98,7 +103,8 @@ describe('--trace reads like strace', function () {
       assert.equal((await get(srv.port, '/guestbook')).status, 503); // no Redis on that port
       const { code, calls } = await srv.stop();
       assert.equal(code, 0, srv.stderr());
-      const ours = ourCalls(srv.stderr());
+      // clone()'s child_tidptr is an address only strace knows: fork() is left out of the comparison.
+      const ours = ourCalls(srv.stderr()).filter((c) => c.name !== 'clone');
       // The trace's own lines are write()s to fd 2 too (fs.writeSync, not through the addon): not ours to
       // match. (The request log lines on fd 1, through the addon, start with [pid/tid] as well and are.)
       const seen = matchAll(
