@@ -109,6 +109,7 @@ export interface Native {
   stopRequested(): number;
   clearStop(): void;
   requestStop(signal: number): void;
+  /** trace: the addon's own undecoded lines, for debugging the addon; --trace decodes in lib/trace.ts instead. */
   setSyscallStats(mode: 0 | 1 | 2, trace?: boolean): void;
   resetSyscallStats(): void;
   syscallStats(): SyscallCount[];
