@@ -84,7 +84,7 @@ describe('poll/epoll --workers: the herd', function () {
 
   it('epoll --listen shared: every idle worker wakes for each connection (the thundering herd)', async () => {
     const { herd, banner } = await herdOf('epoll', 'shared');
-    assert.match(banner, /zerohttpd epoll \(4 workers, listen shared\) listening on/);
+    assert.match(banner, /zerohttpd epoll \(level-triggered, [^)]*, 4 workers, listen shared\) listening on/);
     // One worker takes the connection; the others were woken for nothing (WORKERS - 1 each time when all sleep).
     assert.ok(herd.wasted >= CONNECTIONS, `only ${herd.wasted} wasted wakeups for ${CONNECTIONS} connections`);
   });
