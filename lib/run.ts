@@ -8,9 +8,10 @@ import { printStats } from './stats';
 import { Options } from './options';
 import { ARCHITECTURES, flag } from './servers/index';
 import { listeningLine, modeOf } from './banner';
-import { installTrace, removeTrace } from './trace';
+import { removeTrace } from './trace';
+import { startObserving } from './observe';
 import { startStatsPrinter, StatsPrinter } from './live-printer';
-import { countLive, workersLabel } from './live';
+import { workersLabel } from './live';
 
 export async function run(opts: Options): Promise<number> {
   const arch = ARCHITECTURES[opts.arch].load();
@@ -21,14 +22,11 @@ export async function run(opts: Options): Promise<number> {
     return 1;
   }
   setLogPid(opts.logPid || opts.trace);
-  countLive(opts);
   if (!fs.existsSync(opts.publicDir) || !fs.statSync(opts.publicDir).isDirectory()) {
     notice(`zerohttpd: public directory '${opts.publicDir}' does not exist or is not a directory`);
     return 1;
   }
-  // The live view's syscalls/s come from the same counters: counting (not timing) is on for it.
-  native.setSyscallStats(opts.syscallStats || (opts.statsInterval || opts.statsPage ? 1 : 0), false);
-  if (opts.trace) installTrace();
+  startObserving(opts);
   let listenFd: number;
   try {
     listenFd = setupListeningSocket(opts.host, opts.port, opts.backlog, {

@@ -5,7 +5,7 @@
 // docs/fork-safety.md). The requests go over loopback between two private sockets of the
 // parent's own (127.0.0.1, an ephemeral port); Redis is a stand-in that answers canned replies
 // (encoded and decoded as RESP, no socket); nothing is logged or counted by --syscall-stats or
-// --trace; no real client or Redis is involved. `strace -f` shows it: socket(), listen(),
+// --trace or the live view (lib/observe.ts); no real client or Redis is involved. `strace -f` shows it: socket(), listen(),
 // accept4()... before the first accept4() on the listening socket.
 import { C, native } from '../sys';
 import { App } from '../app';
@@ -15,6 +15,7 @@ import { encodeCommand, RespDecoder, RespValue } from '../redis/resp';
 import { setupListeningSocket, boundPort } from '../listen-socket';
 import { setQuiet } from '../log';
 import { Options } from '../options';
+import { startObserving, stopObserving } from '../observe';
 
 const FORM = 'name=warm&remarks=up';
 /** Each request with the Redis replies its handling needs (RESP). */
@@ -48,7 +49,7 @@ class CannedRedis extends BlockingRedis {
 }
 
 export function warmUpRequestPath(app: App, opts: Options): void {
-  native.setSyscallStats(0, false);
+  stopObserving();
   setQuiet(true);
   const web = setupListeningSocket('127.0.0.1', 0, REQUESTS.length);
   const buf = Buffer.alloc(64 * 1024);
@@ -67,7 +68,7 @@ export function warmUpRequestPath(app: App, opts: Options): void {
   } finally {
     native.close(web);
     setQuiet(opts.quiet);
-    native.setSyscallStats(opts.syscallStats, opts.trace);
+    startObserving(opts);
   }
 }
 
