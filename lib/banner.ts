@@ -6,17 +6,16 @@ import type { Options } from './options';
 /** The architecture with its mode, as the banner shows it: `epoll (edge-triggered, redis pool 8)`. */
 export function modeOf(o: Options, extra?: string | null): string {
   const pool = o.redisPool ? `redis pool ${o.redisPool}` : 'a redis connection per request';
-  const lock = (kind: string) => (kind === 'none' ? 'no accept lock' : `accept lock ${kind}`);
   const reader = o.reader === 'buffered' ? ['buffered reader'] : [];
   const modes: Record<string, string[]> = {
     iterative: ['one client at a time', ...reader],
     forking: ['a process per connection', ...reader],
-    preforked: [`${o.workers} workers`, lock(o.acceptLock), ...reader],
+    preforked: [`${o.workers} workers`, ...reader], // dispatch and accept lock: the architecture's own mode
     threaded: [
       o.maxThreads ? `a thread per connection, at most ${o.maxThreads}` : 'a thread per connection',
       ...reader,
     ],
-    prethreaded: [`${o.threads} threads`, lock(o.acceptLockGiven ? o.acceptLock : 'mutex'), ...reader],
+    prethreaded: [`${o.threads} threads`, ...reader],
     poll: [pool, ...reader],
     epoll: [o.edge ? 'edge-triggered' : 'level-triggered', pool, ...reader],
     node: ['node:http and ioredis'],

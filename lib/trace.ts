@@ -50,8 +50,8 @@ function pick(...keys: string[]): [string, number][] {
 let N: ReturnType<typeof tables>;
 function tables() {
   return {
-    af: pick('AF_INET', 'AF_INET6'),
-    sockType: pick('SOCK_STREAM', 'SOCK_DGRAM'),
+    af: pick('AF_UNIX', 'AF_INET', 'AF_INET6'),
+    sockType: pick('SOCK_STREAM', 'SOCK_DGRAM', 'SOCK_SEQPACKET'),
     sockFlags: pick('SOCK_CLOEXEC', 'SOCK_NONBLOCK'), // strace's order, not the bits'
     level: pick('SOL_SOCKET', 'IPPROTO_TCP', 'IPPROTO_IPV6'),
     so: named(/^SO_/),
@@ -210,6 +210,16 @@ const SHOW: Record<string, Shown> = {
     `recvfrom(${fd}, ${i32(r) >= 0 ? quote(buf as Uint8Array, i32(off), i32(r)) : UNFILLED}, ${len}, ${flags(i32(f), N.msg)}, NULL, NULL)${result(i32(r))}`,
   send: ([fd, buf, off, len, f], r) =>
     `sendto(${fd}, ${quote(buf as Uint8Array, i32(off), i32(len))}, ${len}, ${flags(i32(f), N.msg)}, NULL, 0)${result(i32(r))}`,
+  socketpair: ([d, t, p, out], r) =>
+    `socketpair(${oneOf(i32(d), N.af)}, ${sockType(i32(t))}, ${p}, ${i32(r) === 0 ? `[${(out as Int32Array)[0]}, ${(out as Int32Array)[1]}]` : UNFILLED})${result(i32(r))}`,
+  // One buffer, and one fd passed as SCM_RIGHTS (preforked --dispatch pass); strace prints the whole struct msghdr.
+  sendmsg: ([fd, buf, off, len, pass, f], r) =>
+    `sendmsg(${fd}, {msg_iov=[{iov_base=${quote(buf as Uint8Array, i32(off), i32(len))}, iov_len=${len}}]${i32(pass ?? -1) >= 0 ? `, msg_control=[{cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[${pass}]}]` : ''}}, ${flags(i32(f), N.msg)})${result(i32(r))}`,
+  recvmsg: ([fd, buf, off, len, out, f], r) => {
+    const got = i32(r) >= 0 ? quote(buf as Uint8Array, i32(off), i32(r)) : UNFILLED;
+    const passed = i32(r) >= 0 && (out as Int32Array)[0] >= 0;
+    return `recvmsg(${fd}, {msg_iov=[{iov_base=${got}, iov_len=${len}}]${passed ? `, msg_control=[{cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[${(out as Int32Array)[0]}]}]` : ''}}, ${flags(i32(f) | C.MSG_CMSG_CLOEXEC, N.msg)})${result(i32(r))}`;
+  },
   shutdown: ([fd, how], r) => `shutdown(${fd}, ${oneOf(i32(how), N.shut)})${result(i32(r))}`,
   // SIOCOUTQ and SIOCINQ are the terminal ioctls' numbers, and strace names them as such.
   ioctl: ([fd, req], r) => {
