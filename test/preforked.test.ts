@@ -197,7 +197,7 @@ describe('preforked server', function () {
           ['preforked', '--dispatch', 'pass', '--workers', '3', '--quiet', '--redis', `127.0.0.1:${redis().port}`],
           dir,
         );
-        assert.match(t.stderr(), /zerohttpd preforked \(dispatch pass\) listening on/);
+        assert.match(t.stderr(), /zerohttpd preforked \(\d+ workers, dispatch pass\) listening on/);
         const n = 12;
         const res = await load(t.port, n, 3, mixed);
         assert.deepEqual(res.errors, []);

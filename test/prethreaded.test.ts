@@ -201,7 +201,7 @@ describe('prethreaded server', function () {
           ['prethreaded', '--dispatch', 'main', '--threads', '3', '--quiet', '--redis', `127.0.0.1:${redis().port}`],
           dir,
         );
-        assert.match(t.stderr(), /zerohttpd prethreaded \(dispatch main\) listening on/);
+        assert.match(t.stderr(), /zerohttpd prethreaded \(\d+ threads, dispatch main\) listening on/);
         const n = 12;
         const r = await load(t.port, n, 3, (i) => `GET ${i % 2 ? '/guestbook' : '/'} HTTP/1.0\r\nHost: x\r\n\r\n`);
         assert.deepEqual(r.errors, []);
