@@ -124,9 +124,13 @@ const oneByte = (c?: Call) => c?.name === 'recvfrom' && c.argv[2] === '1' && /^(
  */
 export function excerpt(raw: string, maxLines = 48): string {
   const all = entries(raw);
-  // The last connection accepted: the forking and preforked parents serve a few warm-up
-  // requests to themselves on a private socket first (lib/servers/warm-up.ts).
-  const acc = all.map((e) => accepted(e.call)).lastIndexOf(true);
+  // The last connection accepted and closed again (a whole request): the forking and preforked
+  // parents serve a few warm-up requests to themselves on a private socket first
+  // (lib/servers/warm-up.ts), and the trace may end in the next accept4().
+  const accepts = all.flatMap((e, i) => (accepted(e.call) ? [i] : []));
+  const closedAfter = (i: number) =>
+    all.some((e, j) => j > i && e.call?.name === 'close' && fdNum(e.call.argv[0] ?? '') === all[i].call!.ret);
+  const acc = [...accepts].reverse().find(closedAfter) ?? accepts[accepts.length - 1] ?? -1;
   if (acc < 0)
     return all
       .slice(-maxLines)
