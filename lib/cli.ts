@@ -157,6 +157,11 @@ export function parseCommandLine(argv: string[]): Parsed {
     if (l !== 'shared' && l !== 'exclusive' && l !== 'reuseport')
       throw new UsageError(`--listen must be shared, exclusive or reuseport, not '${l}'`);
     o.listen = l;
+    // One process: nothing shares the port, the mode would be silently ignored.
+    if (o.workers === 1)
+      throw new UsageError(
+        `--listen ${l} takes --workers N with N > 1: a single ${o.arch} process shares its port with none`,
+      );
   }
   if (v['accept-lock'] !== undefined) {
     const l = v['accept-lock'];

@@ -97,6 +97,10 @@ describe('cli', function () {
         '--listen exclusive does not apply to poll: EPOLLEXCLUSIVE is an epoll flag; poll() has no exclusive wake-up (use shared or reuseport)',
       ],
       [
+        ['epoll', '--listen', 'reuseport'],
+        '--listen reuseport takes --workers N with N > 1: a single epoll process shares its port with none',
+      ],
+      [
         ['preforked', '--dispatch', 'pass', '--accept-lock', 'mutex'],
         '--accept-lock does not apply to preforked --dispatch pass: the parent is the only process that accepts, there is nothing to serialize',
       ],
