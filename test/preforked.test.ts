@@ -3,9 +3,11 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { parseListening } from '../lib/banner';
 import { withRedis } from './helpers/redis';
-import { RunningServer, fdTargets, heldConnections, processGroupMembers, withServer } from './helpers/server';
-import { callsOf, parseLine, startTraced } from './helpers/strace';
+import { CLI, RunningServer, fdTargets, heldConnections, processGroupMembers, withServer } from './helpers/server';
+import { STRACE, callsOf, parseLine, startTraced } from './helpers/strace';
 import { get, load } from './helpers/http';
 import { childrenOf, waitFor } from './helpers/procs';
 
@@ -254,6 +256,51 @@ describe('preforked server', function () {
       assert.equal(code, 0);
       assert.equal(s.stdout().match(/user time/g)?.length, 1);
       assert.deepEqual(processGroupMembers(s.pid), []);
+    });
+
+    it('out of fds for socketpairs (RLIMIT_NOFILE): serves with the children it has, says why once, not at every retry', async () => {
+      // The parent needs one socketpair end per child: with 40 fds it cannot make 50. It retries
+      // socketpair() every 50 ms; strace (main thread only) shows the retries, the log one line.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zh-pass-nofile-'));
+      const trace = path.join(dir, 'strace.out');
+      const proc = spawn(
+        'prlimit',
+        ['--nofile=40:40', STRACE, '-o', trace, '-e', 'trace=socketpair', process.execPath, CLI, 'preforked'].concat([
+          '--dispatch',
+          'pass',
+          '--workers',
+          '50',
+          '--port',
+          '0',
+          '--quiet',
+          '--redis',
+          `127.0.0.1:${redis().port}`,
+        ]),
+        { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+      );
+      let err = '';
+      proc.stderr.on('data', (d) => (err += d));
+      let out = '';
+      proc.stdout.on('data', (d) => (out += d));
+      const exited = new Promise<number | null>((resolve) => proc.on('exit', resolve));
+      try {
+        const { pid, port } = await waitFor('listening', 30_000, () => parseListening(err) ?? false);
+        const failed = () => (fs.existsSync(trace) ? fs.readFileSync(trace, 'utf8') : '').match(/= -1 EMFILE/g);
+        await waitFor('3 failed socketpair() calls', 20_000, () => (failed()?.length ?? 0) >= 3);
+        const res = await load(port, 20, 4, mixed);
+        assert.deepEqual(res.errors, []);
+        process.kill(pid, 'SIGINT');
+        assert.equal(await exited, 0);
+        assert.equal(err.match(/socketpair: EMFILE with \d+ of 50 workers; retrying/g)?.length, 1, err);
+        assert.equal(out.match(/user time/g)?.length, 1);
+      } finally {
+        try {
+          process.kill(-proc.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -93,3 +93,20 @@ export function stopChildren(children: Set<number>, opts: { graceMs: number }): 
     sleepMs(5);
   }
 }
+
+let lastShortfall = '';
+
+/**
+ * Say why a pool is short of workers (`what`: a failed fork() or socketpair(), e.g. a pids cgroup
+ * or RLIMIT_NOFILE) once, not at every retry: the parent retries many times a second. Called with
+ * `what` empty after each worker started: once the pool is whole the next failure is told again.
+ */
+export function noteShortfall(what: string, have: number, want: number): void {
+  if (!what) {
+    if (have >= want) lastShortfall = '';
+    return;
+  }
+  const line = `zerohttpd: ${what} with ${have} of ${want} workers; retrying until it succeeds`;
+  if (line !== lastShortfall) notice(line);
+  lastShortfall = line;
+}

@@ -12,7 +12,7 @@ import { notice } from '../log';
 import { Options } from '../options';
 import { boundPort, setupListeningSocket } from '../listen-socket';
 import { createHerdTable, herdSlot } from '../loop/herd';
-import { describe, reapChildren, runChild, stopChildren } from './children';
+import { describe, noteShortfall, reapChildren, runChild, stopChildren } from './children';
 
 /** Each worker serves `serve(itsListeningSocket, itsHerdCounters)` until a stop is requested. */
 export function runEventWorkers(
@@ -48,11 +48,12 @@ export function runEventWorkers(
         });
       }
       if (pid < 0) {
-        notice(`zerohttpd: fork: ${native.errname(pid)} with ${workers.size} of ${n} workers; retrying`);
+        noteShortfall(`fork: ${native.errname(pid)}`, workers.size, n);
         break;
       }
       workers.add(pid);
       slotOf.set(pid, slot);
+      noteShortfall('', workers.size, n);
     }
     // Block until a worker dies (or a stop signal: EINTR); poll while we are short of workers.
     const short = workers.size < n;

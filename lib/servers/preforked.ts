@@ -16,7 +16,7 @@ import { workerStarted } from '../live';
 import { AcceptLock, Options } from '../options';
 import { ServeContext } from '../serve';
 import { acceptClient, Lock } from '../listen-socket';
-import { describe, reapChildren, runChild, stopChildren } from './children';
+import { describe, noteShortfall, reapChildren, runChild, stopChildren } from './children';
 import { warmUpRequestPath } from './warm-up';
 import type { Architecture } from './index';
 
@@ -102,11 +102,12 @@ function enterServerLoop(listenFd: number, opts: Options): void {
       const pid = native.fork();
       if (pid === 0) runChild(parentPid, 'worker', opts, (redis) => workerLoop(listenFd, app, lock, redis, opts));
       if (pid < 0) {
-        notice(`zerohttpd: fork: ${native.errname(pid)} with ${workers.size} of ${opts.workers} workers; retrying`);
+        noteShortfall(`fork: ${native.errname(pid)}`, workers.size, opts.workers);
         break;
       }
       workers.add(pid);
       workerStarted();
+      noteShortfall('', workers.size, opts.workers);
     }
     // Block until a worker dies (or a stop signal: EINTR); poll while we are short of workers.
     const short = workers.size < opts.workers;
@@ -168,7 +169,11 @@ function enterPassLoop(listenFd: number, app: App, opts: Options): void {
   setNonBlocking(listenFd); // only the parent accepts (the children close it)
 
   const spawn = (): boolean => {
-    if (native.socketpair(C.AF_UNIX, C.SOCK_STREAM | C.SOCK_CLOEXEC, 0, sv) < 0) return false;
+    const r = native.socketpair(C.AF_UNIX, C.SOCK_STREAM | C.SOCK_CLOEXEC, 0, sv);
+    if (r < 0) {
+      noteShortfall(`socketpair: ${native.errname(r)}`, children.length, opts.workers);
+      return false;
+    }
     const pid = native.fork();
     if (pid === 0) {
       // The child keeps only its own end: no listening socket, no other child's socket, no pending client.
@@ -181,11 +186,12 @@ function enterPassLoop(listenFd: number, app: App, opts: Options): void {
     native.close(sv[1]);
     if (pid < 0) {
       native.close(sv[0]);
-      notice(`zerohttpd: fork: ${native.errname(pid)} with ${children.length} of ${opts.workers} workers; retrying`);
+      noteShortfall(`fork: ${native.errname(pid)}`, children.length, opts.workers);
       return false;
     }
     pids.add(pid);
     children.push({ pid, sock: sv[0], idle: false });
+    noteShortfall('', children.length, opts.workers);
     return true;
   };
   const hangUp = (c: PassChild): void => {
