@@ -5,7 +5,7 @@
 import * as dns from 'node:dns/promises';
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
-import { COMMAND_LINE, DEFAULTS, Options } from './options';
+import { COMMAND_LINE, DEFAULTS, Options, joinNegativeValues, takesValue } from './options';
 import { ARCHITECTURES, architectureNames, exclusion, flag, refusal } from './servers/index';
 
 const VERSION: string = require('../../package.json').version;
@@ -94,7 +94,7 @@ export type Parsed =
 export function parseCommandLine(argv: string[]): Parsed {
   if (argv[0] === 'bench') return { kind: 'bench', argv: argv.slice(1) };
   if (argv[0] === 'client') return { kind: 'client', argv: argv.slice(1) };
-  const args = argv.map((a) => (a === '--syscall-stats' ? '--syscall-stats=count' : a));
+  const args = joinNegativeValues(argv, takesValue).map((a) => (a === '--syscall-stats' ? '--syscall-stats=count' : a));
   let parsed;
   try {
     parsed = parseArgs({

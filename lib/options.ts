@@ -102,3 +102,17 @@ export type OptionName = keyof typeof COMMAND_LINE;
 export function takesValue(name: string): boolean {
   return name !== 'syscall-stats' && (COMMAND_LINE as Record<string, { type: string }>)[name]?.type === 'string';
 }
+
+/**
+ * `--workers -1` as `--workers=-1`: util.parseArgs takes a value starting with '-' for an option
+ * and says "argument is ambiguous"; a negative number is a value, judged (and refused) like any other.
+ */
+export function joinNegativeValues(args: readonly string[], takes: (name: string) => boolean): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--([^=]+)$/.exec(args[i]);
+    if (m && takes(m[1]) && /^-\d/.test(args[i + 1] ?? '')) out.push(`${args[i]}=${args[++i]}`);
+    else out.push(args[i]);
+  }
+  return out;
+}

@@ -4,6 +4,7 @@
 // No addon: it uses node:net, so it runs anywhere the CLI's --help does.
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from './options';
 
 export class ClientUsageError extends Error {}
 
@@ -59,7 +60,7 @@ export function parseClientArgs(argv: string[]): { help: true } | { help: false;
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv, (n) => ['pace', 'stop-after', 'read-pace', 'read-bytes'].includes(n)),
       allowPositionals: true,
       strict: true,
       options: {

@@ -66,6 +66,8 @@ describe('cli', function () {
       [['preforked', '--dispatch', 'sideways'], /^zerohttpd: --dispatch must be accept, pass .* not 'sideways'$/],
       [['iterative', '--host', 'not-an-ip'], /^zerohttpd: --host must be .* not 'not-an-ip'$/],
       [['iterative', '--port'], /^zerohttpd: .*--port/],
+      // A negative number is a value to judge, not an option ("argument is ambiguous").
+      [['preforked', '--workers', '-1'], /^zerohttpd: --workers must be an integer from 1 to 10000, not '-1'$/],
       [['iterative', '8000', '127.0.0.1', 'extra'], /^zerohttpd: too many arguments: extra$/],
     ];
     for (const [args, first] of cases) {

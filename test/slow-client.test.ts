@@ -27,6 +27,7 @@ describe('zerohttpd client (the slow client)', function () {
       [['--pace', 'soon'], /--pace must be a duration such as 1s, 250ms or 0\.5/],
       [['--pace', '-1s'], /--pace/],
       [['--stop-after', 'half'], /--stop-after must be an integer from 0/],
+      [['--stop-after', '-3'], /--stop-after must be an integer from 0 to \d+, not '-3'/],
       [['--by', 'word'], /--by must be byte or line, not 'word'/],
       [['--read-bytes', '10'], /--read-bytes needs --read-pace/],
       [['--data', 'x=1'], /--data needs --method POST/],
