@@ -3,9 +3,8 @@
 // with the shared RespDecoder. One connection per request (the article), or a pool of N
 // kept open and reused (--redis-pool N), with a queue of jobs waiting for a free one.
 import { C, native } from '../sys';
-import { encodeCommand, RespDecoder, RespValue } from '../redis/resp';
 import { EventLoop, Handler, READABLE, WRITABLE } from './loop';
-import { PooledConnection, RedisJob, RedisPool } from '../redis/pool';
+import { PooledConnection, RedisJob, RedisPool, RoundTrips } from '../redis/pool';
 
 export type { RedisJob };
 
@@ -14,11 +13,9 @@ const chunk = Buffer.allocUnsafe(64 * 1024);
 class RedisConnection implements Handler, PooledConnection {
   state: 'connecting' | 'idle' | 'sending' | 'receiving' | 'closed' = 'connecting';
   job: RedisJob | null = null;
-  private decoder = new RespDecoder();
+  private trips = new RoundTrips();
   private out: Buffer | null = null;
   private outOff = 0;
-  private step = 0;
-  private replies: RespValue[] = [];
 
   constructor(
     private client: RedisClient,
@@ -29,8 +26,7 @@ class RedisConnection implements Handler, PooledConnection {
   start(job: RedisJob): void {
     this.job = job;
     job.conn = this;
-    this.step = 0;
-    this.replies = [];
+    this.trips.begin();
     if (this.state === 'idle') this.sendNext();
   }
 
@@ -48,7 +44,7 @@ class RedisConnection implements Handler, PooledConnection {
   }
 
   private sendNext(): void {
-    this.out = encodeCommand(this.job!.commands[this.step]);
+    this.out = this.trips.nextCommand(this.job!);
     this.outOff = 0;
     this.state = 'sending';
     this.flush();
@@ -79,24 +75,16 @@ class RedisConnection implements Handler, PooledConnection {
         return this.fail(native.errname(n));
       }
       if (this.state !== 'receiving') return this.fail('unexpected data from Redis');
-      this.decoder.push(chunk.subarray(0, n));
-      let r: { value: RespValue } | undefined;
-      try {
-        r = this.decoder.next();
-      } catch (e) {
-        return this.fail((e as Error).message);
-      }
-      if (r) {
-        this.replies.push(r.value);
-        if (++this.step < this.job!.commands.length) return this.sendNext();
-        return this.finish();
-      }
+      const r = this.trips.received(this.job!, chunk.subarray(0, n));
+      if (r === 'next') return this.sendNext();
+      if (r === 'done') return this.finish();
+      if (r !== 'more') return this.fail(r.error);
     }
   }
 
   private finish(): void {
     this.state = 'idle';
-    this.client.finished(this, this.replies);
+    this.client.finished(this, this.trips.replies);
   }
 
   fail(why: string): void {

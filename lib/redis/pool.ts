@@ -3,7 +3,7 @@
 // queued for a free one, and one warning while Redis is unreachable. The transport (how a
 // connection connects, sends and receives) is the subclass's open() and its connections.
 import { notice } from '../log';
-import { RespValue } from './resp';
+import { encodeCommand, RespDecoder, RespValue } from './resp';
 
 export interface RedisJob {
   commands: string[][];
@@ -22,6 +22,36 @@ export interface PooledConnection {
   close(): void;
   /** Idle in the pool: notice Redis closing the connection. */
   idle(): void;
+}
+
+/** A connection's side of its job, one round trip at a time: the next command, the replies so far. */
+export class RoundTrips {
+  private decoder = new RespDecoder();
+  private step = 0;
+  replies: RespValue[] = [];
+
+  begin(): void {
+    this.step = 0;
+    this.replies = [];
+  }
+
+  nextCommand(job: RedisJob): Buffer {
+    return encodeCommand(job.commands[this.step]);
+  }
+
+  /** Bytes arrived: 'more' (the reply is incomplete), 'next' command to send, 'done', or what is wrong. */
+  received(job: RedisJob, bytes: Uint8Array): 'more' | 'next' | 'done' | { error: string } {
+    this.decoder.push(bytes);
+    let r: { value: RespValue } | undefined;
+    try {
+      r = this.decoder.next();
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+    if (!r) return 'more';
+    this.replies.push(r.value);
+    return ++this.step < job.commands.length ? 'next' : 'done';
+  }
 }
 
 export abstract class RedisPool<Conn extends PooledConnection> {

@@ -3,8 +3,7 @@
 // request (the article) or --redis-pool N kept open and reused, jobs queued for a free one. An
 // idle pooled connection keeps one RECV in flight, so Redis closing it is noticed.
 import { C, native } from '../sys';
-import { encodeCommand, RespDecoder, RespValue } from '../redis/resp';
-import { PooledConnection, RedisJob, RedisPool } from '../redis/pool';
+import { PooledConnection, RedisJob, RedisPool, RoundTrips } from '../redis/pool';
 import { Owner, Tag, UringLoop } from './loop';
 
 export type { RedisJob };
@@ -14,12 +13,10 @@ const SEND_FLAGS = C.MSG_NOSIGNAL | C.MSG_WAITALL;
 class RedisConnection extends Owner implements PooledConnection {
   state: 'connecting' | 'idle' | 'busy' | 'closed' = 'connecting';
   job: RedisJob | null = null;
-  private decoder = new RespDecoder();
+  private trips = new RoundTrips();
   private addr = new Uint8Array(128);
   private inBuf = Buffer.allocUnsafeSlow(64 * 1024);
   private out: Buffer | null = null;
-  private step = 0;
-  private replies: RespValue[] = [];
   private receiving = false;
 
   constructor(
@@ -34,8 +31,7 @@ class RedisConnection extends Owner implements PooledConnection {
   start(job: RedisJob): void {
     this.job = job;
     job.conn = this;
-    this.step = 0;
-    this.replies = [];
+    this.trips.begin();
     if (this.state === 'idle') this.sendNext();
   }
 
@@ -58,7 +54,7 @@ class RedisConnection extends Owner implements PooledConnection {
 
   private sendNext(): void {
     this.state = 'busy';
-    this.out = encodeCommand(this.job!.commands[this.step]);
+    this.out = this.trips.nextCommand(this.job!);
     this.op(Tag.REDIS_SEND, { addr: native.address(this.out), len: this.out.length, opFlags: SEND_FLAGS });
   }
 
@@ -73,18 +69,12 @@ class RedisConnection extends Owner implements PooledConnection {
     if (n === 0) return this.fail('connection closed by Redis');
     if (n < 0) return this.fail(native.errname(n));
     if (!this.job) return this.fail('unexpected data from Redis');
-    this.decoder.push(Buffer.from(this.inBuf.subarray(0, n)));
-    let r: { value: RespValue } | undefined;
-    try {
-      r = this.decoder.next();
-    } catch (e) {
-      return this.fail((e as Error).message);
-    }
-    if (!r) return this.listen();
-    this.replies.push(r.value);
-    if (++this.step < this.job.commands.length) return this.sendNext();
+    const r = this.trips.received(this.job, Buffer.from(this.inBuf.subarray(0, n)));
+    if (r === 'more') return this.listen();
+    if (r === 'next') return this.sendNext();
+    if (r !== 'done') return this.fail(r.error);
     this.state = 'idle';
-    this.client.finished(this, this.replies);
+    this.client.finished(this, this.trips.replies);
   }
 
   fail(why: string): void {
