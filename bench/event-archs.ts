@@ -5,70 +5,21 @@
 // Prints req/s per server and the ratios the issue asks for. wrk shares the cores with the
 // server (-t1): compare within one run, not across machines.
 import { freePort } from '../lib/net-probe';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { raiseNofile } from '../lib/sys';
 import { parseSyscallReport } from '../lib/bench/bench-servers';
-import { PUBLIC_DIR as PUBLIC, ROOT } from '../lib/paths';
+import { PUBLIC_DIR as PUBLIC } from '../lib/paths';
+import { CLI, nginxConfig, sleep, stop, waitListening, wrk as runWrk, WrkResult as Result } from './wrk';
 
-const WRK = process.env.WRK ?? '/usr/bin/wrk';
-const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
 const argDuration = process.argv.indexOf('--duration');
 const DURATION = argDuration > 0 ? Number(process.argv[argDuration + 1]) : 4;
 
 const URING_ONLY = process.argv.includes('--uring-only');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitListening(port: number, proc: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listening on ${port}`);
-}
-
-interface Result {
-  reqPerSec: number;
-  errors: string;
-}
-
-function wrk(port: number, connections: number, urlPath = '/'): Result {
-  const r = spawnSync(
-    WRK,
-    ['-t1', `-c${connections}`, `-d${DURATION}s`, '-H', 'Connection: close', `http://127.0.0.1:${port}${urlPath}`],
-    {
-      encoding: 'utf8',
-    },
-  );
-  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
-  const errs = /Socket errors: (.*)/.exec(r.stdout);
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout);
-  return {
-    reqPerSec: rps ? Number(rps[1]) : 0,
-    errors: [errs?.[1], non2xx ? `non-2xx ${non2xx[1]}` : ''].filter(Boolean).join('; '),
-  };
-}
-
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const done = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGINT');
-  const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-  await done;
-  clearTimeout(t);
-}
+const wrk = (port: number, connections: number, urlPath = '/'): Result => runWrk(port, connections, DURATION, urlPath);
 
 /** Start a server, run wrk at each concurrency, stop it. */
 async function measure(
@@ -89,7 +40,7 @@ async function measure(
       const r = wrk(port, c, urlPath);
       out.set(c, r);
       console.log(
-        `${name.padEnd(34)} c=${String(c).padEnd(6)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s${r.errors ? `  (${r.errors})` : ''}`,
+        `${name.padEnd(34)} c=${String(c).padEnd(6)} ${r.rps.toFixed(0).padStart(7)} req/s${r.errors ? `  (${r.errors})` : ''}`,
       );
       await sleep(500); // let TIME_WAIT and the backlog settle a little
     }
@@ -113,26 +64,6 @@ http.createServer((req, res) => {
   });
 }).listen(Number(process.argv[2]), '127.0.0.1');
 `;
-
-function nginxConfig(dir: string, port: number): string {
-  return `worker_processes 1;
-daemon off;
-master_process on;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 19000; }
-worker_rlimit_nofile 20000;
-http {
-  access_log off;
-  sendfile on;
-  keepalive_timeout 0;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  types { text/html html; }
-  server { listen 127.0.0.1:${port} backlog=4096; root ${PUBLIC}; index index.html; }
-}
-`;
-}
 
 /** Syscalls per request of a zerohttpd server under wrk at c=50 (a separate run with --syscall-stats). */
 async function syscallsPerRequest(args: string[]): Promise<number> {
@@ -196,13 +127,13 @@ async function main(): Promise<void> {
   };
   const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) : 'n/a');
   const uringRatios = async (nginx: Map<number, Result> | undefined) => {
-    const u50 = uring.get(50)?.reqPerSec ?? 0;
+    const u50 = uring.get(50)?.rps ?? 0;
     const [su, se] = [
       await syscallsPerRequest(['io_uring', '--reader', 'buffered']),
       await syscallsPerRequest(['epoll', '--reader', 'buffered']),
     ];
-    console.log(`  io_uring / epoll (buffered, c=50)     = ${ratio(u50, epoll.get(50)?.reqPerSec)}  (goal >= 1.15)`);
-    console.log(`  io_uring / nginx 1 worker             = ${ratio(u50, nginx?.get(50)?.reqPerSec)}  (goal >= 1.0)`);
+    console.log(`  io_uring / epoll (buffered, c=50)     = ${ratio(u50, epoll.get(50)?.rps)}  (goal >= 1.15)`);
+    console.log(`  io_uring / nginx 1 worker             = ${ratio(u50, nginx?.get(50)?.rps)}  (goal >= 1.0)`);
     console.log(`  syscalls per request: io_uring ${su.toFixed(2)} (goal <= 1.0), epoll ${se.toFixed(2)}`);
   };
   if (URING_ONLY) {
@@ -254,19 +185,17 @@ async function main(): Promise<void> {
     fs.rmSync(redisDir, { recursive: true, force: true });
   }
 
-  const e50 = epoll.get(50)?.reqPerSec ?? 0;
+  const e50 = epoll.get(50)?.rps ?? 0;
   console.log('\nratios (one run):');
-  console.log(`  epoll buffered / nginx 1 worker       = ${ratio(e50, nginx?.get(50)?.reqPerSec)}  (goal >= 0.8)`);
-  console.log(`  epoll buffered / node:http            = ${ratio(e50, nodeHttp.get(50)?.reqPerSec)}  (goal >= 2.5)`);
+  console.log(`  epoll buffered / nginx 1 worker       = ${ratio(e50, nginx?.get(50)?.rps)}  (goal >= 0.8)`);
+  console.log(`  epoll buffered / node:http            = ${ratio(e50, nodeHttp.get(50)?.rps)}  (goal >= 2.5)`);
   console.log(
-    `  epoll c=10000 / epoll c=100           = ${ratio(epoll.get(10_000)?.reqPerSec ?? 0, epoll.get(100)?.reqPerSec)}  (goal >= 0.8)`,
+    `  epoll c=10000 / epoll c=100           = ${ratio(epoll.get(10_000)?.rps ?? 0, epoll.get(100)?.rps)}  (goal >= 0.8)`,
   );
-  console.log(`  epoll --edge / epoll (c=50)           = ${ratio(edge.get(50)?.reqPerSec ?? 0, e50)}`);
-  console.log(`  poll / epoll (c=50)                   = ${ratio(poll.get(50)?.reqPerSec ?? 0, e50)}`);
-  console.log(`  byte reader / buffered reader (epoll) = ${ratio(byte.get(50)?.reqPerSec ?? 0, e50)}`);
-  console.log(
-    `  guestbook pool 8 / per request        = ${ratio(gb8?.get(50)?.reqPerSec ?? 0, gb0?.get(50)?.reqPerSec)}`,
-  );
+  console.log(`  epoll --edge / epoll (c=50)           = ${ratio(edge.get(50)?.rps ?? 0, e50)}`);
+  console.log(`  poll / epoll (c=50)                   = ${ratio(poll.get(50)?.rps ?? 0, e50)}`);
+  console.log(`  byte reader / buffered reader (epoll) = ${ratio(byte.get(50)?.rps ?? 0, e50)}`);
+  console.log(`  guestbook pool 8 / per request        = ${ratio(gb8?.get(50)?.rps ?? 0, gb0?.get(50)?.rps)}`);
   await uringRatios(nginx);
 }
 

@@ -97,13 +97,55 @@ interface Timer {
   fn: () => void;
 }
 
+/** A loop's deadlines (this one's and io_uring's): its idle lists and a few one-shot timers. */
+export class Deadlines {
+  private idleLists: IdleList[] = [];
+  private timers: Timer[] = []; // few (the accept pause): a sorted array is enough
+
+  idleList(timeoutMs: number): IdleList {
+    const l = new IdleList(timeoutMs);
+    this.idleLists.push(l);
+    return l;
+  }
+
+  setTimer(at: number, fn: () => void): void {
+    const t = { at, fn };
+    let i = this.timers.length;
+    while (i > 0 && this.timers[i - 1].at > t.at) i--;
+    this.timers.splice(i, 0, t);
+  }
+
+  /** Milliseconds until the nearest deadline (0 if already due), or -1 (wait forever). */
+  waitTime(now: number): number {
+    let t = -1;
+    for (const l of this.idleLists) {
+      const n = l.nextIn(now);
+      if (n >= 0 && (t < 0 || n < t)) t = n;
+    }
+    if (this.timers.length) {
+      const n = Math.max(0, this.timers[0].at - now);
+      if (t < 0 || n < t) t = n;
+    }
+    return t;
+  }
+
+  /** Run the timers that are due, then expire the idle nodes past their deadline. */
+  fire(now: number): void {
+    while (this.timers.length && this.timers[0].at <= now) this.timers.shift()!.fn();
+    for (const l of this.idleLists) l.expire(now);
+  }
+
+  clearTimers(): void {
+    this.timers = [];
+  }
+}
+
 export class EventLoop {
   now = Date.now();
   private handlers: (Handler | undefined)[] = [];
   private interest = new Uint8Array(1024);
   private registered = new Uint8Array(1024);
-  private idleLists: IdleList[] = [];
-  private timers: Timer[] = []; // few (the accept pause): a sorted array is enough
+  private deadlines = new Deadlines();
   stopping = false;
 
   /** `herd`: the worker's counters (lib/loop/herd.ts) when it is one of --workers N. */
@@ -113,9 +155,7 @@ export class EventLoop {
   ) {}
 
   idleList(timeoutMs: number): IdleList {
-    const l = new IdleList(timeoutMs);
-    this.idleLists.push(l);
-    return l;
+    return this.deadlines.idleList(timeoutMs);
   }
 
   private grow(fd: number): void {
@@ -181,30 +221,14 @@ export class EventLoop {
   }
 
   setTimer(ms: number, fn: () => void): void {
-    const t = { at: this.now + ms, fn };
-    let i = this.timers.length;
-    while (i > 0 && this.timers[i - 1].at > t.at) i--;
-    this.timers.splice(i, 0, t);
-  }
-
-  private waitTime(): number {
-    let t = -1;
-    for (const l of this.idleLists) {
-      const n = l.nextIn(this.now);
-      if (n >= 0 && (t < 0 || n < t)) t = n;
-    }
-    if (this.timers.length) {
-      const n = Math.max(0, this.timers[0].at - this.now);
-      if (t < 0 || n < t) t = n;
-    }
-    return t;
+    this.deadlines.setTimer(this.now + ms, fn);
   }
 
   /** Dispatch readiness and deadlines until a stop is requested. */
   run(): void {
     const b = this.backend;
     while (!native.stopRequested()) {
-      const n = b.wait(this.waitTime());
+      const n = b.wait(this.deadlines.waitTime(this.now));
       this.now = Date.now();
       if (this.herd) this.herd[WAITS]++;
       if (n < 0) {
@@ -216,8 +240,7 @@ export class EventLoop {
         const mask = b.firedMask(i) & this.interest[fd];
         if (mask !== NONE) this.handlers[fd]?.ready(mask);
       }
-      while (this.timers.length && this.timers[0].at <= this.now) this.timers.shift()!.fn();
-      for (const l of this.idleLists) l.expire(this.now);
+      this.deadlines.fire(this.now);
     }
     this.shutdown();
   }
@@ -226,7 +249,7 @@ export class EventLoop {
     this.stopping = true;
     for (let fd = 0; fd < this.handlers.length; fd++) this.handlers[fd]?.shutdown();
     this.handlers = [];
-    this.timers = [];
+    this.deadlines.clearTimers();
     this.backend.close();
   }
 }

@@ -4,7 +4,7 @@
 // them first): the kernel never writes into memory we have dropped, and no fd is reused under
 // an operation. Deadlines are the event loop's IdleLists; the wait is one io_uring_enter().
 import { C, errname, native } from '../sys';
-import { IdleList } from '../loop/loop';
+import { Deadlines, IdleList } from '../loop/loop';
 import { BufferRing, Ring } from './ring';
 
 /** What an operation was for, in the low bits of its user data. */
@@ -87,17 +87,11 @@ export abstract class Owner {
   }
 }
 
-interface Timer {
-  at: number;
-  fn: () => void;
-}
-
 export class UringLoop {
   now = Date.now();
   private owners: (Owner | undefined)[] = [undefined];
   private free: number[] = [];
-  private idleLists: IdleList[] = [];
-  private timers: Timer[] = [];
+  private deadlines = new Deadlines();
   /** Receives that found no free buffer (ENOBUFS): retried after this batch recycled some. */
   retry: (() => void)[] = [];
   stopping = false;
@@ -128,27 +122,11 @@ export class UringLoop {
   }
 
   idleList(ms: number): IdleList {
-    const l = new IdleList(ms);
-    this.idleLists.push(l);
-    return l;
+    return this.deadlines.idleList(ms);
   }
 
   setTimer(ms: number, fn: () => void): void {
-    this.timers.push({ at: this.now + ms, fn });
-    this.timers.sort((a, b) => a.at - b.at);
-  }
-
-  private waitTime(): number {
-    let t = -1;
-    for (const l of this.idleLists) {
-      const n = l.nextIn(this.now);
-      if (n >= 0 && (t < 0 || n < t)) t = n;
-    }
-    if (this.timers.length) {
-      const n = Math.max(0, this.timers[0].at - this.now);
-      if (t < 0 || n < t) t = n;
-    }
-    return t;
+    this.deadlines.setTimer(this.now + ms, fn);
   }
 
   private dispatch = (ud: number, res: number, flags: number): void => {
@@ -179,7 +157,7 @@ export class UringLoop {
   run(): void {
     const ring = this.ring;
     while (!native.stopRequested()) {
-      const r = ring.submit(1, this.waitTime());
+      const r = ring.submit(1, this.deadlines.waitTime(this.now));
       this.now = Date.now();
       if (r < 0 && -r !== C.ETIME && -r !== C.EINTR && -r !== C.EBUSY && -r !== C.EAGAIN)
         throw new Error(`io_uring_enter: ${errname(r)}`);
@@ -189,8 +167,7 @@ export class UringLoop {
         this.retry = [];
         for (const fn of again) fn();
       }
-      while (this.timers.length && this.timers[0].at <= this.now) this.timers.shift()!.fn();
-      for (const l of this.idleLists) l.expire(this.now);
+      this.deadlines.fire(this.now);
     }
     // Stopping: submit what is queued (the closes) and reap what has completed, starting nothing new.
     this.stopping = true;
