@@ -60,7 +60,7 @@ function dryRun(argv: string[]): void {
  * The rule for absolute paths: a path the server itself serves (its first segment is a file or
  * directory of public/, or a route), or an interface every Linux has: /proc, /sys, /dev,
  * /etc/passwd (the traversal examples' target), /usr/include (the kernel headers). Anything
- * else (/home/..., /tmp/..., /work/...) exists only on somebody's machine.
+ * else (/home/..., /tmp/..., a checkout path) exists only on somebody's machine.
  */
 const SYSTEM = /^\/(proc|sys|dev)(\/|$)|^\/etc\/passwd$|^\/usr\/include\//;
 const ROUTES = new Set(['guestbook', '_stats', ...fs.readdirSync(path.join(ROOT, 'public'))]);
