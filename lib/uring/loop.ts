@@ -5,7 +5,7 @@
 // an operation. Deadlines are the event loop's IdleLists; the wait is one io_uring_enter().
 import { C, errname, native } from '../sys';
 import { Deadlines, IdleList } from '../loop/loop';
-import { BufferRing, Ring } from './ring';
+import { BufferRing, Ring, SqeFields } from './ring';
 
 /** What an operation was for, in the low bits of its user data. */
 export enum Tag {
@@ -33,16 +33,6 @@ OP_OF_TAG[Tag.SHUTDOWN] = C.IORING_OP_SHUTDOWN;
 OP_OF_TAG[Tag.CANCEL] = C.IORING_OP_ASYNC_CANCEL;
 OP_OF_TAG[Tag.CLOSE] = OP_OF_TAG[Tag.FILE_CLOSE] = C.IORING_OP_CLOSE;
 OP_OF_TAG[Tag.CONNECT] = C.IORING_OP_CONNECT;
-
-export interface SqeFields {
-  addr?: number;
-  len?: number;
-  off?: number;
-  opFlags?: number;
-  flags?: number;
-  ioprio?: number;
-  bufGroup?: number;
-}
 
 /** Something with operations in flight: a client connection, a Redis connection, the server. */
 export abstract class Owner {

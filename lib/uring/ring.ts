@@ -75,6 +75,17 @@ export interface OpCount {
   errors: Record<string, number>;
 }
 
+/** The fields of one SQE besides its opcode, fd and user_data (see Ring.prep()). */
+export interface SqeFields {
+  addr?: number;
+  len?: number;
+  off?: number;
+  opFlags?: number;
+  flags?: number;
+  ioprio?: number;
+  bufGroup?: number;
+}
+
 export class Ring {
   readonly fd: number;
   readonly features: number;
@@ -168,20 +179,7 @@ export class Ring {
    * Queue one SQE. `addr` is an address (native.address()), `off` a file offset or a second
    * address, `opFlags` the op's flags word (msg_flags, accept_flags, ...).
    */
-  prep(
-    op: number,
-    fd: number,
-    ud: number,
-    o: {
-      addr?: number;
-      len?: number;
-      off?: number;
-      opFlags?: number;
-      flags?: number;
-      ioprio?: number;
-      bufGroup?: number;
-    } = {},
-  ): void {
+  prep(op: number, fd: number, ud: number, o: SqeFields = {}): void {
     if (this.tail - Atomics.load(this.sqU32, this.sqHead) >= this.sqEntries) this.submit(0, -1); // full: push them in
     const i = this.tail & this.sqMask;
     const b = i * SQE;
