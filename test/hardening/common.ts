@@ -19,7 +19,7 @@ import { PrivateRedis, startRedis } from '../helpers/redis';
 import { parseResponse, RawResponse } from '../helpers/http';
 import { childrenOf, waitFor } from '../helpers/procs';
 import { isOpen, openedFile, parseTrace } from '../helpers/strace';
-import { skipBecause } from '../helpers/skip';
+import { runnable } from '../helpers/skip';
 
 export { sleep, waitFor };
 
@@ -445,16 +445,7 @@ export function describeEveryArch(concern: string, body: (env: ArchEnv) => void,
       if (shared.tree) fs.rmSync(shared.tree.root, { recursive: true, force: true });
     });
 
-    for (const { label, arch, args } of ARCHS) {
-      const why = ARCHITECTURES[arch].unavailable?.();
-      if (why) {
-        describe(label, () =>
-          it('cannot run on this machine', function () {
-            skipBecause(this, `${label}: ${why}`);
-          }),
-        );
-        continue;
-      }
+    for (const { label, arch, args } of runnable(ARCHS)) {
       describe(label, function () {
         const env = { arch, label, mode: args, isNode: arch === 'node' } as ArchEnv;
         let workerPids: number[] = [];
