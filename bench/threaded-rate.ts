@@ -9,12 +9,13 @@
 // --c-dir: the article's C servers built in a temporary directory (see their ABOUT.md); their
 // Redis is on port 6379 of the address given, so a private redis-server is started on 6379 of
 // a loopback address of its own (127.x.y.z), and zerohttpd's servers use that one too.
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { treeCpuSeconds } from '../lib/bench/procfs';
 import { parseWrkOutput } from '../lib/bench/load';
+import { sleep, stop, waitListening } from './wrk';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,7 +28,6 @@ const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
 const ISOLATE_SERVER = path.join(ROOT, 'dist', 'bench', 'isolate-server.js');
 const REDIS_IP = `127.${50 + (process.pid % 100)}.${(process.pid >> 8) % 250}.9`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -36,28 +36,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(p));
     });
   });
-}
-
-async function waitForPort(port: number, proc: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.end(), r(true)));
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGINT');
-  const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(t);
 }
 
 interface Row {
@@ -88,7 +66,7 @@ async function measure(
 ): Promise<Row> {
   const proc = spawn(cmd, args, { cwd, stdio: 'ignore', env: { ...process.env, ...env } });
   try {
-    await waitForPort(port, proc);
+    await waitListening(port, proc);
     const url = `http://127.0.0.1:${port}${route}`;
     wrk(url, 1); // warm-up
     const cpu0 = treeCpuSeconds(proc.pid!);
