@@ -43,9 +43,10 @@ options:
                         poll set/epoll (default: shared, the herd); epoll only: EPOLLEXCLUSIVE; or one
                         SO_REUSEPORT socket per worker
   --threads N           prethreaded: number of worker threads (default ${DEFAULTS.threads})
-  --max-threads N       threaded: stop accepting while N Workers are alive (default ${DEFAULTS.maxThreads}; 0 = unlimited)
-  --worker-code cached|files  threaded: Workers start from one bundled script and a V8 code cache (default), or
-                        load lib/ module by module as plain Node does (docs/threads.md)
+  --max-threads N       threaded: stop accepting while N threads are alive (default ${DEFAULTS.maxThreads}; 0 = unlimited)
+  --worker-code isolate|cached|files  threaded: each thread runs a bare V8 isolate made by the addon (default); or
+                        is a Node Worker, started from one bundled script and a V8 code cache (cached), or
+                        loading lib/ module by module as plain Node does (files) (docs/threads.md)
   --accept-lock none|fcntl|mutex|lifo  preforked/prethreaded: serialize accept() (default: preforked none, prethreaded mutex)
   --dispatch accept|pass|main  preforked/prethreaded: who accepts (default accept: every worker); pass: the preforked
                         parent accepts and passes each fd to an idle child; main: the main thread accepts for the Workers
@@ -149,7 +150,8 @@ export function parseCommandLine(argv: string[]): Parsed {
   if (v['max-threads'] !== undefined) o.maxThreads = int('max-threads', v['max-threads'], 0, 100000);
   if (v['worker-code'] !== undefined) {
     const w = v['worker-code'];
-    if (w !== 'cached' && w !== 'files') throw new UsageError(`--worker-code must be cached or files, not '${w}'`);
+    if (w !== 'isolate' && w !== 'cached' && w !== 'files')
+      throw new UsageError(`--worker-code must be isolate, cached or files, not '${w}'`);
     o.workerCode = w;
   }
   if (v.listen !== undefined) {

@@ -4,7 +4,7 @@ import { PUBLIC_DIR, TEMPLATES_DIR } from './paths';
 
 export type Reader = 'byte' | 'buffered';
 export type AcceptLock = 'none' | 'fcntl' | 'mutex' | 'lifo';
-export type WorkerCode = 'cached' | 'files';
+export type WorkerCode = 'isolate' | 'cached' | 'files';
 /** poll/epoll --workers N: how the workers share the port (docs/accept-designs.md). */
 export type ListenMode = 'shared' | 'exclusive' | 'reuseport';
 /** Who accepts: every worker (accept), the parent passing fds (pass: preforked), the main thread (main: prethreaded). */
@@ -27,7 +27,7 @@ export interface Options {
   listen: ListenMode; // poll/epoll with --workers
   threads: number; // prethreaded
   maxThreads: number; // threaded; 0 = unlimited
-  workerCode: WorkerCode; // threaded: Workers run the bundled code from a code cache, or load lib/ file by file
+  workerCode: WorkerCode; // threaded: a bare V8 isolate per thread, or a Worker from the bundle + code cache, or file by file
   acceptLock: AcceptLock; // preforked / prethreaded (prethreaded: mutex unless --accept-lock was given, as the article)
   acceptLockGiven?: boolean; // --accept-lock was on the command line
   dispatch: Dispatch; // preforked (accept | pass) / prethreaded (accept | main)
@@ -57,7 +57,7 @@ export const DEFAULTS: Options = {
   listen: 'shared',
   threads: 100,
   maxThreads: 256,
-  workerCode: 'cached',
+  workerCode: 'isolate',
   acceptLock: 'none',
   dispatch: 'accept',
   edge: false,

@@ -3,7 +3,6 @@
 // into a SyscallError shaped like Node's own fs errors.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ADDON_PATHS, ROOT } from './paths';
 
 export interface Peer {
   fd: number;
@@ -131,9 +130,33 @@ export interface Native {
   errname(errno: number): string;
   strerror(errno: number): string;
   constants: Record<string, number>;
+  // The threaded server's bare-isolate threads (native/isolate.cc, lib/servers/isolate-threads.ts):
+  /** onExit(id, error?) runs on the main thread as each thread ends; 0 | -ENOSYS (no platform). */
+  isolateThreadsInit(onExit: (id: number, error?: string) => void): number;
+  /** The script each new thread compiles and runs (its top level sets __zerohttpd.serve), its file
+   *  name (for stacks), and the constants as JSON. */
+  isolateScript(source: string, filename: string, constantsJson: string): void;
+  /** A new thread on this slot (a ClientSlot's SharedArrayBuffer) with its data (JSON): 0 | -errno. */
+  isolateThreadStart(id: number, slot: SharedArrayBuffer, data: string): number;
+  /** TerminateExecution() on that thread's isolate: 1 if it was running, else 0. */
+  isolateThreadTerminate(id: number): number;
+  /** Bytes of the code cache the first thread that finished left (0: none yet). */
+  isolateCodeCacheSize(): number;
 }
 
+/** What a bare-isolate thread of the threaded server finds on its global (native/isolate.cc). */
+export interface IsolateBoot {
+  native: Native; // the subset of the addon's functions its request path calls, bound on V8
+  serve?: () => void; // set by the script's top level, then called
+  slot: SharedArrayBuffer; // its ClientSlot
+  data: string; // JSON of its IsolateThreadData (lib/servers/thread-isolate.ts)
+}
+export const isolateBoot = (globalThis as { __zerohttpd?: IsolateBoot }).__zerohttpd;
+
 function load(): Native {
+  if (isolateBoot) return isolateBoot.native;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- not loaded in an isolate thread, which has no files to find
+  const { ADDON_PATHS, ROOT } = require('./paths') as typeof import('./paths');
   const tried: string[] = [];
   for (const rel of ADDON_PATHS) {
     const p = path.join(ROOT, rel);
@@ -208,8 +231,10 @@ export function raiseNofile(want: number): number {
   return Math.max(lim.soft, target);
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+// Made at first use: the isolate threads' module loading runs where V8 makes a snapshot, and
+// SharedArrayBuffer is not defined there (V8 installs it in each context made from the snapshot).
+let sleeper: Int32Array | undefined;
 /** Block this thread for ms milliseconds (a futex wait; works in the main thread and in Workers). */
 export function sleepMs(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
+  Atomics.wait((sleeper ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, ms);
 }

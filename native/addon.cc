@@ -197,6 +197,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerPoll(exports, consts);
   registerProcess(exports, consts);
   registerUring(exports, consts);
+  registerIsolate(exports, consts);
   exportFn<ErrName>(exports, "errname");
   exportFn<StrError>(exports, "strerror");
   exports.Set("constants", consts);

@@ -156,5 +156,6 @@ void registerPoll(Napi::Object exports, Napi::Object consts);
 void registerProcess(Napi::Object exports, Napi::Object consts);
 void registerStats(Napi::Object exports, Napi::Object consts);
 void registerUring(Napi::Object exports, Napi::Object consts);
+void registerIsolate(Napi::Object exports, Napi::Object consts);
 
 }  // namespace zh

@@ -16,6 +16,10 @@ import * as path from 'node:path';
 /** The built Worker entry and its bundle (same directory, so __dirname stays dist/lib/servers). */
 export const WORKER_ENTRY = path.resolve(__dirname, '..', 'lib', 'servers', 'thread-worker.js');
 export const WORKER_BUNDLE = path.resolve(__dirname, '..', 'lib', 'servers', 'thread-worker.bundle.js');
+/** The bare-isolate thread's entry and its bundle (native/isolate.cc runs it; no Node there). */
+export const ISOLATE_ENTRY = path.resolve(__dirname, '..', 'lib', 'servers', 'thread-isolate.js');
+export const ISOLATE_BUNDLE = path.resolve(__dirname, '..', 'lib', 'servers', 'thread-isolate.bundle.js');
+const ISOLATE_DIR = path.resolve(__dirname, '..', 'lib', 'isolate');
 
 /**
  * Native addons stay outside the bundle, loaded by Node's own require() at run time. A literal
@@ -50,6 +54,38 @@ const jsonParse: esbuild.Plugin = {
   },
 };
 
+/**
+ * A bare isolate has no Node: node:fs becomes lib/isolate/fs.ts (the few calls the request path
+ * makes, over our syscalls), node:path the path-browserify package, and Buffer the npm buffer
+ * package (Node's Buffer API in JavaScript over Uint8Array) and URLSearchParams core-js's (the
+ * WHATWG algorithm, as Node's), each injected wherever a module uses it. node:net (net-probe.ts, which only the main
+ * thread calls) is an empty module. Any other builtin is an error of the build, not of a request.
+ */
+const isolateShims: esbuild.Plugin = {
+  name: 'isolate-shims',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?(fs|path|buffer|net)$/ }, (a) => {
+      const name = a.path.replace(/^node:/, '');
+      if (name === 'fs') return { path: path.join(ISOLATE_DIR, 'fs.js') };
+      if (name === 'path') return { path: require.resolve('path-browserify') };
+      if (name === 'buffer') return { path: require.resolve('buffer/') };
+      return { path: name, namespace: 'isolate-empty' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'isolate-empty' }, () => ({ contents: 'module.exports = {};' }));
+  },
+};
+
+/** The file esbuild injects for the globals Node has and V8 has not: it must be an ES module (esbuild
+ *  reads its export names), which tsc does not emit, so the build writes it next to lib/isolate/fs.js. */
+function isolateGlobals(): string {
+  const file = path.join(ISOLATE_DIR, 'globals.mjs');
+  fs.writeFileSync(
+    file,
+    "export { Buffer } from 'buffer';\nexport { default as URLSearchParams } from 'core-js-pure/web/url-search-params';\n",
+  );
+  return file;
+}
+
 /** What worker-bundle.ts compares to tell whether the bundle is older than its inputs. */
 export function digest(file: string): string {
   return crypto.createHash('sha1').update(fs.readFileSync(file)).digest('hex');
@@ -60,33 +96,56 @@ export function digest(file: string): string {
  * (relative to the bundle's directory) and a digest of its content, which worker-bundle.ts checks
  * at start-up (tsc rewrites every file it compiles, so their times would say nothing).
  */
-export async function bundleWorker(entry = WORKER_ENTRY, outfile = WORKER_BUNDLE): Promise<Record<string, string>> {
-  const r = await esbuild.build({
+export async function bundleWorker(
+  entry = WORKER_ENTRY,
+  outfile = WORKER_BUNDLE,
+  kind: 'worker' | 'isolate' = 'worker',
+): Promise<Record<string, string>> {
+  const common = {
     entryPoints: [entry],
     outfile,
     bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
     sourcemap: true, // esbuild follows tsc's .js.map files back to lib/*.ts
     sourcesContent: false, // the .map points at the .ts files, it does not copy them
     logLevel: 'warning',
     metafile: true,
-    plugins: [externalAddons(outfile), jsonParse],
-  });
+  } satisfies esbuild.BuildOptions;
+  const r = await esbuild.build(
+    kind === 'worker'
+      ? { ...common, platform: 'node', format: 'cjs', target: 'node20', plugins: [externalAddons(outfile), jsonParse] }
+      : {
+          ...common,
+          platform: 'neutral', // no Node, no browser: V8 and what the bundle brings
+          mainFields: ['main'],
+          format: 'iife',
+          target: 'es2022',
+          inject: [isolateGlobals()],
+          plugins: [isolateShims, jsonParse],
+        },
+  );
   const dir = path.dirname(outfile);
   const inputs: Record<string, string> = {};
-  for (const f of Object.keys(r.metafile.inputs)) inputs[path.relative(dir, path.resolve(f))] = digest(path.resolve(f));
+  for (const f of Object.keys(r.metafile.inputs)) {
+    if (/^[\w-]+:/.test(f)) continue; // a module made by a plugin (isolate-empty:net), not a file
+    inputs[path.relative(dir, path.resolve(f))] = digest(path.resolve(f));
+  }
   fs.writeFileSync(`${outfile}.inputs.json`, `${JSON.stringify(inputs, null, 1)}\n`);
   return inputs;
 }
 
+async function main(): Promise<void> {
+  for (const [entry, out, kind] of [
+    [WORKER_ENTRY, WORKER_BUNDLE, 'worker'],
+    [ISOLATE_ENTRY, ISOLATE_BUNDLE, 'isolate'],
+  ] as const) {
+    const inputs = await bundleWorker(entry, out, kind);
+    console.log(`${path.relative(process.cwd(), out)}: ${Object.keys(inputs).length} modules`);
+  }
+}
+
 if (require.main === module) {
-  bundleWorker().then(
-    (inputs) => console.log(`${path.relative(process.cwd(), WORKER_BUNDLE)}: ${Object.keys(inputs).length} modules`),
-    (e: unknown) => {
-      console.error(e instanceof Error ? e.message : e);
-      process.exit(1);
-    },
-  );
+  main().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
 }

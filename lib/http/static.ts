@@ -4,7 +4,6 @@ import { contentType as mimeContentType } from 'mime-types';
 export type Sanitized = { ok: true; rel: string; dirIndex: boolean } | { ok: false; status: 400 | 403 | 404 };
 
 const NAME_MAX = 255;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const HEX = /^[0-9a-fA-F]{2}$/;
 
 // Decode one segment's percent-encoding exactly once; 400 for bad hex or invalid UTF-8.
@@ -22,8 +21,11 @@ function decodeSegment(seg: string): string | 400 {
     bytes.push(parseInt(hex, 16));
     i += 2;
   }
+  // The bytes as UTF-8, invalid sequences refused: decodeURIComponent() is that decoder (a URIError
+  // for a malformed, overlong or surrogate sequence), and unlike TextDecoder it is part of
+  // JavaScript itself, so the same code runs in a bare V8 isolate (lib/servers/thread-isolate.ts).
   try {
-    return utf8.decode(Uint8Array.from(bytes));
+    return decodeURIComponent(bytes.map((b) => `%${(b & 0xff).toString(16).padStart(2, '0')}`).join(''));
   } catch {
     return 400;
   }

@@ -4,8 +4,9 @@
 import { workerData } from 'node:worker_threads';
 import { C, native } from '../sys';
 import { closeApp, createApp } from '../public-root';
+import { serveClient, serveOneClient } from './serve-thread';
 import { acceptClient } from '../listen-socket';
-import { handleClient, ServeContext, serveContext } from '../serve';
+import { serveContext } from '../serve';
 import { BlockingRedis } from '../redis/blocking';
 import { setLogPid, setQuiet } from '../log';
 import { installTrace } from '../trace';
@@ -23,41 +24,6 @@ setQuiet(opts.quiet);
 setLogPid(opts.logPid || opts.trace);
 countLive(opts);
 if (opts.trace) installTrace();
-
-/** Serve the fd held in the slot; whatever happens, it is closed exactly once. */
-function serveClient(fd: number, ctx: ServeContext): void {
-  try {
-    handleClient(fd, ctx); // calls ctx.beforeClose = slot.release() just before close()
-  } finally {
-    if (slot.busy) {
-      slot.release();
-      native.close(fd);
-    }
-  }
-}
-
-/** Threaded: one connection, with this thread's own Redis connection, then the thread ends. */
-function threadMain(): void {
-  slot.take();
-  const fd = Atomics.load(slot.a, 1);
-  const redis = new BlockingRedis(opts.redisHost, opts.redisPort); // connects on first use
-  let app;
-  try {
-    app = createApp(opts);
-    serveClient(
-      fd,
-      serveContext(app, redis, opts, () => slot.release()),
-    );
-  } finally {
-    if (slot.busy) {
-      // createApp() failed: nothing was sent yet
-      slot.release();
-      native.close(fd);
-    }
-    redis.close();
-    if (app) closeApp(app);
-  }
-}
 
 /** Prethreaded: the article's thread loop, accept() under the accept mutex (or, with --dispatch
  *  main, take the fd the main thread accepted from the queue), until stopped. */
@@ -81,7 +47,7 @@ function poolThreadMain(): void {
       }
       slot.assign(client);
       slot.take();
-      serveClient(client, ctx);
+      serveClient(client, ctx, slot);
       if (THROW_AFTER > 0 && ++served >= THROW_AFTER)
         throw new Error(`ZEROHTTPD_TEST_THROW_AFTER=${THROW_AFTER}: thread ${d.id} throws`);
     }
@@ -92,5 +58,5 @@ function poolThreadMain(): void {
   }
 }
 
-if (d.kind === 'threaded') threadMain();
+if (d.kind === 'threaded') serveOneClient(slot, opts);
 else poolThreadMain();

@@ -1,7 +1,8 @@
 // Part IV: the threaded server. The main thread accepts; every connection gets a new thread
-// (a Worker running thread-worker.ts) that serves it with its own Redis connection and ends.
-// By default the Worker runs thread-worker.ts and its imports bundled into one script compiled
-// from a V8 code cache (--worker-code cached; worker-bundle.ts, docs/threads.md).
+// that serves it with its own Redis connection and ends. By default that thread is a native
+// thread running a bare V8 isolate (--worker-code isolate; isolate-threads.ts, native/isolate.cc),
+// which costs ~20x less than a Node Worker; --worker-code cached|files start a Worker running
+// thread-worker.ts, from one bundled script and a V8 code cache or file by file (docs/threads.md).
 //
 // Back-pressure (--max-threads N, default 256, 0 = unlimited): a Worker costs megabytes and
 // milliseconds to start (docs/syscall-cost.md), so an unbounded server runs out of memory at
@@ -29,6 +30,7 @@ import {
   stopThreads,
   Thread,
 } from './worker-threads';
+import { IsolateThreads } from './isolate-threads';
 import type { Architecture } from './index';
 
 export const architecture = { childrenInStats: false, enterServerLoop } satisfies Architecture;
@@ -82,8 +84,9 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
     nextId = 1;
   let anyExit: () => void = () => {};
   native.setsockopt(listenFd, C.SOL_SOCKET, C.SO_RCVTIMEO, COLLECT_INTERVAL_MS);
-  // How each Worker starts: --worker-code (docs/threads.md).
-  const start = opts.workerCode === 'files' ? PLAIN_START : cachedThreadStart();
+  // What each thread is and how it starts: --worker-code (docs/threads.md).
+  const isolates = opts.workerCode === 'isolate' ? new IsolateThreads(opts) : null;
+  const start = opts.workerCode === 'files' ? PLAIN_START : opts.workerCode === 'cached' ? cachedThreadStart() : null;
 
   while (!native.stopRequested()) {
     while (opts.maxThreads > 0 && live.size >= opts.maxThreads && !native.stopRequested()) {
@@ -107,7 +110,10 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
       let starting = 0;
       for (const t of live) if (!t.slot.tookClient) starting++;
       if (fdsLeft() < WORKER_FD_RESERVE * (1 + starting)) throw new Error('too few file descriptors left (EMFILE)');
-      t = startThread({ kind: 'threaded', id: nextId++, opts, listenFd, mutex: null }, slot, start);
+      const id = nextId++;
+      t = isolates
+        ? isolates.start(id, slot)
+        : startThread({ kind: 'threaded', id, opts, listenFd, mutex: null }, slot, start ?? PLAIN_START);
     } catch (e) {
       slot.release();
       refuseClient(
@@ -117,7 +123,7 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
       );
       continue;
     }
-    adoptCodeCache(start, t);
+    if (start) adoptCodeCache(start, t);
     live.add(t);
     started++;
     peak = Math.max(peak, live.size);

@@ -50,14 +50,19 @@ function staleness(file: string): string | null {
   return null;
 }
 
+/** The text of a bundle built by scripts/bundle-worker.ts. Throws if it is missing or stale. */
+export function readBundle(file: string): string {
+  const why = staleness(file);
+  if (why) throw new Error(`${why}: run 'npm run bundle' (or 'npm run build'), or start with --worker-code files`);
+  return fs.readFileSync(file, 'utf8');
+}
+
 // Node's own CommonJS wrapper, on the first line so that line numbers stay the file's.
 const WRAPPER = '(function (exports, require, module, __filename, __dirname) { ';
 
 /** The bundle `file`, with a code cache of its top level if `cache` is set. Throws if it is missing or stale. */
 export function loadWorkerBundle(file = WORKER_BUNDLE, cache = true): WorkerBoot {
-  const why = staleness(file);
-  if (why) throw new Error(`${why}: run 'npm run bundle' (or 'npm run build'), or start with --worker-code files`);
-  const source = `${WRAPPER}${fs.readFileSync(file, 'utf8')}\n})`;
+  const source = `${WRAPPER}${readBundle(file)}\n})`;
   return { source, filename: file, cache: cache ? new vm.Script(source, { filename: file }).createCachedData() : null };
 }
 
@@ -84,7 +89,7 @@ const maps = new Map<string, SourceMap | null>();
  * applies source maps only to modules it loads itself, not to a vm.Script, even with
  * --enable-source-maps; so the main thread does it, and only when a Worker fails.
  */
-export function mapStack(stack: string, file = WORKER_BUNDLE): string {
+export function mapStack(stack: string, file = WORKER_BUNDLE, wrapped = true): string {
   if (!maps.has(file)) {
     try {
       maps.set(file, new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, 'utf8')) as SourceMapPayload));
@@ -97,7 +102,7 @@ export function mapStack(stack: string, file = WORKER_BUNDLE): string {
   const at = new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+):(\\d+)`, 'g');
   return stack.replace(at, (whole, l: string, c: string) => {
     const line = Number(l) - 1;
-    const col = Number(c) - 1 - (line === 0 ? WRAPPER.length : 0);
+    const col = Number(c) - 1 - (line === 0 && wrapped ? WRAPPER.length : 0);
     const e = map.findEntry(line, col) as { originalSource?: string; originalLine?: number; originalColumn?: number };
     if (e.originalSource === undefined || e.originalLine === undefined) return whole;
     const src = e.originalSource.startsWith('file://') ? fileURLToPath(e.originalSource) : e.originalSource;

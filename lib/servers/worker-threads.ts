@@ -2,12 +2,14 @@
 // Worker, and the client slot that lets the main thread unblock a Worker at Ctrl-C.
 import * as path from 'node:path';
 import { Worker, WorkerOptions } from 'node:worker_threads';
-import { C, native, sendAll } from '../sys';
-import { errorResponse } from '../http/response';
+import { native } from '../sys';
 import { notice } from '../log';
 import { Options } from '../options';
 import { BOOT_SOURCE, loadWorkerBundle, mapStack, WorkerBoot } from './worker-bundle';
-import { connectionClosed, workerEnded, workerStarted } from '../live';
+import { workerEnded, workerStarted } from '../live';
+import { ClientSlot } from './client-slot';
+
+export { ClientSlot };
 
 export const WORKER_SCRIPT = path.join(__dirname, 'thread-worker.js');
 
@@ -46,79 +48,19 @@ export function cachedThreadStart(): ThreadStart {
 /** If `start` still wants a warm code cache, take the one Worker `t` posts when it is done. */
 export function adoptCodeCache(start: ThreadStart, t: Thread): void {
   if (!start.boot?.giveCache) return;
-  t.worker.once('message', (m: { codeCache?: unknown }) => {
+  t.worker?.once('message', (m: { codeCache?: unknown }) => {
     if (start.boot?.giveCache && m?.codeCache instanceof Uint8Array)
       start.boot = { ...start.boot, cache: m.codeCache, giveCache: false };
   });
 }
 
-const IDLE = 0,
-  SERVING = 1,
-  SHUTTING = 2;
-
-/**
- * The client fd a Worker is serving, so that at Ctrl-C the main thread can shutdown() it and
- * a Worker blocked in recv() on a slow client returns at once (process.exit() would hang on
- * it otherwise). The main thread must never shutdown() an fd number the Worker has already
- * closed (another thread may have reused it), so the Worker leaves SERVING with a CAS just
- * before close(), and waits while the main thread holds the slot (for one shutdown() call).
- *   [0] state: IDLE | SERVING | SHUTTING   [1] fd   [2] taken: the Worker has started on it
- */
-export class ClientSlot {
-  readonly a: Int32Array;
-  constructor(readonly buffer = new SharedArrayBuffer(12)) {
-    this.a = new Int32Array(buffer);
-  }
-
-  /** The fd now belongs to the Worker this slot is given to. */
-  assign(fd: number): void {
-    Atomics.store(this.a, 1, fd);
-    Atomics.store(this.a, 0, SERVING);
-  }
-  /** Worker: the Worker is working on the fd (main must not answer 503 for it any more). */
-  take(): void {
-    Atomics.store(this.a, 2, 1);
-    Atomics.notify(this.a, 2); // the threaded server may wait for it (startingAtOnce)
-  }
-  /** Worker: about to close the fd; after this the main thread won't touch it. */
-  release(): void {
-    for (;;) {
-      const s = Atomics.compareExchange(this.a, 0, SERVING, IDLE);
-      if (s !== SHUTTING) return; // SERVING -> IDLE done (or already IDLE)
-      Atomics.wait(this.a, 0, SHUTTING);
-    }
-  }
-  get tookClient(): boolean {
-    return Atomics.load(this.a, 2) === 1;
-  }
-  get busy(): boolean {
-    return Atomics.load(this.a, 0) !== IDLE;
-  }
-
-  /** Main: shut down the fd being served, if any (idempotent). */
-  shutdownClient(): void {
-    if (Atomics.compareExchange(this.a, 0, SERVING, SHUTTING) !== SERVING) return;
-    native.shutdown(Atomics.load(this.a, 1), C.SHUT_RDWR);
-    Atomics.store(this.a, 0, SERVING);
-    Atomics.notify(this.a, 0);
-  }
-
-  /** Main, after the Worker exited: a fd it still held is ours to close (503 if it never started on it). */
-  reclaim(): void {
-    if (Atomics.load(this.a, 0) === IDLE) return;
-    const fd = Atomics.load(this.a, 1);
-    if (Atomics.load(this.a, 2) === 0)
-      sendAll(fd, errorResponse(503, { message: 'could not start a thread for this request' }));
-    Atomics.store(this.a, 0, IDLE);
-    native.close(fd);
-    connectionClosed();
-  }
-}
-
+/** A thread of the threaded/prethreaded server: a Worker, or a bare-isolate thread (isolate-threads.ts). */
 export interface Thread {
-  worker: Worker;
   slot: ClientSlot;
   exited: Promise<number>;
+  /** Stop its JavaScript (it is busy in JS after the grace period of stopThreads()). */
+  terminate(): void;
+  worker?: Worker;
 }
 
 /** Start a Worker on thread-worker.js. Throws if the Worker cannot be created. */
@@ -126,7 +68,7 @@ export function startThread(
   data: Omit<ThreadWorkerData, 'slot' | 'boot'>,
   slot: ClientSlot,
   how: ThreadStart = PLAIN_START,
-): Thread {
+): Thread & { worker: Worker } {
   const workerData = { ...data, slot: slot.buffer, boot: how.boot ?? undefined } satisfies ThreadWorkerData;
   const worker = how.boot
     ? new Worker(BOOT_SOURCE, { ...how.options, eval: true, workerData })
@@ -144,7 +86,7 @@ export function startThread(
       resolve(code);
     }),
   );
-  return { worker, slot, exited };
+  return { worker, slot, exited, terminate: () => void worker.terminate() };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -168,7 +110,7 @@ export async function stopThreads(live: Iterable<Thread>, graceMs = 1000): Promi
       for (const t of left) {
         if (terminated.has(t)) continue;
         terminated.add(t);
-        void t.worker.terminate();
+        t.terminate();
       }
     }
     await Promise.race([sleep(20), ...left.map((t) => t.exited)]);

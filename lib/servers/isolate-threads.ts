@@ -1,0 +1,51 @@
+// The threaded server's default thread (--worker-code isolate, docs/threads.md): per connection
+// a native thread running a bare V8 isolate (native/isolate.cc) that compiles the request path
+// from thread-isolate.bundle.js and a code cache and serves the one client. A Node Worker is a
+// whole Node bootstrap (~37 ms of CPU); such a thread is an isolate and a context (~2 ms).
+// This file is the main thread's side: the script, starting threads, and their ends, which
+// native/isolate.cc reports on the main thread's event loop, like a Worker's 'exit'.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { C, native } from '../sys';
+import { notice } from '../log';
+import { Options } from '../options';
+import { workerEnded, workerStarted } from '../live';
+import { ClientSlot } from './client-slot';
+import { mapStack, readBundle } from './worker-bundle';
+import type { IsolateThreadData } from './thread-isolate';
+import type { Thread } from './worker-threads';
+
+/** Written by `npm run bundle` (and prepare, build, pretest) from thread-isolate.js. */
+export const ISOLATE_BUNDLE = path.join(__dirname, 'thread-isolate.bundle.js');
+
+export class IsolateThreads {
+  private readonly ended = new Map<number, (code: number) => void>();
+  private readonly opts: Options;
+
+  /** Loads the bundle (refused if missing or stale) and hands it to the addon. Throws if it cannot. */
+  constructor(opts: Options, file = ISOLATE_BUNDLE) {
+    // The thread has no realpath (lib/isolate/fs.ts): resolve --public here, once.
+    this.opts = { ...opts, publicDir: fs.realpathSync(opts.publicDir) };
+    const r = native.isolateThreadsInit((id, error) => {
+      if (error !== undefined) notice(`zerohttpd: threaded thread ${id} failed: ${mapStack(error, file, false)}`);
+      this.ended.get(id)?.(error === undefined ? 0 : 1);
+      this.ended.delete(id);
+    });
+    if (r < 0) throw new Error(`this node offers no platform to run isolates on (${native.errname(r)})`);
+    native.isolateScript(readBundle(file), file, JSON.stringify(C));
+  }
+
+  /** A new thread serving the fd assigned to `slot`. Throws if the thread cannot be created. */
+  start(id: number, slot: ClientSlot): Thread {
+    const data: IsolateThreadData = { id, opts: this.opts };
+    const exited = new Promise<number>((resolve) => this.ended.set(id, resolve));
+    const r = native.isolateThreadStart(id, slot.buffer, JSON.stringify(data));
+    if (r < 0) {
+      this.ended.delete(id);
+      throw new Error(`pthread_create: ${native.errname(r)}`);
+    }
+    workerStarted();
+    void exited.then(() => workerEnded());
+    return { slot, exited, terminate: () => void native.isolateThreadTerminate(id) };
+  }
+}
