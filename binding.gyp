@@ -9,7 +9,8 @@
         "native/poll.cc",
         "native/process.cc",
         "native/stats.cc",
-        "native/uring.cc"
+        "native/uring.cc",
+        "native/isolate.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "_GNU_SOURCE"],
