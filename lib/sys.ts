@@ -155,7 +155,6 @@ export const isolateBoot = (globalThis as { __zerohttpd?: IsolateBoot }).__zeroh
 
 function load(): Native {
   if (isolateBoot) return isolateBoot.native;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- not loaded in an isolate thread, which has no files to find
   const { ADDON_PATHS, ROOT } = require('./paths') as typeof import('./paths');
   const tried: string[] = [];
   for (const rel of ADDON_PATHS) {

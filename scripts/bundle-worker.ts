@@ -80,11 +80,11 @@ const isolateShims: esbuild.Plugin = {
  * extension it knows, computed here at build time, behind the same lookup of the extension.
  * Loading mime-types itself means parsing mime-db's 186 kB db.json and indexing it, about 6 ms
  * of each isolate thread's start (a Worker pays it too, but a Worker's start costs 40 ms anyway).
- * Only contentType() is kept: it is all lib/http/static.ts calls. test/thread-isolate.test.ts
+ * Only contentType() of a file name is kept: it is all lib/http/static.ts calls (a MIME type given
+ * instead gets false, where the package would add its charset). test/thread-isolate.test.ts
  * checks the table's answers against the package's.
  */
 export function mimeTableSource(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- build time only, never bundled
   const mime = require('mime-types') as typeof import('mime-types');
   const table: Record<string, string> = {};
   for (const ext of Object.keys(mime.types)) {

@@ -1,8 +1,13 @@
 // node:fs for the bare-isolate threads (lib/servers/thread-isolate.ts), which have no Node:
 // the few calls their request path makes, over the same syscalls as everything else. esbuild
-// puts this in place of node:fs in thread-isolate.bundle.js (scripts/bundle-worker.ts). lib/sys.ts
-// requires node:fs too, so nothing here reads `native` before it is called.
-import { native } from '../sys';
+// puts this in place of node:fs in thread-isolate.bundle.js (scripts/bundle-worker.ts).
+import type { IsolateBoot } from '../sys';
+
+// The bindings as they are before --trace wraps them (lib/trace.ts): like Node's own fs in a
+// Worker, these calls are not the server's and are neither traced nor counted... and the trace's
+// own output goes through writeSync, which would trace itself.
+const boot = (globalThis as { __zerohttpd?: IsolateBoot }).__zerohttpd;
+const native = { ...(boot?.native ?? ({} as IsolateBoot['native'])) };
 
 function fail(syscall: string, r: number, p: string): never {
   const e = new Error(`${native.errname(r)}: ${native.strerror(r)}, ${syscall} '${p}'`) as Error & { code: string };

@@ -1,0 +1,223 @@
+// The threaded server's default thread (docs/threads.md): a native thread running a bare V8
+// isolate (native/isolate.cc) that compiles thread-isolate.bundle.js from a code cache and serves
+// one client. Here: the bundle's stand-ins answer as what they replace, threads made in this
+// process serve a real connection, fail and are terminated as the server expects, and the server
+// itself makes one thread per connection, visible under strace -f.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vm from 'node:vm';
+import * as mime from 'mime-types';
+import { C, native } from '../lib/sys';
+import { boundPort, setupListeningSocket } from '../lib/listen-socket';
+import { DEFAULTS } from '../lib/options';
+import { ClientSlot } from '../lib/servers/client-slot';
+import { ISOLATE_BUNDLE, IsolateThreads } from '../lib/servers/isolate-threads';
+import { mimeTableSource } from '../scripts/bundle-worker';
+import { withServer } from './helpers/server';
+import { withRedis } from './helpers/redis';
+import { get, load, post } from './helpers/http';
+import { callsOf, startTraced } from './helpers/strace';
+
+describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', function () {
+  this.timeout(30_000);
+
+  it("the bundle's mime-types table answers contentType() as the package does", () => {
+    const m = { exports: {} as { contentType: (s: unknown) => string | false } };
+    const req = (id: string) => {
+      assert.equal(id, 'path');
+      return require('path-browserify') as unknown; // what the bundle resolves node:path to
+    };
+    new vm.Script(mimeTableSource()).runInNewContext({ require: req, exports: m.exports, module: m });
+    const names = [
+      ...Object.keys(mime.types).flatMap((e) => [e, `file.${e}`, `FILE.${e.toUpperCase()}`]),
+      ...['', 'a', 'a.', '.bashrc', 'archive.tar.gz', 'x.html.', 'constructor', '__proto__', 'a.__proto__'],
+      ...['a.constructor', 'toString', 'a.hasOwnProperty', 'é.txt', 'a b.css', 'a.unknownext'],
+    ];
+    for (const n of names) assert.equal(m.exports.contentType(n), mime.contentType(n), n);
+    // (A MIME type rather than a file name, which lib/http/static.ts never passes, is not kept.)
+    assert.equal(m.exports.contentType('text/html'), false);
+    assert.equal(m.exports.contentType(undefined), mime.contentType(undefined as unknown as string));
+  });
+
+  it('the bundle is built for a context without Node: no require() left, stand-ins for fs, path, Buffer', () => {
+    const inputs = Object.keys(JSON.parse(fs.readFileSync(`${ISOLATE_BUNDLE}.inputs.json`, 'utf8')) as object);
+    for (const f of [
+      '../serve.js',
+      '../public-root.js',
+      '../redis/blocking.js',
+      'thread-isolate.js',
+      '../isolate/fs.js',
+    ])
+      assert.ok(inputs.includes(f), f);
+    assert.ok(inputs.some((f) => /node_modules[/\\]buffer[/\\]/.test(f)));
+    assert.ok(!inputs.some((f) => /mime-db/.test(f)), 'mime-db is not parsed per thread');
+    // Run its top level in a bare context (as native/isolate.cc does), with a recording `native`:
+    // it loads without touching anything but __zerohttpd, and sets serve().
+    const calls: string[] = [];
+    const fake = new Proxy(
+      { constants: C },
+      { get: (t, k) => (k in t ? t[k as 'constants'] : () => (calls.push(String(k)), 0)) },
+    );
+    const boot: { native: unknown; serve?: unknown } = { native: fake };
+    const ctx = vm.createContext({ __zerohttpd: boot });
+    new vm.Script(fs.readFileSync(ISOLATE_BUNDLE, 'utf8'), { filename: ISOLATE_BUNDLE }).runInContext(ctx);
+    assert.equal(typeof boot.serve, 'function');
+    assert.deepEqual(calls, [], 'no syscall at load');
+  });
+
+  describe('threads made in this process', () => {
+    let listenFd = -1;
+    let port = 0;
+    let dir = '';
+    before(() => {
+      listenFd = setupListeningSocket('127.0.0.1', 0, 16);
+      port = boundPort(listenFd);
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zh-isolate-'));
+    });
+    after(() => {
+      native.close(listenFd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    const opts = { ...DEFAULTS, quiet: true };
+
+    /** A connected pair through the listening socket: [client, server side], the request sent. */
+    function connection(request = 'GET / HTTP/1.0\r\n\r\n'): [number, number] {
+      const c = native.socket(C.AF_INET, C.SOCK_STREAM | C.SOCK_CLOEXEC);
+      assert.equal(native.connect(c, '127.0.0.1', port), 0);
+      const s = native.accept4(listenFd, C.SOCK_CLOEXEC);
+      assert.ok(s >= 0);
+      const req = Buffer.from(request);
+      native.send(c, req, 0, req.length);
+      return [c, s];
+    }
+    /** What the client read until the server closed, and closes it. */
+    function response(c: number): string {
+      const buf = Buffer.alloc(65536);
+      let text = '';
+      for (let n; (n = native.recv(c, buf, 0, buf.length)) > 0;) text += buf.subarray(0, n).toString('latin1');
+      native.close(c);
+      return text;
+    }
+    /** A script file as the server's bundle is (a fresh .inputs.json beside it). */
+    function script(name: string, source: string): string {
+      const f = path.join(dir, name);
+      fs.writeFileSync(f, source);
+      fs.writeFileSync(`${f}.inputs.json`, '{}');
+      return f;
+    }
+
+    it('serve one client each; the first leaves a code cache with what it compiled, the next start from it', async () => {
+      const threads = new IsolateThreads(opts);
+      assert.equal(native.isolateCodeCacheSize(), 0);
+      for (let i = 1; i <= 3; i++) {
+        const [c, s] = connection();
+        const slot = new ClientSlot();
+        slot.assign(s);
+        const t = threads.start(i, slot);
+        assert.equal(await t.exited, 0);
+        assert.equal(slot.busy, false, 'the thread closed its client');
+        assert.match(response(c), /^HTTP\/1\.0 200 OK\r\n[^]*<\/html>/);
+        if (i === 1) assert.ok(native.isolateCodeCacheSize() > 10_000, `cache ${native.isolateCodeCacheSize()} bytes`);
+      }
+    });
+
+    it('a script that throws ends its thread with code 1; the client it never took gets 503', async () => {
+      const threads = new IsolateThreads(
+        opts,
+        script('throws.js', "__zerohttpd.serve = () => { throw new Error('boom'); };"),
+      );
+      const [c, s] = connection();
+      const slot = new ClientSlot();
+      slot.assign(s);
+      assert.equal(await threads.start(1, slot).exited, 1);
+      slot.reclaim(); // what threaded.ts does at the exit of a thread that never took its client
+      assert.match(response(c), /^HTTP\/1\.0 503 Service Unavailable\r\n/);
+    });
+
+    it('terminate() stops a thread busy in JavaScript (the last resort of stopThreads at Ctrl-C)', async () => {
+      const busy = script(
+        'busy.js',
+        '__zerohttpd.serve = () => { const a = new Int32Array(__zerohttpd.slot); Atomics.store(a, 2, 1); for (;;) {} };',
+      );
+      const threads = new IsolateThreads(opts, busy);
+      const [c, s] = connection();
+      const slot = new ClientSlot();
+      slot.assign(s);
+      const t = threads.start(1, slot);
+      while (!slot.tookClient) await new Promise((r) => setImmediate(r)); // it is in its loop
+      t.terminate();
+      assert.equal(await t.exited, 1);
+      slot.reclaim();
+      native.close(c);
+      assert.equal(slot.busy, false);
+    });
+
+    it('a stale or missing bundle is refused with what to run', () => {
+      assert.throws(
+        () => new IsolateThreads(opts, path.join(dir, 'nope.js')),
+        /nope\.js is not built: run 'npm run bundle'/,
+      );
+    });
+  });
+
+  describe('the threaded server', () => {
+    const redis = withRedis();
+    const start = withServer(redis);
+
+    it('serves static files and the guestbook (GET, POST) from isolate threads, and --worker-code cached from Workers', async () => {
+      for (const how of [[], ['--worker-code', 'cached']]) {
+        await redis().flush();
+        const srv = await start(['threaded', ...how]);
+        assert.match(srv.stderr(), /zerohttpd threaded \(a thread per connection/);
+        assert.equal((await get(srv.port, '/')).status, 200);
+        assert.equal(
+          (await post(srv.port, '/guestbook', { 'guest-name': 'ann', 'guest-remarks': 'hello there' })).status,
+          200,
+        );
+        const page = await get(srv.port, '/guestbook');
+        assert.equal(page.status, 200);
+        assert.match(page.body.toString(), /hello there - ann/);
+        assert.equal((await get(srv.port, '/guestbook?page=x')).status, 400);
+        assert.equal((await get(srv.port, '/%FF')).status, 400);
+        assert.equal((await srv.stop('SIGINT')).code, 0);
+      }
+    });
+
+    it('under strace -f: one new thread per connection, and the threads open no .js file', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zerohttpd-isolate-'));
+      try {
+        const t = await startTraced(
+          'clone,clone3,openat',
+          ['threaded', '--quiet', '--redis', `127.0.0.1:${redis().port}`],
+          dir,
+        );
+        const n = 8;
+        const r = await load(t.port, n, 2, (i) => `GET ${i % 2 ? '/guestbook' : '/'} HTTP/1.0\r\nHost: x\r\n\r\n`);
+        assert.deepEqual(r.errors, []);
+        assert.deepEqual(r.byStatus, { 200: n });
+        const { code, calls } = await t.stop();
+        assert.equal(code, 0);
+        // Each connection's thread opens the public root for itself (createApp()): n threads, each
+        // one made by the main thread with clone3(CLONE_THREAD), none of them loading a module.
+        const made = new Set(
+          callsOf(calls, t.pid)
+            .filter((c) => /^clone3?$/.test(c.name) && /CLONE_THREAD/.test(c.args) && c.ret !== null && c.ret > 0)
+            .map((c) => c.ret),
+        );
+        const roots = calls.filter((c) => c.name === 'openat' && /public", O_RDONLY\|O_CLOEXEC\|O_PATH/.test(c.args));
+        const servers = new Set(roots.map((c) => c.pid));
+        assert.equal(servers.size, n, `threads that opened the public root: ${[...servers].join(' ')}`);
+        for (const tid of servers) assert.ok(made.has(tid), `thread ${tid} was made by the main thread`);
+        assert.deepEqual(
+          calls.filter((c) => c.name === 'openat' && servers.has(c.pid) && /\.js"/.test(c.args)).map((c) => c.line),
+          [],
+          'a thread loads no module',
+        );
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
