@@ -25,12 +25,6 @@
       "sources": ["native/forksafe.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-fPIC"],
       "ldflags": ["-ldl"]
-    },
-    {
-      "target_name": "isolate_thread",
-      "sources": ["bench/isolate-thread.cc"],
-      "cflags_cc": ["-std=gnu++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-cast-function-type"],
-      "cflags_cc!": ["-std=gnu++1y", "-std=gnu++14"]
     }
   ]
 }

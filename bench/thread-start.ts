@@ -4,7 +4,8 @@
 //    to its first line (thread + isolate + Node bootstrap), module loading, createApp(), the
 //    first request (compiling as it goes), a second request in the same Worker (warm: the
 //    difference is compile and inline-cache warm-up), and its end to the parent's 'exit'.
-//    A bare V8 isolate on a native thread (bench/isolate-thread.cc, if built) for comparison.
+//    Then the default thread (native/isolate.cc): a bare V8 isolate serving one real GET /, wall
+//    time from start to its end and the process's CPU per thread, the same way.
 // 2. Levers: the real thread-worker.js started each way, serving one real GET / over loopback
 //    TCP; wall time new Worker() -> 'exit' and the process's CPU time per Worker (both threads).
 //    Variants run round-robin, one Worker at a time, so that machine noise hits them alike.
@@ -16,7 +17,7 @@ import { boundPort, setupListeningSocket } from '../lib/listen-socket';
 import { DEFAULTS } from '../lib/options';
 import { ClientSlot, startThread, ThreadStart } from '../lib/servers/worker-threads';
 import { loadWorkerBundle, WorkerBoot } from '../lib/servers/worker-bundle';
-import { loadIsolateThreads } from './isolate-server';
+import { IsolateThreads } from '../lib/servers/isolate-threads';
 
 const ROUNDS = Number(process.argv[2] ?? 30);
 const LIB = path.join(__dirname, '..', 'lib');
@@ -80,8 +81,10 @@ async function phases(listenFd: number, port: number): Promise<void> {
     const pairs = [connection(listenFd, port), connection(listenFd, port)];
     const t0 = process.hrtime.bigint();
     const w = new Worker(PHASE_BODY(LIB), { eval: true, workerData: { opts: DEFAULTS, fds: pairs.map((p) => p[1]) } });
+    w.on('error', (e) => console.error(e));
+    const exited = new Promise((r) => w.once('exit', r)); // before the message: both may come in one turn
     const m = await new Promise<bigint[]>((r) => w.once('message', r));
-    await new Promise((r) => w.once('exit', r));
+    await exited;
     const t9 = process.hrtime.bigint();
     for (const [c] of pairs) response(c);
     const all = [t0, ...m, t9];
@@ -99,13 +102,26 @@ async function phases(listenFd: number, port: number): Promise<void> {
   const u = process.cpuUsage(u0);
   const row = (name: string, ms: number) => console.log(`  ${name.padEnd(44)} ${ms.toFixed(2).padStart(7)}`);
   row('an empty Worker, CPU (mean, both threads)', (u.user + u.system) / 1000 / ROUNDS);
-  const iso = loadIsolateThreads();
-  if (!iso) return console.log('  (build/Release/isolate_thread.node not built: no bare-isolate rows)');
-  row('native thread + bare V8 isolate + context', median(Array.from({ length: ROUNDS }, () => iso.isolateCost())));
-  const c0 = process.cpuUsage();
-  for (let i = 0; i < ROUNDS; i++) iso.isolateCost();
-  const c = process.cpuUsage(c0);
-  row('  the same, CPU (mean)', (c.user + c.system) / 1000 / ROUNDS);
+  // The default thread: a bare V8 isolate serving one GET / (its code cache taken by the first).
+  const threads = new IsolateThreads({ ...DEFAULTS, quiet: true });
+  const wall: number[] = [];
+  let cpu = 0;
+  for (let i = 0; i <= ROUNDS; i++) {
+    const [c, s] = connection(listenFd, port);
+    const slot = new ClientSlot();
+    slot.assign(s);
+    const t0 = process.hrtime.bigint();
+    const u0 = process.cpuUsage();
+    const code = await threads.start(i + 1, slot).exited;
+    const u = process.cpuUsage(u0);
+    if (i > 0) {
+      wall.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      cpu += (u.user + u.system) / 1000;
+    }
+    if (code !== 0 || !response(c).startsWith('HTTP/1.0 200')) throw new Error('an isolate thread failed');
+  }
+  row('isolate thread serving one GET / (after the first)', median(wall));
+  row('  the same, CPU (mean, all threads)', cpu / ROUNDS);
 }
 
 /** The code cache a Worker hands back after serving one request (boot.giveCache). */

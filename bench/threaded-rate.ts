@@ -1,8 +1,9 @@
 // The threaded architecture side by side in one run (docs/threads.md): the article's C threaded
-// server; zerohttpd threaded with --worker-code files (Workers as before issue 17) and cached (the
-// default), each with the start gate (threaded.ts, STARTING_AT_ONCE) on and off; and the
-// bench-only isolate-per-connection prototype (bench/isolate-server.ts, GET / only). GET / and GET /guestbook, wrk -t1 --timeout 10s (a slow Worker start is a slow response,
-// not a lost one), one connection per request, a 1 s warm-up first.
+// server; zerohttpd threaded with --worker-code files (Workers as before issue 17), cached
+// (Workers from the bundle and a code cache) and isolate (a bare V8 isolate per connection, the
+// default), each with the start gate (threaded.ts, STARTING_AT_ONCE) on and off. GET / and GET
+// /guestbook, wrk -t1 --timeout 10s (a slow thread start is a slow response, not a lost one), one
+// connection per request, a 1 s warm-up first.
 // Each row also gives the server's CPU time per request (all its threads, from /proc), which
 // other load on the machine disturbs less than the rate.
 //   node dist/bench/threaded-rate.js [--c-dir DIR] [--seconds 4] [--connections 20]
@@ -26,7 +27,6 @@ const CONNS = Number(arg('connections') ?? 20);
 const C_DIR = arg('c-dir');
 const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js');
-const ISOLATE_SERVER = path.join(ROOT, 'dist', 'bench', 'isolate-server.js');
 const REDIS_IP = `127.${50 + (process.pid % 100)}.${(process.pid >> 8) % 250}.9`;
 
 function freePort(): Promise<number> {
@@ -99,18 +99,17 @@ async function main(): Promise<void> {
         ROOT,
         gate ? {} : { ZEROHTTPD_STARTING_AT_ONCE: '1000000' },
       ];
-    const targets: [string, (port: number) => Target, boolean][] = [
-      ['threaded, files, no start gate (before)', ours('files', false), true],
-      ['threaded, files, start gate', ours('files', true), true],
-      ['threaded, cached, no start gate', ours('cached', false), true],
-      ['threaded, cached, start gate (default)', ours('cached', true), true],
-      ['isolate-per-connection prototype', (p) => [node, [ISOLATE_SERVER, `${p}`], ROOT, {}], false],
+    const targets: [string, (port: number) => Target][] = [
+      ['threaded, files, no start gate (before)', ours('files', false)],
+      ['threaded, files, start gate', ours('files', true)],
+      ['threaded, cached, start gate', ours('cached', true)],
+      ['threaded, isolate, no start gate', ours('isolate', false)],
+      ['threaded, isolate, start gate (default)', ours('isolate', true)],
     ];
     if (C_DIR && fs.existsSync(path.join(C_DIR, 'threaded')))
       targets.unshift([
         'C threaded (the article)',
         (p) => [path.join(C_DIR, 'threaded'), [`${p}`, REDIS_IP], C_DIR, {}],
-        true,
       ]);
     else console.log('(no --c-dir with a built threaded: the C row is skipped)');
     console.log(
@@ -118,8 +117,7 @@ async function main(): Promise<void> {
     );
     for (const route of ['/', '/guestbook']) {
       const rows: [string, Row][] = [];
-      for (const [name, how, guestbook] of targets) {
-        if (route === '/guestbook' && !guestbook) continue;
+      for (const [name, how] of targets) {
         const port = await freePort();
         const [cmd, args, cwd, env] = how(port);
         try {

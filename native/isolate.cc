@@ -406,6 +406,8 @@ constexpr size_t kNBindings = sizeof kBindings / sizeof kBindings[0];
 node::MultiIsolatePlatform* g_platform = nullptr;
 v8::ArrayBuffer::Allocator* g_allocator = nullptr;
 Napi::ThreadSafeFunction g_onExit;
+int g_live = 0;  // threads started and not yet reported ended (main thread only): while > 0 the
+                 // process stays alive, as it does for a running Worker
 
 // The script and, once the first thread that ran it is done, a V8 code cache of it that holds
 // what that thread compiled (the request path), which every later thread compiles from.
@@ -537,8 +539,13 @@ void* serveThread(void* p) {
     unregister(iso, &loop, true);
     uv_loop_close(&loop);
   }
+  // Nothing of V8's may outlive the report below: once the main thread has it, the process may
+  // exit, and a BackingStore released after that would be freed into a torn-down V8.
+  job.reset();
+  script.reset();
   // The main thread learns of the end here (the isolate is gone): its ClientSlot is then its own.
   napi_status s = g_onExit.NonBlockingCall(ended, [](Napi::Env env, Napi::Function cb, Ended* e) {
+    if (env != nullptr && --g_live == 0) g_onExit.Unref(env);
     if (env != nullptr && cb != nullptr)
       cb.Call({num(env, e->id), e->error.empty() ? env.Undefined() : Napi::String::New(env, e->error)});
     delete e;
@@ -567,7 +574,8 @@ Napi::Value ThreadsInit(const Args& args) {
   }
   if (g_onExit) g_onExit.Release();
   g_onExit = Napi::ThreadSafeFunction::New(env, args[0].As<Napi::Function>(), "zerohttpd isolate thread", 0, 1);
-  g_onExit.Unref(env);  // the server's loop, not this, decides when the process is done
+  g_onExit.Unref(env);  // referenced only while threads run (ThreadStart)
+  g_live = 0;
   return num(env, 0);
 }
 
@@ -613,6 +621,7 @@ Napi::Value ThreadStart(const Args& args) {
     delete job;
     return num(env, -r);
   }
+  if (g_live++ == 0) g_onExit.Ref(env);
   return num(env, 0);
 }
 
