@@ -515,11 +515,18 @@ void* serveThread(void* p) {
     script = g_script;
   }
   auto* ended = new Ended{job->id, ""};
+  // The loop's fds (an epoll fd, and the eventfd of its async handles) are made here, where a
+  // failure (EMFILE) is an error this thread reports: Node's platform CHECKs its own
+  // uv_async_init() in RegisterIsolate(), which would abort the process if it had to make the
+  // eventfd itself. (threaded.ts also keeps fds in reserve for starting threads.)
   uv_loop_t loop;
-  int e = uv_loop_init(&loop);  // an epoll fd: the main thread keeps fds in reserve for it (threaded.ts)
+  uv_async_t first;
+  int e = uv_loop_init(&loop);
+  if (e == 0 && (e = uv_async_init(&loop, &first, nullptr)) != 0) uv_loop_close(&loop);
   if (e != 0) {
-    ended->error = std::string("cannot start an isolate: uv_loop_init: ") + uv_err_name(e);
+    ended->error = std::string("cannot start an isolate: ") + uv_err_name(e);
   } else {
+    uv_close(reinterpret_cast<uv_handle_t*>(&first), nullptr);  // closed on the loop's next turn
     Isolate* iso = Isolate::Allocate();
     g_platform->RegisterIsolate(iso, &loop);
     Isolate::CreateParams params;
@@ -537,6 +544,7 @@ void* serveThread(void* p) {
       g_running.erase(job->id);
     }
     unregister(iso, &loop, true);
+    uv_run(&loop, UV_RUN_DEFAULT);  // whatever is still closing (nothing stays active)
     uv_loop_close(&loop);
   }
   // Nothing of V8's may outlive the report below: once the main thread has it, the process may
