@@ -123,6 +123,25 @@ bool argWindow(const Args& args, size_t i, uint8_t** p, size_t* len) {
   return true;
 }
 
+bool toSockaddr(const char* host, int port, struct sockaddr_storage* ss, socklen_t* sl) {
+  memset(ss, 0, sizeof *ss);
+  auto* s4 = (struct sockaddr_in*)ss;
+  auto* s6 = (struct sockaddr_in6*)ss;
+  if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    *sl = sizeof *s4;
+    return true;
+  }
+  if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((uint16_t)port);
+    *sl = sizeof *s6;
+    return true;
+  }
+  return false;
+}
+
 bool argAddr(const Args& args, size_t i, struct sockaddr_storage* ss, socklen_t* sl) {
   char host[INET6_ADDRSTRLEN + 1];
   size_t hl = 0;
@@ -131,21 +150,7 @@ bool argAddr(const Args& args, size_t i, struct sockaddr_storage* ss, socklen_t*
     return typeError(args.Env(), "address must be an IPv4 or IPv6 literal string");
   if (!argInt(args, i + 1, &port, "port")) return false;
   if (port < 0 || port > 65535) return rangeError(args.Env(), "port must be 0..65535");
-  memset(ss, 0, sizeof *ss);
-  auto* s4 = (struct sockaddr_in*)ss;
-  auto* s6 = (struct sockaddr_in6*)ss;
-  if (hl < sizeof host - 1 && strlen(host) == hl && inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons((uint16_t)port);
-    *sl = sizeof *s4;
-    return true;
-  }
-  if (hl < sizeof host - 1 && strlen(host) == hl && inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons((uint16_t)port);
-    *sl = sizeof *s6;
-    return true;
-  }
+  if (hl < sizeof host - 1 && strlen(host) == hl && toSockaddr(host, port, ss, sl)) return true;
   return typeError(args.Env(), "address must be an IPv4 or IPv6 literal string");
 }
 
@@ -173,14 +178,17 @@ static Napi::Value ErrName(const Args& args) {
   const char* n = strerrorname_np(e);
   return Napi::String::New(args.Env(), n ? n : "UNKNOWN");
 }
+void errnoDescription(int e, char* buf, size_t size) {
+  if (e < 0) e = -e;
+  const char* d = strerrordesc_np(e);
+  snprintf(buf, size, "%s", d ? d : "unknown error");
+  if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z')) buf[0] += 'a' - 'A';
+}
 static Napi::Value StrError(const Args& args) {
   int32_t e;
   if (!argInt(args, 0, &e, "errno")) return Napi::Value();
-  if (e < 0) e = -e;
-  const char* d = strerrordesc_np(e);
   char buf[128];
-  snprintf(buf, sizeof buf, "%s", d ? d : "unknown error");
-  if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z')) buf[0] += 'a' - 'A';
+  errnoDescription(e, buf, sizeof buf);
   return Napi::String::New(args.Env(), buf);
 }
 

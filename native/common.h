@@ -130,6 +130,18 @@ bool argPath(const Args& args, size_t i, char* buf, size_t size, const char* nam
 
 Napi::Value num(Napi::Env env, long v);
 
+// The parts of a wrapper that are not argument reading, shared by the N-API functions and the
+// V8 bindings of the isolate threads (isolate.cc), so that each is written once:
+// setsockopt/getsockopt with SO_RCVTIMEO/SO_SNDTIMEO in milliseconds, else an int (-errno, or
+// the value for get); fstat into [st_mode, st_size, st_mtime ms]; an IP literal and port into a
+// sockaddr (false if not a literal); errno's description, lowercased as Node's messages are.
+long setsockoptMs(int fd, int level, int opt, int64_t value);
+long getsockoptMs(int fd, int level, int opt);
+bool isTimeOpt(int level, int opt);
+long fstatInto(int fd, double out[3]);
+bool toSockaddr(const char* host, int port, struct sockaddr_storage* ss, socklen_t* sl);
+void errnoDescription(int e, char* buf, size_t size);
+
 // One JS function per C++ function, bound at compile time (no per-call trampoline data).
 // C++ exceptions are off: a function that throws returns an empty Napi::Value (nullptr).
 template <Fn fn>

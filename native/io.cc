@@ -113,6 +113,17 @@ static Napi::Value Openat2(const Args& args) {
   return num(args.Env(), r);
 }
 
+long fstatInto(int fd, double out[3]) {
+  struct stat st;
+  long r = ZH_CALL(fstat, fstat(fd, &st));
+  if (r == 0) {
+    out[0] = st.st_mode;
+    out[1] = (double)st.st_size;
+    out[2] = st.st_mtim.tv_sec * 1e3 + st.st_mtim.tv_nsec / 1e6;
+  }
+  return r;
+}
+
 // fstat(fd, out: Float64Array(3)) -> 0 | -errno; out = [st_mode, st_size, st_mtime in ms]
 static Napi::Value Fstat(const Args& args) {
   int32_t fd;
@@ -121,15 +132,8 @@ static Napi::Value Fstat(const Args& args) {
   if (!argInt(args, 0, &fd, "fd") || !argBytes(args, 1, &p, &len, "out")) return Napi::Value();
   if (len < 3 * sizeof(double) || ((uintptr_t)p % sizeof(double)))
     return rangeError(args.Env(), "out must be a Float64Array of length >= 3"), Napi::Value();
-  struct stat st;
-  long r = ZH_CALL(fstat, fstat(fd, &st));
+  long r = fstatInto(fd, (double*)p);
   ZH_TRACE(fstat, r, "fstat(%d)", fd);
-  if (r == 0) {
-    double* o = (double*)p;
-    o[0] = st.st_mode;
-    o[1] = (double)st.st_size;
-    o[2] = st.st_mtim.tv_sec * 1e3 + st.st_mtim.tv_nsec / 1e6;
-  }
   return num(args.Env(), r);
 }
 

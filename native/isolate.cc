@@ -189,55 +189,22 @@ ZH_V8(Connect) {
   if (!a.ok) return;
   if (port < 0 || port > 65535) return (void)a.fail(true, "port must be 0..65535");
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  auto* s4 = (struct sockaddr_in*)&ss;
-  auto* s6 = (struct sockaddr_in6*)&ss;
   socklen_t sl;
-  if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons((uint16_t)port);
-    sl = sizeof *s4;
-  } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons((uint16_t)port);
-    sl = sizeof *s6;
-  } else {
-    return (void)a.fail(false, "address must be an IPv4 or IPv6 literal string");
-  }
+  if (!toSockaddr(host, port, &ss, &sl)) return (void)a.fail(false, "address must be an IPv4 or IPv6 literal string");
   a.ret(ZH_CALL_ONCE(connect, connect(fd, (struct sockaddr*)&ss, sl)));
 }
-static bool isTimeOpt(int level, int opt) { return level == SOL_SOCKET && (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO); }
 // As net.cc's: SO_RCVTIMEO/SO_SNDTIMEO in milliseconds, the rest as an int.
 ZH_V8(Setsockopt) {
   V8Args a(info);
   int fd = a.i32(0), level = a.i32(1), opt = a.i32(2);
   int64_t value = a.i64(3);
-  if (!a.ok) return;
-  if (isTimeOpt(level, opt)) {
-    if (value < 0) return (void)a.fail(true, "timeout must be >= 0 ms");
-    struct timeval tv = {(time_t)(value / 1000), (suseconds_t)((value % 1000) * 1000)};
-    return a.ret(ZH_CALL(setsockopt, setsockopt(fd, level, opt, &tv, sizeof tv)));
-  }
-  int v = (int)value;
-  a.ret(ZH_CALL(setsockopt, setsockopt(fd, level, opt, &v, sizeof v)));
+  if (a.ok && isTimeOpt(level, opt) && value < 0) a.fail(true, "timeout must be >= 0 ms");
+  if (a.ok) a.ret(setsockoptMs(fd, level, opt, value));
 }
 ZH_V8(Getsockopt) {
   V8Args a(info);
   int fd = a.i32(0), level = a.i32(1), opt = a.i32(2);
-  if (!a.ok) return;
-  long r, value;
-  if (isTimeOpt(level, opt)) {
-    struct timeval tv;
-    socklen_t l = sizeof tv;
-    r = ZH_CALL(getsockopt, getsockopt(fd, level, opt, &tv, &l));
-    value = tv.tv_sec * 1000 + tv.tv_usec / 1000;
-  } else {
-    int v = 0;
-    socklen_t l = sizeof v;
-    r = ZH_CALL(getsockopt, getsockopt(fd, level, opt, &v, &l));
-    value = v;
-  }
-  a.ret(r < 0 ? r : value);
+  if (a.ok) a.ret(getsockoptMs(fd, level, opt));
 }
 // poll(buf, nfds, timeoutMs), EINTR retried with the time left (as poll.cc's).
 ZH_V8(Poll) {
@@ -285,14 +252,7 @@ ZH_V8(Fstat) {
   if (!a.ok) return;
   if (len < 3 * sizeof(double) || ((uintptr_t)p % sizeof(double)))
     return (void)a.fail(true, "out must be a Float64Array of length >= 3");
-  struct stat st;
-  long r = ZH_CALL(fstat, fstat(fd, &st));
-  if (r == 0) {
-    double* o = (double*)p;
-    o[0] = st.st_mode;
-    o[1] = (double)st.st_size;
-    o[2] = st.st_mtim.tv_sec * 1e3 + st.st_mtim.tv_nsec / 1e6;
-  }
+  long r = fstatInto(fd, (double*)p);
   a.ret(r);
 }
 ZH_V8(Sendfile) {
@@ -319,10 +279,8 @@ ZH_V8(StrError) {
   V8Args a(info);
   int e = a.i32(0);
   if (!a.ok) return;
-  const char* d = strerrordesc_np(e < 0 ? -e : e);
   char buf[128];
-  snprintf(buf, sizeof buf, "%s", d ? d : "unknown error");
-  if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z')) buf[0] += 'a' - 'A';
+  errnoDescription(e, buf, sizeof buf);
   info.GetReturnValue().Set(String::NewFromUtf8(info.GetIsolate(), buf).ToLocalChecked());
 }
 ZH_V8(LiveAdd) {

@@ -23,7 +23,29 @@ static Napi::Value Socket(const Args& args) {
   return num(args.Env(), r);
 }
 
-static bool isTimeOpt(int level, int opt) { return level == SOL_SOCKET && (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO); }
+bool isTimeOpt(int level, int opt) { return level == SOL_SOCKET && (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO); }
+
+long setsockoptMs(int fd, int level, int opt, int64_t value) {
+  if (isTimeOpt(level, opt)) {
+    struct timeval tv = {(time_t)(value / 1000), (suseconds_t)((value % 1000) * 1000)};
+    return ZH_CALL(setsockopt, setsockopt(fd, level, opt, &tv, sizeof tv));
+  }
+  int v = (int)value;
+  return ZH_CALL(setsockopt, setsockopt(fd, level, opt, &v, sizeof v));
+}
+
+long getsockoptMs(int fd, int level, int opt) {
+  if (isTimeOpt(level, opt)) {
+    struct timeval tv;
+    socklen_t l = sizeof tv;
+    long r = ZH_CALL(getsockopt, getsockopt(fd, level, opt, &tv, &l));
+    return r < 0 ? r : tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  }
+  int v = 0;
+  socklen_t l = sizeof v;
+  long r = ZH_CALL(getsockopt, getsockopt(fd, level, opt, &v, &l));
+  return r < 0 ? r : v;
+}
 
 // Integer options take an int; SO_RCVTIMEO/SO_SNDTIMEO take milliseconds (a struct timeval).
 static Napi::Value Setsockopt(const Args& args) {
@@ -32,15 +54,8 @@ static Napi::Value Setsockopt(const Args& args) {
   if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &level, "level") || !argInt(args, 2, &opt, "option") ||
       !argInt64(args, 3, &value, "value"))
     return Napi::Value();
-  long r;
-  if (isTimeOpt(level, opt)) {
-    if (value < 0) return rangeError(args.Env(), "timeout must be >= 0 ms"), Napi::Value();
-    struct timeval tv = {(time_t)(value / 1000), (suseconds_t)((value % 1000) * 1000)};
-    r = ZH_CALL(setsockopt, setsockopt(fd, level, opt, &tv, sizeof tv));
-  } else {
-    int v = (int)value;
-    r = ZH_CALL(setsockopt, setsockopt(fd, level, opt, &v, sizeof v));
-  }
+  if (isTimeOpt(level, opt) && value < 0) return rangeError(args.Env(), "timeout must be >= 0 ms"), Napi::Value();
+  long r = setsockoptMs(fd, level, opt, value);
   ZH_TRACE(setsockopt, r, "setsockopt(%d, %d, %d, %ld)", fd, level, opt, (long)value);
   return num(args.Env(), r);
 }
@@ -49,20 +64,9 @@ static Napi::Value Getsockopt(const Args& args) {
   int32_t fd, level, opt;
   if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &level, "level") || !argInt(args, 2, &opt, "option"))
     return Napi::Value();
-  long r, value;
-  if (isTimeOpt(level, opt)) {
-    struct timeval tv;
-    socklen_t l = sizeof tv;
-    r = ZH_CALL(getsockopt, getsockopt(fd, level, opt, &tv, &l));
-    value = tv.tv_sec * 1000 + tv.tv_usec / 1000;
-  } else {
-    int v = 0;
-    socklen_t l = sizeof v;
-    r = ZH_CALL(getsockopt, getsockopt(fd, level, opt, &v, &l));
-    value = v;
-  }
-  ZH_TRACE(getsockopt, r, "getsockopt(%d, %d, %d) -> %ld", fd, level, opt, value);
-  return num(args.Env(), r < 0 ? r : value);
+  long r = getsockoptMs(fd, level, opt);
+  ZH_TRACE(getsockopt, r < 0 ? r : 0, "getsockopt(%d, %d, %d) -> %ld", fd, level, opt, r);
+  return num(args.Env(), r);
 }
 
 static Napi::Value Bind(const Args& args) {
