@@ -118,35 +118,27 @@ struct V8Args {
 
 #define ZH_V8(name) void name(const FunctionCallbackInfo<Value>& info)
 
-ZH_V8(Read) {
+// read/write/recv/send: (fd, buffer, offset, length[, flags]) -> bytes | -errno.
+template <typename Call>
+void windowCall(const FunctionCallbackInfo<Value>& info, Call call) {
   V8Args a(info);
   int fd = a.i32(0);
   size_t len;
   uint8_t* p = a.window(1, &len);
-  if (a.ok) a.ret(ZH_CALL(read, read(fd, p, len)));
+  int flags = a.opt(4, 0);
+  if (a.ok) a.ret(call(fd, p, len, flags));
+}
+ZH_V8(Read) {
+  windowCall(info, [](int fd, uint8_t* p, size_t len, int) { return ZH_CALL(read, read(fd, p, len)); });
 }
 ZH_V8(Write) {
-  V8Args a(info);
-  int fd = a.i32(0);
-  size_t len;
-  uint8_t* p = a.window(1, &len);
-  if (a.ok) a.ret(ZH_CALL(write, write(fd, p, len)));
+  windowCall(info, [](int fd, uint8_t* p, size_t len, int) { return ZH_CALL(write, write(fd, p, len)); });
 }
 ZH_V8(Recv) {
-  V8Args a(info);
-  int fd = a.i32(0);
-  size_t len;
-  uint8_t* p = a.window(1, &len);
-  int flags = a.opt(4, 0);
-  if (a.ok) a.ret(ZH_CALL(recvfrom, recv(fd, p, len, flags)));
+  windowCall(info, [](int fd, uint8_t* p, size_t len, int f) { return ZH_CALL(recvfrom, recv(fd, p, len, f)); });
 }
 ZH_V8(Send) {
-  V8Args a(info);
-  int fd = a.i32(0);
-  size_t len;
-  uint8_t* p = a.window(1, &len);
-  int flags = a.opt(4, 0);
-  if (a.ok) a.ret(ZH_CALL(sendto, send(fd, p, len, flags)));
+  windowCall(info, [](int fd, uint8_t* p, size_t len, int f) { return ZH_CALL(sendto, send(fd, p, len, f)); });
 }
 // Never retried (see io.cc's Close).
 ZH_V8(Close) {
