@@ -162,7 +162,10 @@ export async function bundleWorker(
   );
   const dir = path.dirname(outfile);
   const inputs: Record<string, string> = {};
-  for (const f of Object.keys(r.metafile.inputs)) {
+  const read = Object.keys(r.metafile.inputs);
+  // The mime table is made from these two (mimeTableSource()), which esbuild does not read itself.
+  if (kind === 'isolate') read.push(require.resolve('mime-types'), require.resolve('mime-db/db.json'));
+  for (const f of read) {
     if (/^[\w-]+:/.test(f)) continue; // a module made by a plugin (isolate-empty:net), not a file
     inputs[path.relative(dir, path.resolve(f))] = digest(path.resolve(f));
   }
