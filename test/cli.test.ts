@@ -64,7 +64,10 @@ describe('cli', function () {
       [['iterative', '--timeout', '0.0001'], /^zerohttpd: --timeout must be .* not '0.0001'$/],
       [['epoll', '--send-timeout', '0.0004'], /^zerohttpd: --send-timeout must be .* not '0.0004'$/],
       [['preforked', '--dispatch', 'sideways'], /^zerohttpd: --dispatch must be accept, pass .* not 'sideways'$/],
-      [['threaded', '--worker-code', 'pthread'], /^zerohttpd: --worker-code must be isolate, cached or files, not 'pthread'$/],
+      [
+        ['threaded', '--worker-code', 'pthread'],
+        /^zerohttpd: --worker-code must be isolate, cached or files, not 'pthread'$/,
+      ],
       [['iterative', '--host', 'not-an-ip'], /^zerohttpd: --host must be .* not 'not-an-ip'$/],
       [['iterative', '--port'], /^zerohttpd: .*--port/],
       // A negative number is a value to judge, not an option ("argument is ambiguous").
