@@ -226,12 +226,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (parsed.kind === 'bench') return require('./bench/cli').main(parsed.argv);
   if (parsed.kind === 'client') return require('./slow-client').main(parsed.argv);
-  if (flag(ARCHITECTURES[parsed.opts.arch].load().forks, parsed.opts)) {
+  const arch = ARCHITECTURES[parsed.opts.arch].load();
+  if (flag(arch.forks, parsed.opts)) {
     const forksafe: typeof import('./forksafe') = require('./forksafe');
     if (!forksafe.isForkSafe()) {
-      process.stderr.write(
-        `zerohttpd: cannot start ${parsed.opts.arch} fork-safe: ${forksafe.reexecForkSafe(__filename, argv)}\n`,
-      );
+      const why = forksafe.reexecForkSafe(__filename, argv, arch.forkSafeNodeFlags);
+      process.stderr.write(`zerohttpd: cannot start ${parsed.opts.arch} fork-safe: ${why}\n`);
       return 1;
     }
   }

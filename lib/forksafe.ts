@@ -20,18 +20,21 @@ export function isForkSafe(): boolean {
 }
 
 /**
- * Re-executes `node [its flags] --single-threaded <script> <args>` with forksafe.so preloaded.
+ * Re-executes `node [its flags] --single-threaded <script> <args>` with forksafe.so preloaded,
+ * adding DEFAULT_FLAGS and the architecture's `archFlags` that are not given already.
  * Returns only if that is impossible, with the reason.
  */
-export function reexecForkSafe(script: string, args: string[]): string {
+export function reexecForkSafe(script: string, args: string[], archFlags: readonly string[] = []): string {
   if (!fs.existsSync(FORKSAFE_SO)) return `${FORKSAFE_SO} is not built (run 'npm run build')`;
   const preload = (process.env.LD_PRELOAD ?? '').split(/[: ]/).filter(Boolean);
   if (preload.includes(FORKSAFE_SO) && process.execArgv.includes(FLAG)) {
     return `${FORKSAFE_SO} is in LD_PRELOAD but was not loaded (secure-execution mode?)`;
   }
   const env = { ...process.env, LD_PRELOAD: [FORKSAFE_SO, ...preload.filter((p) => p !== FORKSAFE_SO)].join(':') };
-  const given = (f: string) => process.execArgv.some((a) => a.split('=')[0] === f.split('=')[0]);
-  const nodeArgs = [...DEFAULT_FLAGS.filter((f) => !given(f)), ...process.execArgv.filter((a) => a !== FLAG), FLAG];
+  const name = (f: string) => f.split('=')[0].replace(/^--no-/, '--'); // --lazy is given for --no-lazy
+  const given = (f: string) => process.execArgv.some((a) => name(a) === name(f));
+  const added = [...DEFAULT_FLAGS, ...archFlags].filter((f) => !given(f));
+  const nodeArgs = [...added, ...process.execArgv.filter((a) => a !== FLAG), FLAG];
   // node marks every inherited fd close-on-exec at start-up (uv_disable_stdio_inheritance):
   // stdin, stdout and stderr must survive this exec.
   for (const fd of [0, 1, 2]) {

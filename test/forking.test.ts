@@ -14,10 +14,12 @@ describe('forking server', function () {
   const start = withServer(redis);
   let server: RunningServer | undefined;
 
-  it('runs fork-safe: the same pid re-executed with --single-threaded and forksafe.so preloaded', async () => {
+  it('runs fork-safe: the same pid re-executed with --single-threaded, its own node flags, forksafe.so preloaded', async () => {
     server = await start(['forking']);
     assert.equal(server.pid, server.proc.pid, 'the CLI replaced itself (execve), it did not spawn a second process');
-    assert.match(fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8'), /--single-threaded/);
+    const args = fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0');
+    for (const f of ['--single-threaded', '--no-lazy', '--no-sparkplug', '--use-largepages=silent'])
+      assert.ok(args.includes(f), `${f} in ${args.join(' ')}`);
     assert.match(fs.readFileSync(`/proc/${server.pid}/maps`, 'utf8'), /forksafe\.so/);
   });
 

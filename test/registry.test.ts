@@ -17,6 +17,11 @@ describe('architecture registry', () => {
       assert.ok(['boolean', 'function'].includes(typeof arch.childrenInStats));
       for (const [key, value] of Object.entries(arch)) {
         if (key === 'enterServerLoop') continue;
+        if (key === 'forkSafeNodeFlags') {
+          assert.ok(Array.isArray(value) && value.every((f) => typeof f === 'string' && f.startsWith('--')), key);
+          assert.ok('forks' in arch && arch.forks, `${key}: node flags of the fork-safe re-exec, where it forks`);
+          continue;
+        }
         assert.ok([...FLAGS, 'mode'].includes(key), `unknown member '${key}'`);
         if (typeof value === 'function') assert.ok(OF_OPTIONS.includes(key), `${key} is a function`);
         else assert.equal(typeof value, 'boolean', key);

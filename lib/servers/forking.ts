@@ -11,7 +11,22 @@ import { warmUpRequestPath } from './warm-up';
 import type { Architecture } from './index';
 import { workerStarted } from '../live';
 
-export const architecture = { childrenInStats: true, forks: true, enterServerLoop } satisfies Architecture;
+/**
+ * Node flags for the parent (docs/fork-safety.md, "What a connection costs"): nothing left for a
+ * child to compile, so no child runs a compiler (whose code and memory it would fault in):
+ * --no-lazy compiles every function with its module, --no-sparkplug leaves the baseline
+ * compiler's batches (due in every child at the same call counts) out; and node's text in
+ * anonymous huge pages (--use-largepages; silently not where THP is off), which a child maps
+ * from the parent's page tables instead of faulting it in page by page from the file.
+ */
+const NODE_FLAGS = ['--use-largepages=silent', '--no-lazy', '--no-sparkplug'];
+
+export const architecture = {
+  childrenInStats: true,
+  forks: true,
+  forkSafeNodeFlags: NODE_FLAGS,
+  enterServerLoop,
+} satisfies Architecture;
 
 /** accept() gives up after this long so finished children are reaped even when no client comes. */
 const REAP_INTERVAL_MS = 200;

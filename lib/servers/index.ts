@@ -12,6 +12,8 @@ export interface Architecture {
   nonBlockingListen?: boolean;
   /** Needs the fork-safe re-exec of node (see docs/fork-safety.md). */
   forks?: boolean | ((opts: Options) => boolean);
+  /** Node flags that re-exec adds for this architecture, unless given (docs/fork-safety.md). */
+  forkSafeNodeFlags?: readonly string[];
   /** Handles SIGINT/SIGTERM itself instead of the native stop handler (the node:http server). */
   ownSignals?: boolean;
   /** What the listening line adds after the name, e.g. `2 workers, listen reuseport` (null: nothing). */
