@@ -134,8 +134,8 @@ export interface Native {
   /** onExit(id, error?) runs on the main thread as each thread ends; 0 | -ENOSYS (no platform). */
   isolateThreadsInit(onExit: (id: number, error?: string) => void): number;
   /** The script each new thread compiles and runs (its top level sets __zerohttpd.serve), its file
-   *  name (for stacks), and the constants as JSON. */
-  isolateScript(source: string, filename: string, constantsJson: string): void;
+   *  name (for stacks), the constants as JSON, and each isolate's heap limit in MB (default: V8's). */
+  isolateScript(source: string, filename: string, constantsJson: string, heapMb?: number): void;
   /** A new thread on this slot (a ClientSlot's SharedArrayBuffer) with its data (JSON): 0 | -errno. */
   isolateThreadStart(id: number, slot: SharedArrayBuffer, data: string): number;
   /** TerminateExecution() on that thread's isolate: 1 if it was running, else 0. */

@@ -10,7 +10,8 @@
 //
 // What this file exports to the main thread (through N-API like the rest of the addon):
 //   isolateThreadsInit(onExit)              onExit(id, error?) is called on the main thread as each ends
-//   isolateScript(source, filename, consts) the script every new thread runs, and the constants (JSON)
+//   isolateScript(source, filename, consts[, heapMb]) the script every new thread runs, the constants
+//                                           (JSON), and its isolates' heap limit (default: V8's)
 //   isolateThreadStart(id, slot, data)      a new thread for a client; 0 | -errno (pthread_create)
 //   isolateThreadTerminate(id)              TerminateExecution() on that thread's isolate, if alive
 //   isolateCodeCacheSize()                  bytes of the code cache the first thread left (0: none yet)
@@ -369,6 +370,7 @@ int g_live = 0;  // threads started and not yet reported ended (main thread only
 // as 'E', docs/threads.md).
 struct Script {
   std::string source, filename, constants;
+  size_t heapLimit = 0;  // bytes; 0: V8's default
   std::mutex cacheMutex;
   std::string cache;
 };
@@ -387,6 +389,20 @@ struct Ended {
   int32_t id;
   std::string error;  // empty: the script returned
 };
+
+// A thread whose script reaches its heap limit is stopped there, as Node stops a Worker (its
+// NearHeapLimit()): without this callback V8 aborts the whole process ("Fatal JavaScript OOM").
+// The limit is raised for the GC under way and for what runs until the termination is seen.
+struct HeapGuard {
+  Isolate* iso;
+  size_t limit = 0;  // the limit that was reached (0: not reached)
+};
+size_t nearHeapLimit(void* data, size_t current, size_t initial) {
+  auto* g = static_cast<HeapGuard*>(data);
+  if (!g->limit) g->limit = initial;
+  g->iso->TerminateExecution();
+  return current * 2;
+}
 
 // Runs the platform's wake-ups of an isolate until it is unregistered and gone.
 void unregister(Isolate* isolate, uv_loop_t* loop, bool dispose) {
@@ -481,7 +497,10 @@ void* serveThread(void* p) {
     g_platform->RegisterIsolate(iso, &loop);
     Isolate::CreateParams params;
     params.array_buffer_allocator = g_allocator;
+    if (script->heapLimit) params.constraints.ConfigureDefaultsFromHeapSize(0, script->heapLimit);
     Isolate::Initialize(iso, params);
+    HeapGuard heap{iso};
+    iso->AddNearHeapLimitCallback(nearHeapLimit, &heap);
     {
       v8::Locker locker(iso);
       Isolate::Scope is(iso);
@@ -490,6 +509,9 @@ void* serveThread(void* p) {
         g_running[job->id] = iso;
       }
       ended->error = runThread(iso, *job, *script);
+      if (heap.limit)
+        ended->error = "out of memory: its JavaScript heap reached its limit (" + std::to_string(heap.limit >> 20) +
+                       " MB of old space)";
       std::lock_guard<std::mutex> g(g_mu);
       g_running.erase(job->id);
     }
@@ -541,7 +563,11 @@ Napi::Value SetScript(const Args& args) {
   Napi::Env env = args.Env();
   if (!args[0].IsString() || !args[1].IsString() || !args[2].IsString())
     return typeError(env, "isolateScript(source, filename, constantsJson) takes three strings"), Napi::Value();
+  int32_t heapMb = 0;
+  if (!argOptInt(args, 3, &heapMb, "heapMb")) return Napi::Value();
+  if (heapMb < 0) return rangeError(env, "heapMb must be >= 0"), Napi::Value();
   auto script = std::make_shared<Script>();
+  script->heapLimit = (size_t)heapMb << 20;
   script->source = args[0].As<Napi::String>().Utf8Value();
   script->filename = args[1].As<Napi::String>().Utf8Value();
   script->constants = args[2].As<Napi::String>().Utf8Value();

@@ -156,6 +156,33 @@ describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', funct
       assert.equal(slot.busy, false);
     });
 
+    it('a thread whose script runs out of JS heap ends with an error; the process lives on', async () => {
+      // Without a near-heap-limit callback V8 aborts the whole process (Fatal JavaScript OOM).
+      const f = script(
+        'oom.js',
+        '__zerohttpd.serve = () => { const a = []; for (;;) a.push(new Array(100_000).fill(1.5)); };',
+      );
+      const ended = new Map<number, (error?: string) => void>();
+      assert.equal(
+        native.isolateThreadsInit((id, error) => ended.get(id)?.(error)),
+        0,
+      );
+      native.isolateScript(fs.readFileSync(f, 'utf8'), f, JSON.stringify(C), 32); // a 32 MB heap
+      for (let i = 1; i <= 2; i++) {
+        const [c, s] = connection();
+        const slot = new ClientSlot();
+        slot.assign(s);
+        const error = new Promise<string | undefined>((resolve) => ended.set(i, resolve));
+        assert.equal(native.isolateThreadStart(i, slot.buffer, '{}'), 0);
+        assert.match(
+          (await error) ?? '',
+          /^out of memory: its JavaScript heap reached its limit \(\d+ MB of old space\)$/,
+        );
+        slot.reclaim();
+        assert.match(response(c), /^HTTP\/1\.0 503 Service Unavailable\r\n/);
+      }
+    });
+
     it('a stale or missing bundle is refused with what to run', () => {
       assert.throws(
         () => new IsolateThreads(opts, path.join(dir, 'nope.js')),
