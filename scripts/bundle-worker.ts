@@ -57,8 +57,9 @@ const jsonParse: esbuild.Plugin = {
 /**
  * A bare isolate has no Node: node:fs becomes lib/isolate/fs.ts (the few calls the request path
  * makes, over our syscalls), node:path the path-browserify package, and Buffer the npm buffer
- * package (Node's Buffer API in JavaScript over Uint8Array) and URLSearchParams core-js's (the
- * WHATWG algorithm, as Node's), each injected wherever a module uses it. node:net (net-probe.ts, which only the main
+ * package (Node's Buffer API in JavaScript over Uint8Array), with Node's UTF-8 decoding
+ * (lib/isolate/buffer.ts), and URLSearchParams core-js's (the WHATWG algorithm, as Node's), each
+ * injected wherever a module uses it. node:net (net-probe.ts, which only the main
  * thread calls) is an empty module. Any other builtin is an error of the build, not of a request.
  */
 const isolateShims: esbuild.Plugin = {
@@ -118,7 +119,7 @@ function isolateGlobals(): string {
   const file = path.join(ISOLATE_DIR, 'globals.mjs');
   fs.writeFileSync(
     file,
-    "export { Buffer } from 'buffer';\nexport { default as URLSearchParams } from 'core-js-pure/web/url-search-params';\n",
+    "export { Buffer } from './buffer.js';\nexport { default as URLSearchParams } from 'core-js-pure/web/url-search-params';\n",
   );
   return file;
 }

@@ -15,9 +15,10 @@ import { DEFAULTS } from '../lib/options';
 import { ClientSlot } from '../lib/servers/client-slot';
 import { ISOLATE_BUNDLE, IsolateThreads } from '../lib/servers/isolate-threads';
 import { mimeTableSource } from '../scripts/bundle-worker';
+import { decodeUtf8 } from '../lib/isolate/utf8';
 import { withServer } from './helpers/server';
 import { withRedis } from './helpers/redis';
-import { get, load, post } from './helpers/http';
+import { get, load, post, rawRequest } from './helpers/http';
 import { callsOf, startTraced } from './helpers/strace';
 
 describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', function () {
@@ -39,6 +40,49 @@ describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', funct
     // (A MIME type rather than a file name, which lib/http/static.ts never passes, is not kept.)
     assert.equal(m.exports.contentType('text/html'), false);
     assert.equal(m.exports.contentType(undefined), mime.contentType(undefined as unknown as string));
+  });
+
+  it("the bundle's UTF-8 decoding (lib/isolate/utf8.ts) is Node's, malformed sequences included", () => {
+    const cases = [
+      '',
+      'abc',
+      'é€😀',
+      'f09f98',
+      'f09f9880eda080f4908080e080afc080f09f98',
+      'c3',
+      'c328',
+      'e282',
+      'e2282c',
+      'ff',
+      'fe',
+      'c0af',
+      'c1bf',
+      'e08080',
+      'f08f8080',
+      'f4908080',
+      'f5808080',
+      'eda080',
+      'edbfbf',
+      'ee8080',
+      '80',
+      'bf80',
+      'f0',
+      'f090',
+      'f09080',
+      'f48fbfbf',
+      'efbbbf41',
+      '00',
+    ].map((c) => (/^[0-9a-f]*$/.test(c) ? Buffer.from(c, 'hex') : Buffer.from(c)));
+    // and random bytes, biased towards lead and continuation bytes (a fixed seed: the same every run)
+    let seed = 17;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const pick = [0x41, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff];
+    for (let i = 0; i < 3000; i++)
+      cases.push(Buffer.from(Array.from({ length: rand(12) }, () => pick[rand(pick.length)])));
+    cases.push(Buffer.from('é'.repeat(20_000))); // past one chunk of String.fromCharCode
+    for (const b of cases) assert.equal(decodeUtf8(b, 0, b.length), b.toString('utf8'), b.toString('hex'));
+    const b = Buffer.from('xé€y');
+    assert.equal(decodeUtf8(b, 1, 4), b.toString('utf8', 1, 4));
   });
 
   it('the bundle is built for a context without Node: no require() left, stand-ins for fs, path, Buffer', () => {
@@ -208,6 +252,17 @@ describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', funct
         const page = await get(srv.port, '/guestbook');
         assert.equal(page.status, 200);
         assert.match(page.body.toString(), /hello there - ann/);
+        // Remarks in malformed UTF-8 (a sequence cut short, a surrogate): decoded as Node does.
+        const raw = Buffer.concat([Buffer.from('guest-name=bo&guest-remarks=a'), Buffer.from('f09f98eda08062', 'hex')]);
+        const thanks = await rawRequest(
+          srv.port,
+          Buffer.concat([Buffer.from(`POST /guestbook HTTP/1.0\r\nContent-Length: ${raw.length}\r\n\r\n`), raw]),
+        );
+        assert.equal(thanks.status, 200);
+        assert.ok(
+          thanks.body.toString().includes('<blockquote>a\ufffd\ufffd\ufffd\ufffdb</blockquote>'),
+          thanks.body.toString(),
+        );
         assert.equal((await get(srv.port, '/guestbook?page=x')).status, 400);
         assert.equal((await get(srv.port, '/%FF')).status, 400);
         assert.equal((await srv.stop('SIGINT')).code, 0);
