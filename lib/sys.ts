@@ -146,7 +146,8 @@ export interface Native {
 
 /** What a bare-isolate thread of the threaded server finds on its global (native/isolate.cc). */
 export interface IsolateBoot {
-  native: Native; // the subset of the addon's functions its request path calls, bound on V8
+  native: Native & { uncounted: Native }; // the subset of the addon's functions its request path calls, bound on
+  // V8; uncounted: the same, not counted in the syscall table (lib/isolate/fs.ts's, node:fs's stand-in)
   serve?: () => void; // set by the script's top level, then called
   slot: SharedArrayBuffer; // its ClientSlot
   data: string; // JSON of its IsolateThreadData (lib/servers/thread-isolate.ts)

@@ -77,6 +77,9 @@ struct StatsTable {
 // Lives in a MAP_SHARED anonymous mapping made at first load, so forked children
 // add into the parent's table and Workers (same process) share it too.
 extern StatsTable* g_stats;
+// Set while a call is not the server's own and is not counted (a bare-isolate thread's stand-in
+// for node:fs, native/isolate.cc).
+extern thread_local bool t_uncounted;
 
 uint64_t nowNs();
 void countCall(Sys id, long ret, uint64_t t0);

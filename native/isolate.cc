@@ -352,6 +352,16 @@ const Binding kBindings[] = {
 };
 constexpr size_t kNBindings = sizeof kBindings / sizeof kBindings[0];
 
+// native.uncounted: the same functions, whose calls the syscall table does not count: those
+// lib/isolate/fs.ts makes in place of node:fs, which Node's own fs would make uncounted in a
+// Worker or any other architecture (reading the guestbook's templates, --trace's output).
+void Uncounted(const FunctionCallbackInfo<Value>& info) {
+  auto fn = reinterpret_cast<v8::FunctionCallback>(info.Data().As<v8::External>()->Value());
+  t_uncounted = true;
+  fn(info);
+  t_uncounted = false;
+}
+
 // ---- the threads ----
 
 node::MultiIsolatePlatform* g_platform = nullptr;
@@ -442,11 +452,18 @@ std::string runThread(Isolate* iso, const Job& job, Script& script) {
   Context::Scope cs(ctx);
   v8::TryCatch tc(iso);
   Local<v8::Object> nat = v8::Object::New(iso), boot = v8::Object::New(iso);
-  for (const Binding& b : kBindings)
+  Local<v8::Object> uncounted = v8::Object::New(iso);
+  for (const Binding& b : kBindings) {
     nat->Set(ctx, v8str(iso, b.name), FunctionTemplate::New(iso, b.fn)->GetFunction(ctx).ToLocalChecked()).Check();
+    Local<Value> fn = v8::External::New(iso, reinterpret_cast<void*>(b.fn));
+    uncounted
+        ->Set(ctx, v8str(iso, b.name), FunctionTemplate::New(iso, Uncounted, fn)->GetFunction(ctx).ToLocalChecked())
+        .Check();
+  }
   Local<Value> constants, serve;
   if (!v8::JSON::Parse(ctx, v8str(iso, script.constants)).ToLocal(&constants) ||
       nat->Set(ctx, v8str(iso, "constants"), constants).IsNothing() ||
+      nat->Set(ctx, v8str(iso, "uncounted"), uncounted).IsNothing() ||
       boot->Set(ctx, v8str(iso, "native"), nat).IsNothing() ||
       boot->Set(ctx, v8str(iso, "slot"), v8::SharedArrayBuffer::New(iso, job.slot)).IsNothing() ||
       boot->Set(ctx, v8str(iso, "data"), v8str(iso, job.data)).IsNothing() ||

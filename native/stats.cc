@@ -33,7 +33,10 @@ uint64_t nowNs() {
   return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
 }
 
+thread_local bool t_uncounted = false;
+
 void countCall(Sys id, long ret, uint64_t t0) {
+  if (t_uncounted) return;
   SysCounter& c = g_stats->sys[id];
   __atomic_fetch_add(&c.calls, 1, __ATOMIC_RELAXED);
   if (ret < 0) {

@@ -169,6 +169,29 @@ describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', funct
       }
     });
 
+    it("the syscall table counts the thread's own calls, not those of its node:fs stand-in (as Node's fs in a Worker)", async () => {
+      const threads = new IsolateThreads(opts);
+      native.resetSyscallStats();
+      native.setSyscallStats(1, false);
+      try {
+        const [c, s] = connection('GET /index.html HTTP/1.0\r\n\r\n');
+        const slot = new ClientSlot();
+        slot.assign(s);
+        assert.equal(await threads.start(1, slot).exited, 0);
+        assert.match(response(c), /^HTTP\/1\.0 200 OK\r\n/);
+      } finally {
+        native.setSyscallStats(0, false);
+      }
+      const calls = Object.fromEntries(native.syscallStats().map((r) => [r.name, r.calls]));
+      native.resetSyscallStats();
+      // The request: the public root (openat2... as the Worker's createApp()), the file (openat,
+      // fstat, sendfile, close) and the client's close. Not the guestbook's two templates, which
+      // createApp() reads with fs.readFileSync (an openat, fstat, read and close each).
+      assert.equal(calls.read, undefined, JSON.stringify(calls));
+      assert.equal(calls.sendfile, 1, JSON.stringify(calls));
+      assert.equal(calls.openat, 1, JSON.stringify(calls));
+    });
+
     it('a script that throws ends its thread with code 1; the client it never took gets 503', async () => {
       const threads = new IsolateThreads(
         opts,

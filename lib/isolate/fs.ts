@@ -3,11 +3,11 @@
 // puts this in place of node:fs in thread-isolate.bundle.js (scripts/bundle-worker.ts).
 import type { IsolateBoot } from '../sys';
 
-// The bindings as they are before --trace wraps them (lib/trace.ts): like Node's own fs in a
-// Worker, these calls are not the server's and are neither traced nor counted... and the trace's
-// own output goes through writeSync, which would trace itself.
+// Like Node's own fs in a Worker, these calls are not the server's: native.uncounted's bindings
+// are not counted in the syscall table (--syscall-stats), and are not those --trace wraps
+// (lib/trace.ts), whose own output goes through writeSync and would trace itself.
 const boot = (globalThis as { __zerohttpd?: IsolateBoot }).__zerohttpd;
-const native = { ...(boot?.native ?? ({} as IsolateBoot['native'])) };
+const native = boot?.native.uncounted ?? ({} as IsolateBoot['native']);
 
 function fail(syscall: string, r: number, p: string): never {
   const e = new Error(`${native.errname(r)}: ${native.strerror(r)}, ${syscall} '${p}'`) as Error & { code: string };
@@ -17,7 +17,8 @@ function fail(syscall: string, r: number, p: string): never {
 
 /** The whole file, as utf8 text (the guestbook's templates). */
 export function readFileSync(p: string, encoding: 'utf8'): string {
-  const fd = native.open(p, native.constants.O_RDONLY | native.constants.O_CLOEXEC);
+  const { O_RDONLY, O_CLOEXEC } = boot?.native.constants ?? {};
+  const fd = native.open(p, O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail('open', fd, p);
   try {
     const st = new Float64Array(3);
