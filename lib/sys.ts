@@ -145,9 +145,17 @@ export interface Native {
 }
 
 /** What a bare-isolate thread of the threaded server finds on its global (native/isolate.cc). */
+/** What a bare-isolate thread's `native` has besides the addon's functions (native/isolate.cc). */
+export interface IsolateOnly {
+  /** The same functions, not counted in the syscall table (lib/isolate/fs.ts's, node:fs's stand-in). */
+  uncounted: Native;
+  /** UTF-8 by V8, as Node's Buffer (lib/isolate/buffer.ts). */
+  utf8Slice(buf: Uint8Array, offset: number, length: number): string;
+  utf8Length(s: string): number;
+  utf8Write(buf: Uint8Array, offset: number, length: number, s: string): number;
+}
 export interface IsolateBoot {
-  native: Native & { uncounted: Native }; // the subset of the addon's functions its request path calls, bound on
-  // V8; uncounted: the same, not counted in the syscall table (lib/isolate/fs.ts's, node:fs's stand-in)
+  native: Native & IsolateOnly; // the subset of the addon's functions its request path calls, bound on V8
   serve?: () => void; // set by the script's top level, then called
   slot: SharedArrayBuffer; // its ClientSlot
   data: string; // JSON of its IsolateThreadData (lib/servers/thread-isolate.ts)

@@ -15,7 +15,6 @@ import { DEFAULTS } from '../lib/options';
 import { ClientSlot } from '../lib/servers/client-slot';
 import { ISOLATE_BUNDLE, IsolateThreads } from '../lib/servers/isolate-threads';
 import { mimeTableSource } from '../scripts/bundle-worker';
-import { decodeUtf8 } from '../lib/isolate/utf8';
 import { withServer } from './helpers/server';
 import { withRedis } from './helpers/redis';
 import { get, load, post, rawRequest } from './helpers/http';
@@ -40,49 +39,6 @@ describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', funct
     // (A MIME type rather than a file name, which lib/http/static.ts never passes, is not kept.)
     assert.equal(m.exports.contentType('text/html'), false);
     assert.equal(m.exports.contentType(undefined), mime.contentType(undefined as unknown as string));
-  });
-
-  it("the bundle's UTF-8 decoding (lib/isolate/utf8.ts) is Node's, malformed sequences included", () => {
-    const cases = [
-      '',
-      'abc',
-      'é€😀',
-      'f09f98',
-      'f09f9880eda080f4908080e080afc080f09f98',
-      'c3',
-      'c328',
-      'e282',
-      'e2282c',
-      'ff',
-      'fe',
-      'c0af',
-      'c1bf',
-      'e08080',
-      'f08f8080',
-      'f4908080',
-      'f5808080',
-      'eda080',
-      'edbfbf',
-      'ee8080',
-      '80',
-      'bf80',
-      'f0',
-      'f090',
-      'f09080',
-      'f48fbfbf',
-      'efbbbf41',
-      '00',
-    ].map((c) => (/^[0-9a-f]*$/.test(c) ? Buffer.from(c, 'hex') : Buffer.from(c)));
-    // and random bytes, biased towards lead and continuation bytes (a fixed seed: the same every run)
-    let seed = 17;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-    const pick = [0x41, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff];
-    for (let i = 0; i < 3000; i++)
-      cases.push(Buffer.from(Array.from({ length: rand(12) }, () => pick[rand(pick.length)])));
-    cases.push(Buffer.from('é'.repeat(20_000))); // past one chunk of String.fromCharCode
-    for (const b of cases) assert.equal(decodeUtf8(b, 0, b.length), b.toString('utf8'), b.toString('hex'));
-    const b = Buffer.from('xé€y');
-    assert.equal(decodeUtf8(b, 1, 4), b.toString('utf8', 1, 4));
   });
 
   it('the bundle is built for a context without Node: no require() left, stand-ins for fs, path, Buffer', () => {
@@ -248,6 +204,58 @@ describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', funct
         slot.reclaim();
         assert.match(response(c), /^HTTP\/1\.0 503 Service Unavailable\r\n/);
       }
+    });
+
+    it("the bindings' UTF-8 is Node's Buffer's; bad arguments are a TypeError or RangeError, not a crash", async () => {
+      // The script reports what it saw as its error (the onExit report carries it back).
+      const f = script(
+        'bindings.js',
+        `__zerohttpd.serve = () => {
+          const n = __zerohttpd.native, out = [];
+          const bytes = (h) => new Uint8Array(h.match(/../g).map((x) => parseInt(x, 16)));
+          for (const h of ['61f09f98eda08062', 'c328', 'e282', 'f4908080', 'efbbbf41'])
+            out.push(n.utf8Slice(bytes(h), 0, h.length / 2));
+          out.push(n.utf8Slice(bytes('41c3a942'), 1, 2));
+          const s = 'x\\ud800y\\u20ac', buf = new Uint8Array(n.utf8Length(s));
+          out.push([n.utf8Length(s), n.utf8Write(buf, 0, buf.length, s), Array.from(buf).join(',')]);
+          out.push(n.utf8Write(new Uint8Array(3), 0, 3, 'a\\u20ac')); // whole characters only
+          for (const call of [
+            () => n.utf8Slice('no', 0, 1), () => n.utf8Slice(new Uint8Array(2), 1, 2), () => n.utf8Length(1),
+            () => n.utf8Write(new Uint8Array(1), 0, 1, 5), () => n.read(0), () => n.read('0', new Uint8Array(1), 0, 1),
+            () => n.poll(new Uint8Array(4), 1, 0), () => n.fstat(0, new Float64Array(1)), () => n.open('a\\0b', 0),
+            () => n.connect(0, 'not an address', 1), () => n.connect(0, '127.0.0.1', 70000), () => n.errname(2 ** 40),
+            () => n.setsockopt(0, 1, 20, -1), () => n.sendfile(1, 2, -1, 1), () => n.liveAdd(1e6, 1),
+            () => n.open('x'.repeat(5000), 0),
+          ]) {
+            try { call(); out.push('no error'); } catch (e) { out.push(e.constructor.name); }
+          }
+          throw JSON.stringify(out);
+        };`,
+      );
+      const ended = new Map<number, (error?: string) => void>();
+      native.isolateThreadsInit((id, error) => ended.get(id)?.(error));
+      native.isolateScript(fs.readFileSync(f, 'utf8'), f, JSON.stringify(C));
+      const error = new Promise<string | undefined>((resolve) => ended.set(1, resolve));
+      const slot = new ClientSlot();
+      assert.equal(native.isolateThreadStart(1, slot.buffer, '{}'), 0);
+      const out = JSON.parse((await error) ?? '') as unknown[];
+      const node = (h: string) => Buffer.from(h, 'hex').toString('utf8');
+      const s = 'x\ud800y\u20ac';
+      assert.deepEqual(out.slice(0, 8), [
+        node('61f09f98eda08062'),
+        node('c328'),
+        node('e282'),
+        node('f4908080'),
+        node('efbbbf41'),
+        Buffer.from('41c3a942', 'hex').toString('utf8', 1, 3),
+        [Buffer.byteLength(s), Buffer.byteLength(s), [...Buffer.from(s)].join(',')],
+        1,
+      ]);
+      assert.deepEqual(out.slice(8), [
+        ...['TypeError', 'RangeError', 'TypeError', 'TypeError', 'TypeError', 'TypeError', 'RangeError'],
+        ...['RangeError', 'TypeError', 'TypeError', 'RangeError', 'TypeError', 'RangeError', 'RangeError'],
+        ...['RangeError', 'RangeError'],
+      ]);
     });
 
     it('a stale or missing bundle is refused with what to run', () => {
