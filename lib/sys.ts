@@ -142,6 +142,9 @@ export interface Native {
   isolateThreadTerminate(id: number): number;
   /** Bytes of the code cache the first thread that finished left (0: none yet). */
   isolateCodeCacheSize(): number;
+  /** At process exit: terminate every thread's script, wait (at most waitMs) for every thread to
+   *  be gone; how many are left. */
+  isolateThreadsStop(waitMs: number): number;
 }
 
 /** What a bare-isolate thread of the threaded server finds on its global (native/isolate.cc). */

@@ -15,6 +15,8 @@
 //   isolateThreadStart(id, slot, data)      a new thread for a client; 0 | -errno (pthread_create)
 //   isolateThreadTerminate(id)              TerminateExecution() on that thread's isolate, if alive
 //   isolateCodeCacheSize()                  bytes of the code cache the first thread left (0: none yet)
+//   isolateThreadsStop(waitMs)              at process exit: terminate every thread's script and wait
+//                                           (at most waitMs) until every thread is gone; how many are left
 #include "common.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -33,6 +35,8 @@
 #include <uv.h>
 #include <v8.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -419,9 +423,12 @@ struct Script {
   std::mutex cacheMutex;
   std::string cache;
 };
-std::mutex g_mu;                        // guards the two below
+std::mutex g_mu;                        // guards the four below
 std::shared_ptr<Script> g_script;       // the current one (a thread keeps its own reference)
 std::map<int32_t, Isolate*> g_running;  // id -> isolate, while its script may run
+int g_threads = 0;                      // threads started and not yet past their last use of V8 or Node
+bool g_exiting = false;                 // isolateThreadsStop(): the process is exiting
+std::condition_variable g_gone;         // notified as g_threads goes down
 
 struct Job {
   int32_t id;
@@ -559,6 +566,7 @@ void* serveThread(void* p) {
       {
         std::lock_guard<std::mutex> g(g_mu);
         g_running[job->id] = iso;
+        if (g_exiting) iso->TerminateExecution();
       }
       ended->error = runThread(iso, *job, *script);
       if (heap.limit)
@@ -583,6 +591,9 @@ void* serveThread(void* p) {
     delete e;
   });
   if (s != napi_ok) delete ended;  // the main thread is shutting down
+  std::lock_guard<std::mutex> g(g_mu);
+  g_threads--;
+  g_gone.notify_all();
   return nullptr;
 }
 
@@ -650,11 +661,17 @@ Napi::Value ThreadStart(const Args& args) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t t;
+  {
+    std::lock_guard<std::mutex> g(g_mu);
+    g_threads++;
+  }
   int r = pthread_create(&t, &attr, serveThread, job);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
   if (r != 0) {
     delete job;
+    std::lock_guard<std::mutex> g(g_mu);
+    g_threads--;
     return num(env, -r);
   }
   if (g_live++ == 0) g_onExit.Ref(env);
@@ -669,6 +686,22 @@ Napi::Value ThreadTerminate(const Args& args) {
   if (it == g_running.end()) return num(args.Env(), 0);
   it->second->TerminateExecution();  // thread-safe; takes effect when the script is back in JS
   return num(args.Env(), 1);
+}
+
+// At process exit (process.on('exit'), isolate-threads.ts): Node then tears down its platform and
+// V8 and calls exit() without waiting for threads it does not know of, and one still running its
+// isolate crashes the process (SIGSEGV). Node stops and joins its Workers there; this is the
+// same for these threads: terminate every script (a thread not yet running one terminates as it
+// starts) and wait until every thread is gone, at most waitMs (a thread blocked in a syscall
+// returns when that does). Returns how many threads are left.
+Napi::Value ThreadsStop(const Args& args) {
+  int32_t waitMs;
+  if (!argInt(args, 0, &waitMs, "waitMs")) return Napi::Value();
+  std::unique_lock<std::mutex> g(g_mu);
+  g_exiting = true;
+  for (auto& [id, iso] : g_running) iso->TerminateExecution();
+  g_gone.wait_for(g, std::chrono::milliseconds(waitMs < 0 ? 0 : waitMs), [] { return g_threads == 0; });
+  return num(args.Env(), g_threads);
 }
 
 Napi::Value CodeCacheSize(Napi::Env env) {
@@ -690,6 +723,7 @@ void registerIsolate(Napi::Object exports, Napi::Object) {
   exportFn<ThreadStart>(exports, "isolateThreadStart");
   exportFn<ThreadTerminate>(exports, "isolateThreadTerminate");
   exportFn<CodeCacheSize>(exports, "isolateCodeCacheSize");
+  exportFn<ThreadsStop>(exports, "isolateThreadsStop");
 }
 
 }  // namespace zh

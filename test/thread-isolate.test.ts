@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
+import { spawnSync } from 'node:child_process';
 import * as mime from 'mime-types';
 import { C, native } from '../lib/sys';
 import { boundPort, setupListeningSocket } from '../lib/listen-socket';
@@ -256,6 +257,28 @@ describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', funct
         ...['RangeError', 'TypeError', 'TypeError', 'RangeError', 'TypeError', 'RangeError', 'RangeError'],
         ...['RangeError', 'RangeError'],
       ]);
+    });
+
+    it('process.exit() while threads run JavaScript waits for them (it crashed with SIGSEGV under V8 torn down)', () => {
+      const busy = script(
+        'alloc.js',
+        '__zerohttpd.serve = () => { Atomics.store(new Int32Array(__zerohttpd.slot), 2, 1); const a = [];' +
+          ' for (;;) { a.push({ x: [1] }); if (a.length > 1e5) a.length = 0; } };',
+      );
+      const lib = path.join(__dirname, '..', 'lib');
+      const code = `
+        const { IsolateThreads } = require(${JSON.stringify(path.join(lib, 'servers', 'isolate-threads'))});
+        const { ClientSlot } = require(${JSON.stringify(path.join(lib, 'servers', 'client-slot'))});
+        const { DEFAULTS } = require(${JSON.stringify(path.join(lib, 'options'))});
+        const threads = new IsolateThreads({ ...DEFAULTS, quiet: true }, ${JSON.stringify(busy)});
+        const slots = [];
+        for (let i = 1; i <= 8; i++) { const slot = new ClientSlot(); slot.assign(-1); slots.push(slot); threads.start(i, slot); }
+        const check = () => (slots.every((s) => s.tookClient) ? setTimeout(() => process.exit(3), 50) : setImmediate(check));
+        check();`;
+      for (let i = 0; i < 4; i++) {
+        const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 20_000 });
+        assert.deepEqual([r.status, r.signal], [3, null], r.stderr);
+      }
     });
 
     it('a stale or missing bundle is refused with what to run', () => {

@@ -18,6 +18,11 @@ import type { Thread } from './worker-threads';
 /** Written by `npm run bundle` (and prepare, build, pretest) from thread-isolate.js. */
 export const ISOLATE_BUNDLE = path.join(__dirname, 'thread-isolate.bundle.js');
 
+/** How long process exit waits for threads still running (a thread blocked in a syscall on a slow
+ *  client or Redis returns only when that call does). */
+const EXIT_WAIT_MS = 2000;
+let exitHooked = false;
+
 export class IsolateThreads {
   private readonly ended = new Map<number, (code: number) => void>();
   private readonly opts: Options;
@@ -32,6 +37,12 @@ export class IsolateThreads {
       this.ended.delete(id);
     });
     if (r < 0) throw new Error(`this node offers no platform to run isolates on (${native.errname(r)})`);
+    // An exit with threads still running (process.exit(), an uncaught exception) must wait for
+    // them, as Node waits for its Workers: it tears V8 down under them otherwise (SIGSEGV).
+    if (!exitHooked) {
+      exitHooked = true;
+      process.on('exit', () => void native.isolateThreadsStop(EXIT_WAIT_MS));
+    }
     native.isolateScript(readBundle(file), file, JSON.stringify(C));
   }
 
