@@ -615,6 +615,8 @@ Napi::Value ThreadsInit(const Args& args) {
     if (!g_platform) return num(env, -ENOSYS);
     g_allocator = v8::ArrayBuffer::Allocator::NewDefaultAllocator();
   }
+  // The threads running report to g_onExit (from their own threads) and are counted in g_live.
+  if (g_live > 0) return rangeError(env, "isolate threads are still running"), Napi::Value();
   if (g_onExit) g_onExit.Release();
   g_onExit = Napi::ThreadSafeFunction::New(env, args[0].As<Napi::Function>(), "zerohttpd isolate thread", 0, 1);
   g_onExit.Unref(env);  // referenced only while threads run (ThreadStart)

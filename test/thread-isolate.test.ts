@@ -173,6 +173,8 @@ describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', funct
       slot.assign(s);
       const t = threads.start(1, slot);
       while (!slot.tookClient) await new Promise((r) => setImmediate(r)); // it is in its loop
+      // Not while one runs: it reports to the current onExit, and counts among the threads alive.
+      assert.throws(() => new IsolateThreads(opts, busy), /RangeError: isolate threads are still running/);
       t.terminate();
       assert.equal(await t.exited, 1);
       slot.reclaim();
