@@ -141,6 +141,7 @@ Napi::Value num(Napi::Env env, long v);
 long setsockoptMs(int fd, int level, int opt, int64_t value);
 long getsockoptMs(int fd, int level, int opt);
 bool isTimeOpt(int level, int opt);
+bool intIoctl(int request);  // SIOCOUTQ, SIOCINQ: the ioctl requests that report one int
 long fstatInto(int fd, double out[3]);
 bool toSockaddr(const char* host, int port, struct sockaddr_storage* ss, socklen_t* sl);
 void errnoDescription(int e, char* buf, size_t size);

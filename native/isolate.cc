@@ -167,6 +167,7 @@ ZH_V8(Fcntl) {
 ZH_V8(Ioctl) {
   V8Args a(info);
   int fd = a.i32(0), request = a.i32(1);
+  if (a.ok && !intIoctl(request)) a.fail(true, "request must be SIOCOUTQ or SIOCINQ");
   if (!a.ok) return;
   int value = 0;
   long r = ZH_CALL(ioctl, ioctl(fd, (unsigned long)request, &value));

@@ -189,11 +189,15 @@ static Napi::Value Shutdown(const Args& args) {
   return num(args.Env(), r);
 }
 
+// Only requests known to write one int: another (TIOCGWINSZ, SIOCGIFCONF...) would write past it.
+bool intIoctl(int request) { return request == SIOCOUTQ || request == SIOCINQ; }
+
 // ioctl(fd, request, &int): the requests that report one int (SIOCOUTQ: bytes the peer has not
 // acknowledged yet; SIOCINQ: bytes waiting to be read). Returns the int, or -errno.
 static Napi::Value Ioctl(const Args& args) {
   int32_t fd, request;
   if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &request, "request")) return Napi::Value();
+  if (!intIoctl(request)) return rangeError(args.Env(), "request must be SIOCOUTQ or SIOCINQ"), Napi::Value();
   int value = 0;
   long r = ZH_CALL(ioctl, ioctl(fd, (unsigned long)request, &value));
   ZH_TRACE(ioctl, r < 0 ? r : value, "ioctl(%d, %#x, [%d])", fd, request, value);

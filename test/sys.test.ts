@@ -275,6 +275,8 @@ describe('native layer (lib/sys.ts + addon)', function () {
       assert.equal(native.ioctl(client, C.SIOCOUTQ), 0);
       assert.equal(native.ioctl(-1, C.SIOCOUTQ), -C.EBADF);
       assert.throws(() => native.ioctl(server, 1.5), TypeError);
+      // a request that would write more than the one int it is given (struct winsize) is refused
+      assert.throws(() => native.ioctl(server, 0x5413 /* TIOCGWINSZ */), RangeError);
       closeFd(client);
       closeFd(server);
     });
