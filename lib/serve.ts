@@ -192,8 +192,17 @@ export function handleClient(fd: number, ctx: ServeContext): void {
  * No process or thread could be started for this client (fork() failed, a Worker could not
  * start): say why on stderr, answer 503 and close, so the client is not left hanging.
  */
-export function refuseClient(fd: number, why: string, message: string): void {
-  notice(`zerohttpd: ${why}; answering 503`);
+/** Refusals logged: at most one line a second, with how many were not logged since the last one,
+ *  so that a flood of clients at the fd limit cannot flood the log too. */
+const refusals = { lastLog: -Infinity, unlogged: 0 };
+
+export function refuseClient(fd: number, why: string, message: string, now = Date.now()): void {
+  if (now - refusals.lastLog >= 1000) {
+    const more = refusals.unlogged ? ` (and ${refusals.unlogged} more refused since the last such line)` : '';
+    notice(`zerohttpd: ${why}; answering 503${more}`);
+    refusals.lastLog = now;
+    refusals.unlogged = 0;
+  } else refusals.unlogged++;
   native.setsockopt(fd, C.SOL_SOCKET, C.SO_SNDTIMEO, 1000);
   sendAll(fd, errorResponse(503, { message }));
   lingeringClose(fd);
