@@ -119,7 +119,11 @@ function isolateGlobals(): string {
   const file = path.join(ISOLATE_DIR, 'globals.mjs');
   fs.writeFileSync(
     file,
-    "export { Buffer } from './buffer.js';\nexport { default as URLSearchParams } from 'core-js-pure/web/url-search-params';\n",
+    "export { Buffer } from './buffer.js';\n" +
+      // loaded at the first use (a guestbook request), not at every thread's start: new URLSearchParams(x)
+      // returns the object the real constructor makes
+      'let Real;\nexport function URLSearchParams(init) {\n' +
+      "  Real ??= require('core-js-pure/web/url-search-params');\n  return new Real(init);\n}\n",
   );
   return file;
 }

@@ -6,7 +6,6 @@
 // (scripts/bundle-worker.ts). The request path is the code every other architecture runs.
 import { isolateBoot } from '../sys';
 import { setLogPid, setQuiet } from '../log';
-import { installTrace } from '../trace';
 import { countLive } from '../live';
 import { Options } from '../options';
 import { ClientSlot } from './client-slot';
@@ -25,6 +24,6 @@ boot.serve = () => {
   setQuiet(d.opts.quiet);
   setLogPid(d.opts.logPid || d.opts.trace);
   countLive(d.opts);
-  if (d.opts.trace) installTrace();
+  if (d.opts.trace) (require('../trace') as typeof import('../trace')).installTrace();
   serveOneClient(new ClientSlot(boot.slot), d.opts);
 };
