@@ -10,12 +10,13 @@ const IDLE = 0,
   SHUTTING = 2;
 
 /**
- * The client fd a Worker is serving, so that at Ctrl-C the main thread can shutdown() it and
- * a Worker blocked in recv() on a slow client returns at once (process.exit() would hang on
- * it otherwise). The main thread must never shutdown() an fd number the Worker has already
- * closed (another thread may have reused it), so the Worker leaves SERVING with a CAS just
- * before close(), and waits while the main thread holds the slot (for one shutdown() call).
- *   [0] state: IDLE | SERVING | SHUTTING   [1] fd   [2] taken: the Worker has started on it
+ * The client fd a thread (a Worker or a bare-isolate thread) is serving, so that at Ctrl-C the
+ * main thread can shutdown() it and a thread blocked in recv() on a slow client returns at once
+ * (process.exit() would hang on it otherwise). The main thread must never shutdown() an fd number
+ * the thread has already closed (another thread may have reused it), so the thread leaves SERVING
+ * with a CAS just before close(), and waits while the main thread holds the slot (for one
+ * shutdown() call).
+ *   [0] state: IDLE | SERVING | SHUTTING   [1] fd   [2] taken: the thread has started on it
  */
 export class ClientSlot {
   readonly a: Int32Array;
@@ -23,17 +24,17 @@ export class ClientSlot {
     this.a = new Int32Array(buffer);
   }
 
-  /** The fd now belongs to the Worker this slot is given to. */
+  /** The fd now belongs to the thread this slot is given to. */
   assign(fd: number): void {
     Atomics.store(this.a, 1, fd);
     Atomics.store(this.a, 0, SERVING);
   }
-  /** Worker: the Worker is working on the fd (main must not answer 503 for it any more). */
+  /** Thread: it is working on the fd (main must not answer 503 for it any more). */
   take(): void {
     Atomics.store(this.a, 2, 1);
     Atomics.notify(this.a, 2); // the threaded server may wait for it (startingAtOnce)
   }
-  /** Worker: about to close the fd; after this the main thread won't touch it. */
+  /** Thread: about to close the fd; after this the main thread won't touch it. */
   release(): void {
     for (;;) {
       const s = Atomics.compareExchange(this.a, 0, SERVING, IDLE);
@@ -56,7 +57,7 @@ export class ClientSlot {
     Atomics.notify(this.a, 0);
   }
 
-  /** Main, after the Worker exited: a fd it still held is ours to close (503 if it never started on it). */
+  /** Main, after the thread ended: a fd it still held is ours to close (503 if it never started on it). */
   reclaim(): void {
     if (Atomics.load(this.a, 0) === IDLE) return;
     const fd = Atomics.load(this.a, 1);

@@ -1,13 +1,13 @@
 // Part IV: the threaded server. The main thread accepts; every connection gets a new thread
 // that serves it with its own Redis connection and ends. By default that thread is a native
 // thread running a bare V8 isolate (--worker-code isolate; isolate-threads.ts, native/isolate.cc),
-// which costs ~20x less than a Node Worker; --worker-code cached|files start a Worker running
+// which costs ~6x less CPU per request than a Node Worker at its best (docs/threads.md); --worker-code cached|files start a Worker running
 // thread-worker.ts, from one bundled script and a V8 code cache or file by file (docs/threads.md).
 //
-// Back-pressure (--max-threads N, default 256, 0 = unlimited): a Worker costs megabytes and
-// milliseconds to start (docs/syscall-cost.md), so an unbounded server runs out of memory at
-// high concurrency. The count is of Worker objects whose 'exit' event has not been seen yet: an
-// upper bound on the threads alive. Those events need the event loop, and the main thread is
+// Back-pressure (--max-threads N, default 256, 0 = unlimited): a thread (an isolate or a Worker)
+// costs megabytes and milliseconds to start (docs/threads.md), so an unbounded server runs out of
+// memory at high concurrency. The count is of threads whose end (a Worker's 'exit', an isolate
+// thread's report) has not been seen yet: an upper bound on the threads alive. Those events need the event loop, and the main thread is
 // blocked in accept() most of the time, so after every accept() the loop yields once
 // (setImmediate) to collect them; at the limit it waits in the event loop for an 'exit'
 // (checking the stop flag every 50 ms, since a signal cannot wake the event loop). Ctrl-C
@@ -35,26 +35,28 @@ import type { Architecture } from './index';
 
 export const architecture = { childrenInStats: false, enterServerLoop } satisfies Architecture;
 
-/** accept() gives up after this long, so Workers' exits (and their 503s) are collected when no client comes. */
+/** accept() gives up after this long, so threads' ends (and their 503s) are collected when no client comes. */
 const COLLECT_INTERVAL_MS = 200;
 /**
  * A Worker opens a dozen fds as it starts (its event loop's epoll and eventfd, the modules it
  * reads). Out of fds, node fails it with ERR_WORKER_INIT_FAILED and leaks the fds it had
  * opened (an eventpoll each time), so that a burst at the fd limit would leave the server
- * permanently out of fds. Below this many free fds (per Worker starting) the client gets a 503 at once instead.
+ * permanently out of fds. An isolate thread opens fewer (its loop's epoll and eventfd, the public
+ * root, Redis) and fails cleanly, but the same reserve applies to it. Below this many free fds
+ * (per thread starting) the client gets a 503 at once instead.
  */
 const WORKER_FD_RESERVE = 16;
 
 /**
- * Workers started one per CPU at a time finish sooner than twenty at once, which contend for the
- * CPUs and caches and each cost more CPU (docs/threads.md). So while this many Workers are still
- * starting (not yet on their client), the next connection waits in the listen queue. Workers
- * serving a client do not count: a slow client holds its own thread, not the start-up gate.
+ * Threads started one per CPU at a time finish sooner than twenty at once, which contend for the
+ * CPUs and caches and each cost more CPU (docs/threads.md, measured with Workers). So while this
+ * many threads are still starting (not yet on their client), the next connection waits in the
+ * listen queue. Threads serving a client do not count: a slow client holds its own thread, not the start-up gate.
  * ZEROHTTPD_STARTING_AT_ONCE=N overrides it (bench/threaded-rate.ts measures the gate off).
  */
 const STARTING_AT_ONCE = Number(process.env.ZEROHTTPD_STARTING_AT_ONCE ?? 0) || os.availableParallelism();
 
-/** Block (at most waitMs) until one of the Workers still starting takes its client; how many were starting. */
+/** Block (at most waitMs) until one of the threads still starting takes its client; how many were starting. */
 function waitForAStart(live: Set<Thread>, waitMs: number): number {
   let starting = 0,
     first: Thread | null = null;
@@ -95,18 +97,18 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
         setTimeout(resolve, 50);
       });
     }
-    while (waitForAStart(live, 20) >= STARTING_AT_ONCE && !native.stopRequested()) await yieldToEventLoop(); // a Worker that died before taking its client leaves at its 'exit'
+    while (waitForAStart(live, 20) >= STARTING_AT_ONCE && !native.stopRequested()) await yieldToEventLoop(); // a thread that died before taking its client leaves at its end
     if (native.stopRequested()) break;
     const client = acceptClient(listenFd);
     if (client < 0) {
-      await yieldToEventLoop(); // EAGAIN every COLLECT_INTERVAL_MS: collect exited Workers
+      await yieldToEventLoop(); // EAGAIN every COLLECT_INTERVAL_MS: collect ended threads
       continue; // EINTR (stop), ECONNABORTED, ...: the loop condition decides
     }
     const slot = new ClientSlot();
     slot.assign(client);
     let t: Thread;
     try {
-      // Workers still starting (not yet on their client) will take their fds too.
+      // Threads still starting (not yet on their client) will take their fds too.
       let starting = 0;
       for (const t of live) if (!t.slot.tookClient) starting++;
       if (fdsLeft() < WORKER_FD_RESERVE * (1 + starting)) throw new Error('too few file descriptors left (EMFILE)');
@@ -128,7 +130,7 @@ async function enterServerLoop(listenFd: number, opts: Options): Promise<void> {
     started++;
     peak = Math.max(peak, live.size);
     void t.exited.then(() => {
-      t.slot.reclaim(); // the Worker died before serving: 503 and close
+      t.slot.reclaim(); // the thread died before serving: 503 and close
       live.delete(t);
       anyExit();
     });

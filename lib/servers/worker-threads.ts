@@ -92,11 +92,11 @@ export function startThread(
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Wait until every Worker has exited (the stop flag is already set). Every 20 ms, shut down
- * the client sockets they are still serving, so none stays blocked in recv()/send(); a
- * Worker still alive after graceMs is busy in JavaScript and gets terminate(), once: each
- * call adds an 'exit' listener, and a Worker blocked in a syscall (a slow Redis) stays
- * alive until it returns, so calling it every round would pile up listeners
+ * Wait until every thread (Worker or isolate thread) has ended (the stop flag is already set).
+ * Every 20 ms, shut down the client sockets they are still serving, so none stays blocked in
+ * recv()/send(); a thread still alive after graceMs is busy in JavaScript and gets terminate(),
+ * once: for a Worker each call adds an 'exit' listener, and a thread blocked in a syscall (a slow
+ * Redis) stays alive until it returns, so calling it every round would pile up listeners
  * (MaxListenersExceededWarning).
  */
 export async function stopThreads(live: Iterable<Thread>, graceMs = 1000): Promise<void> {
