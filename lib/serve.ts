@@ -188,14 +188,15 @@ export function handleClient(fd: number, ctx: ServeContext): void {
   }
 }
 
-/**
- * No process or thread could be started for this client (fork() failed, a Worker could not
- * start): say why on stderr, answer 503 and close, so the client is not left hanging.
- */
 /** Refusals logged: at most one line a second, with how many were not logged since the last one,
  *  so that a flood of clients at the fd limit cannot flood the log too. */
 const refusals = { lastLog: -Infinity, unlogged: 0 };
 
+/**
+ * No process or thread could be started for this client (fork() failed, a thread could not
+ * start): say why on stderr (rate-limited, above), answer 503 and close, so the client is not
+ * left hanging. `now` is for the test.
+ */
 export function refuseClient(fd: number, why: string, message: string, now = Date.now()): void {
   if (now - refusals.lastLog >= 1000) {
     const more = refusals.unlogged ? ` (and ${refusals.unlogged} more refused since the last such line)` : '';
