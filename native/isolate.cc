@@ -433,6 +433,7 @@ std::condition_variable g_gone;         // notified as g_threads goes down
 
 struct Job {
   int32_t id;
+  std::shared_ptr<Script> script;  // g_script when the thread was started
   // The ClientSlot's memory: the very BackingStore of the main thread's SharedArrayBuffer, so that
   // Atomics.wait/notify on either side meet (V8 matches waiters by BackingStore, not by address).
   std::shared_ptr<v8::BackingStore> slot;
@@ -535,11 +536,7 @@ std::string runThread(Isolate* iso, const Job& job, Script& script) {
 
 void* serveThread(void* p) {
   std::unique_ptr<Job> job(static_cast<Job*>(p));
-  std::shared_ptr<Script> script;
-  {
-    std::lock_guard<std::mutex> g(g_mu);
-    script = g_script;
-  }
+  std::shared_ptr<Script> script = std::move(job->script);
   auto* ended = new Ended{job->id, ""};
   // The loop's fds (an epoll fd, and the eventfd of its async handles) are made here, where a
   // failure (EMFILE) is an error this thread reports: Node's platform CHECKs its own
@@ -649,11 +646,14 @@ Napi::Value ThreadStart(const Args& args) {
   Local<Value> slot = toV8(args[1]);
   if (!slot->IsSharedArrayBuffer()) return typeError(env, "slot must be a SharedArrayBuffer"), Napi::Value();
   if (!args[2].IsString()) return typeError(env, "data must be a string"), Napi::Value();
+  std::shared_ptr<Script> script;
   {
     std::lock_guard<std::mutex> g(g_mu);
     if (!g_onExit || !g_script) return rangeError(env, "isolateThreadsInit() and isolateScript() first"), Napi::Value();
+    script = g_script;
   }
-  auto* job = new Job{id, slot.As<v8::SharedArrayBuffer>()->GetBackingStore(), args[2].As<Napi::String>().Utf8Value()};
+  auto* job = new Job{id, std::move(script), slot.As<v8::SharedArrayBuffer>()->GetBackingStore(),
+                      args[2].As<Napi::String>().Utf8Value()};
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

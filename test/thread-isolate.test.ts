@@ -261,6 +261,18 @@ describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', funct
       ]);
     });
 
+    it('a thread runs the script that was current when it was started, not one set after', async () => {
+      const ended = new Map<number, (error?: string) => void>();
+      native.isolateThreadsInit((id, error) => ended.get(id)?.(error));
+      const first = script('first.js', "__zerohttpd.serve = () => { throw 'first'; };");
+      const second = script('second.js', "__zerohttpd.serve = () => { throw 'second'; };");
+      native.isolateScript(fs.readFileSync(first, 'utf8'), first, JSON.stringify(C));
+      const error = new Promise<string | undefined>((resolve) => ended.set(1, resolve));
+      assert.equal(native.isolateThreadStart(1, new ClientSlot().buffer, '{}'), 0);
+      native.isolateScript(fs.readFileSync(second, 'utf8'), second, JSON.stringify(C)); // at once
+      assert.equal(await error, 'first');
+    });
+
     it('process.exit() while threads run JavaScript waits for them (it crashed with SIGSEGV under V8 torn down)', () => {
       const busy = script(
         'alloc.js',
