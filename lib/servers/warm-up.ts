@@ -19,9 +19,9 @@ import { setQuiet } from '../log';
 import { Options } from '../options';
 import { startObserving, stopObserving } from '../observe';
 
-const FORM = 'name=warm&remarks=up';
+const FORM = 'guest-name=warm&guest-remarks=up'; // the guestbook form's own fields: the stored path, not a 400
 /** Each request, the Redis replies its handling needs (RESP), and whether the client half-closes after it. */
-const REQUESTS: [string, string, boolean][] = [
+export const REQUESTS: [string, string, boolean][] = [
   ['GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', '', false],
   ['GET / HTTP/1.0\r\nHost: x\r\n\r\n', '', true],
   ['GET /nope.html HTTP/1.0\r\n\r\n', '', false],
