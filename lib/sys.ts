@@ -147,7 +147,6 @@ export interface Native {
   isolateThreadsStop(waitMs: number): number;
 }
 
-/** What a bare-isolate thread of the threaded server finds on its global (native/isolate.cc). */
 /** What a bare-isolate thread's `native` has besides the addon's functions (native/isolate.cc). */
 export interface IsolateOnly {
   /** The same functions, not counted in the syscall table (lib/isolate/fs.ts's, node:fs's stand-in). */
@@ -157,6 +156,7 @@ export interface IsolateOnly {
   utf8Length(s: string): number;
   utf8Write(buf: Uint8Array, offset: number, length: number, s: string): number;
 }
+/** What a bare-isolate thread of the threaded server finds on its global (native/isolate.cc). */
 export interface IsolateBoot {
   native: Native & IsolateOnly; // the subset of the addon's functions its request path calls, bound on V8
   serve?: () => void; // set by the script's top level, then called
@@ -242,8 +242,9 @@ export function raiseNofile(want: number): number {
   return Math.max(lim.soft, target);
 }
 
-// Made at first use: the isolate threads' module loading runs where V8 makes a snapshot, and
-// SharedArrayBuffer is not defined there (V8 installs it in each context made from the snapshot).
+// Made at first use, not at module load: for a V8 startup snapshot of the isolate threads' loaded
+// modules, where SharedArrayBuffer is not defined (tried and given up, docs/threads.md); a thread
+// that never sleeps does not allocate it.
 let sleeper: Int32Array | undefined;
 /** Block this thread for ms milliseconds (a futex wait; works in the main thread and in Workers). */
 export function sleepMs(ms: number): void {
