@@ -1,8 +1,12 @@
-// Build step (`npm run bundle`, part of prepare, build and pretest): the threaded server's Worker
-// entry, dist/lib/servers/thread-worker.js, and every module it requires, bundled by esbuild into
-// one CommonJS script next to it (thread-worker.bundle.js, with a source map back to lib/*.ts).
-// lib/servers/worker-bundle.ts loads it at server start and compiles it once for the V8 code
-// cache every Worker starts from (docs/threads.md).
+// Build step (`npm run bundle`, part of prepare, build and pretest): the threaded server's two
+// thread entries, each with every module it requires, bundled by esbuild into one script next to
+// it with a source map back to lib/*.ts (docs/threads.md):
+// - the Worker's, dist/lib/servers/thread-worker.js, into thread-worker.bundle.js (CommonJS for
+//   Node), which lib/servers/worker-bundle.ts loads at server start and compiles once for the V8
+//   code cache every Worker starts from (--worker-code cached);
+// - the bare isolate's, thread-isolate.js, into thread-isolate.bundle.js (an IIFE for a context
+//   with V8 only: stand-ins for Buffer, fs, path, URLSearchParams, a build-time mime table), which
+//   lib/servers/isolate-threads.ts hands to native/isolate.cc (--worker-code isolate, the default).
 //
 // esbuild is a devDependency and runs at build time, not in the server: the bundle depends only
 // on dist/ and node_modules/, which are fixed once built, so building it again per start would
