@@ -142,6 +142,8 @@ long setsockoptMs(int fd, int level, int opt, int64_t value);
 long getsockoptMs(int fd, int level, int opt);
 bool isTimeOpt(int level, int opt);
 bool intIoctl(int request);  // SIOCOUTQ, SIOCINQ: the ioctl requests that report one int
+bool isLockCmd(int cmd);     // fcntl's record-lock commands, which take a struct flock, not an int
+int timeLeft(int32_t timeoutMs, uint64_t startNs);  // what is left of a wait begun at startNs (poll.cc)
 long fstatInto(int fd, double out[3]);
 bool toSockaddr(const char* host, int port, struct sockaddr_storage* ss, socklen_t* sl);
 void errnoDescription(int e, char* buf, size_t size);

@@ -40,14 +40,17 @@ static Napi::Value Close(const Args& args) {
   return num(args.Env(), r);
 }
 
+bool isLockCmd(int cmd) {
+  return cmd == F_GETLK || cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_GETLK || cmd == F_OFD_SETLK ||
+         cmd == F_OFD_SETLKW;
+}
+
 // fcntl(fd, cmd[, intArg]) for the integer commands (F_GETFL/F_SETFL/F_GETFD/F_SETFD...).
 static Napi::Value Fcntl(const Args& args) {
   int32_t fd, cmd, arg = 0;
   if (!argInt(args, 0, &fd, "fd") || !argInt(args, 1, &cmd, "cmd")) return Napi::Value();
   if (!argOptInt(args, 2, &arg, "arg")) return Napi::Value();
-  if (cmd == F_GETLK || cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_GETLK || cmd == F_OFD_SETLK ||
-      cmd == F_OFD_SETLKW)
-    return rangeError(args.Env(), "use fcntlLock() for record locks"), Napi::Value();
+  if (isLockCmd(cmd)) return rangeError(args.Env(), "use fcntlLock() for record locks"), Napi::Value();
   long r = ZH_CALL(fcntl, fcntl(fd, cmd, arg));
   ZH_TRACE(fcntl, r, "fcntl(%d, %d, %#x)", fd, cmd, arg);
   return num(args.Env(), r);

@@ -159,9 +159,7 @@ ZH_V8(Shutdown) {
 ZH_V8(Fcntl) {
   V8Args a(info);
   int fd = a.i32(0), cmd = a.i32(1), arg = a.opt(2, 0);
-  if (a.ok && (cmd == F_GETLK || cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_GETLK || cmd == F_OFD_SETLK ||
-               cmd == F_OFD_SETLKW))
-    a.fail(true, "record locks are not available here");
+  if (a.ok && isLockCmd(cmd)) a.fail(true, "record locks are not available here");
   if (a.ok) a.ret(ZH_CALL(fcntl, fcntl(fd, cmd, arg)));
 }
 ZH_V8(Ioctl) {
@@ -214,12 +212,7 @@ ZH_V8(Poll) {
   if (nfds < 0 || (size_t)nfds * sizeof(struct pollfd) > len || (uintptr_t)p % alignof(struct pollfd))
     return (void)a.fail(true, "nfds is negative or larger than the pollfd buffer, or it is misaligned");
   uint64_t start = nowNs();
-  auto left = [&]() -> int {
-    if (timeout <= 0) return timeout;
-    uint64_t spent = (nowNs() - start) / 1000000;
-    return spent >= (uint64_t)timeout ? 0 : timeout - (int)spent;
-  };
-  a.ret(ZH_CALL(poll, poll((struct pollfd*)p, (nfds_t)nfds, left())));
+  a.ret(ZH_CALL(poll, poll((struct pollfd*)p, (nfds_t)nfds, timeLeft(timeout, start))));
 }
 ZH_V8(Open) {
   V8Args a(info);

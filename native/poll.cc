@@ -10,7 +10,7 @@ namespace zh {
 // What is left of a wait of timeoutMs begun at startNs (CLOCK_MONOTONIC); negative waits forever.
 // ZH_CALL re-evaluates the call on each EINTR retry, so a retried wait ends when the first
 // would have: the caller's timeout holds however many signals interrupt it.
-static int timeLeft(int32_t timeoutMs, uint64_t startNs) {
+int timeLeft(int32_t timeoutMs, uint64_t startNs) {
   if (timeoutMs <= 0) return timeoutMs;
   uint64_t spentMs = (nowNs() - startNs) / 1000000;
   return spentMs >= (uint64_t)timeoutMs ? 0 : timeoutMs - (int32_t)spentMs;
