@@ -2,7 +2,7 @@
 // a native thread running a bare V8 isolate (native/isolate.cc) that compiles the request path
 // from thread-isolate.bundle.js and a code cache and serves the one client. A Node Worker is a
 // whole Node bootstrap (~37 ms of CPU); such a thread is an isolate and a context (~3 ms), and
-// ~9 ms of CPU in all to serve one GET / (docs/threads.md).
+// 7-9 ms of CPU in all to serve one GET / (docs/threads.md).
 // This file is the main thread's side: the script, starting threads, and their ends, which
 // native/isolate.cc reports on the main thread's event loop, like a Worker's 'exit'.
 import * as fs from 'node:fs';
