@@ -275,9 +275,9 @@ ZH_V8(StrError) {
   info.GetReturnValue().Set(String::NewFromUtf8(info.GetIsolate(), buf).ToLocalChecked());
 }
 // Node's Buffer does its UTF-8 in C++ (V8's String::NewFromUtf8 and WriteUtf8); in an isolate the
-// npm buffer package does it in JavaScript, which runs interpreted in a fresh isolate (~25 ms to
-// decode a 300 kB guestbook page) and cuts malformed input differently (lib/isolate/buffer.ts).
-// utf8Slice(buf, offset, length) -> string, malformed sequences replaced (WHATWG, as Node).
+// npm buffer package does it in JavaScript, which runs interpreted in a fresh isolate (about 25 of
+// the 68 ms a 300 kB guestbook page took; 19 ms with these) and cuts malformed input differently
+// (lib/isolate/buffer.ts). utf8Slice(buf, offset, length) -> string, malformed sequences replaced (WHATWG, as Node).
 ZH_V8(Utf8Slice) {
   V8Args a(info);
   size_t len;
@@ -609,6 +609,10 @@ Napi::Value ThreadsInit(const Args& args) {
   // The threads running report to g_onExit (from their own threads) and are counted in g_live.
   if (g_live > 0) return rangeError(env, "isolate threads are still running"), Napi::Value();
   if (g_onExit) g_onExit.Release();
+  {
+    std::lock_guard<std::mutex> g(g_mu);
+    g_exiting = false;  // a stop was for the threads before this init
+  }
   g_onExit = Napi::ThreadSafeFunction::New(env, args[0].As<Napi::Function>(), "zerohttpd isolate thread", 0, 1);
   g_onExit.Unref(env);  // referenced only while threads run (ThreadStart)
   g_live = 0;

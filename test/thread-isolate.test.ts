@@ -295,6 +295,32 @@ describe('threaded: a bare V8 isolate per connection (native/isolate.cc)', funct
       }
     });
 
+    it('process.exit() while threads are blocked in recv() on their clients shuts those down and exits cleanly', () => {
+      const blocked = script(
+        'blocked.js',
+        '__zerohttpd.serve = () => { const a = new Int32Array(__zerohttpd.slot); Atomics.store(a, 2, 1);' +
+          ' __zerohttpd.native.recv(Atomics.load(a, 1), new Uint8Array(1), 0, 1); };',
+      );
+      const lib = path.join(__dirname, '..', 'lib');
+      const code = `
+        const { C, native } = require(${JSON.stringify(path.join(lib, 'sys'))});
+        const { IsolateThreads } = require(${JSON.stringify(path.join(lib, 'servers', 'isolate-threads'))});
+        const { ClientSlot } = require(${JSON.stringify(path.join(lib, 'servers', 'client-slot'))});
+        const { DEFAULTS } = require(${JSON.stringify(path.join(lib, 'options'))});
+        const threads = new IsolateThreads({ ...DEFAULTS, quiet: true }, ${JSON.stringify(blocked)});
+        const slots = [];
+        for (let i = 1; i <= 4; i++) {
+          const fds = new Int32Array(2);
+          native.socketpair(C.AF_UNIX, C.SOCK_STREAM | C.SOCK_CLOEXEC, 0, fds); // fds[1]: a client that never writes
+          const slot = new ClientSlot(); slot.assign(fds[0]); slots.push(slot); threads.start(i, slot);
+        }
+        const check = () => (slots.every((s) => s.tookClient) ? process.exit(3) : setImmediate(check));
+        check();`;
+      const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 20_000 });
+      assert.deepEqual([r.status, r.signal], [3, null], r.stderr);
+      assert.doesNotMatch(r.stderr, /still in a system call/, 'every blocked thread returned before the exit');
+    });
+
     it('a stale or missing bundle is refused with what to run', () => {
       assert.throws(
         () => new IsolateThreads(opts, path.join(dir, 'nope.js')),

@@ -23,6 +23,8 @@ export const ISOLATE_BUNDLE = path.join(__dirname, 'thread-isolate.bundle.js');
  *  client or Redis returns only when that call does). */
 const EXIT_WAIT_MS = 2000;
 let exitHooked = false;
+/** The slots of the threads running, of every IsolateThreads: at exit their clients are shut down. */
+const running = new Map<number, ClientSlot>();
 
 export class IsolateThreads {
   private readonly ended = new Map<number, (code: number) => void>();
@@ -36,13 +38,20 @@ export class IsolateThreads {
       if (error !== undefined) notice(`zerohttpd: threaded thread ${id} failed: ${mapStack(error, file, false)}`);
       this.ended.get(id)?.(error === undefined ? 0 : 1);
       this.ended.delete(id);
+      running.delete(id);
     });
     if (r < 0) throw new Error(`this node offers no platform to run isolates on (${native.errname(r)})`);
     // An exit with threads still running (process.exit(), an uncaught exception) must wait for
     // them, as Node waits for its Workers: it tears V8 down under them otherwise (SIGSEGV).
     if (!exitHooked) {
       exitHooked = true;
-      process.on('exit', () => void native.isolateThreadsStop(EXIT_WAIT_MS));
+      process.on('exit', () => {
+        // A thread blocked in recv()/send() on its client returns at once (as stopThreads() does
+        // at Ctrl-C); one blocked on Redis returns within its timeout, which may outlast the wait.
+        for (const slot of running.values()) slot.shutdownClient();
+        const left = native.isolateThreadsStop(EXIT_WAIT_MS);
+        if (left > 0) notice(`zerohttpd: exiting with ${left} isolate thread(s) still in a system call`);
+      });
     }
     native.isolateScript(readBundle(file), file, JSON.stringify(C));
   }
@@ -56,6 +65,7 @@ export class IsolateThreads {
       this.ended.delete(id);
       throw new Error(`pthread_create: ${native.errname(r)}`);
     }
+    running.set(id, slot);
     workerStarted();
     void exited.then(() => workerEnded());
     return { slot, exited, terminate: () => void native.isolateThreadTerminate(id) };

@@ -75,7 +75,8 @@ export function warmUpRequestPath(app: App, opts: Options): void {
   try {
     for (const [request, replies, halfClose] of REQUESTS) {
       const client = native.socket(C.AF_INET, C.SOCK_STREAM | C.SOCK_CLOEXEC);
-      if (client < 0 || native.connect(client, '127.0.0.1', boundPort(web)) < 0) return void native.close(client);
+      if (client < 0) return;
+      if (native.connect(client, '127.0.0.1', boundPort(web)) < 0) return void native.close(client);
       sendAll(client, Buffer.from(request, 'latin1'));
       if (halfClose) native.shutdown(client, C.SHUT_WR);
       const fd = native.accept4(web, C.SOCK_CLOEXEC);
