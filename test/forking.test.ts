@@ -23,6 +23,16 @@ describe('forking server', function () {
     assert.match(fs.readFileSync(`/proc/${server.pid}/maps`, 'utf8'), /forksafe\.so/);
   });
 
+  it("a node flag the user gives wins over the re-exec's own (--lazy over --no-lazy, the young generation's size)", async () => {
+    server = await start(['forking'], { nodeArgs: ['--lazy', '--max-semi-space-size=2'] });
+    const args = fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0');
+    for (const f of ['--lazy', '--max-semi-space-size=2', '--no-sparkplug', '--single-threaded'])
+      assert.ok(args.includes(f), `${f} in ${args.join(' ')}`);
+    for (const f of ['--no-lazy', '--max-semi-space-size=1'])
+      assert.ok(!args.includes(f), `no ${f} in ${args.join(' ')}`);
+    assert.equal((await get(server.port, '/')).status, 200);
+  });
+
   it('serves 1,000 mixed requests at concurrency 20, reaps every child, counts every guestbook visit', async () => {
     server = await start(['forking']);
     const r = redis().client();
