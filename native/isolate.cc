@@ -451,14 +451,17 @@ size_t nearHeapLimit(void* data, size_t current, size_t initial) {
   return current * 2;
 }
 
-// Runs the platform's wake-ups of an isolate until it is unregistered and gone.
-void unregister(Isolate* isolate, uv_loop_t* loop, bool dispose) {
+// Unregisters and disposes an isolate, running the platform's wake-ups on its loop until it is
+// gone, then closes the loop.
+void disposeIsolate(Isolate* isolate, uv_loop_t* loop) {
   bool finished = false;
   g_platform->AddIsolateFinishedCallback(
       isolate, [](void* f) { *static_cast<bool*>(f) = true; }, &finished);
   g_platform->UnregisterIsolate(isolate);
-  if (dispose) isolate->Dispose();
+  isolate->Dispose();
   while (!finished) uv_run(loop, UV_RUN_ONCE);
+  uv_run(loop, UV_RUN_DEFAULT);  // whatever is still closing (nothing stays active)
+  uv_loop_close(loop);
 }
 
 std::string describe(Isolate* iso, Local<Context> ctx, v8::TryCatch& tc) {
@@ -566,9 +569,7 @@ void* serveThread(void* p) {
       std::lock_guard<std::mutex> g(g_mu);
       g_running.erase(job->id);
     }
-    unregister(iso, &loop, true);
-    uv_run(&loop, UV_RUN_DEFAULT);  // whatever is still closing (nothing stays active)
-    uv_loop_close(&loop);
+    disposeIsolate(iso, &loop);
   }
   // Nothing of V8's may outlive the report below: once the main thread has it, the process may
   // exit, and a BackingStore released after that would be freed into a torn-down V8.
