@@ -23,11 +23,11 @@ export const ISOLATE_BUNDLE = path.join(__dirname, 'thread-isolate.bundle.js');
  *  client or Redis returns only when that call does). */
 const EXIT_WAIT_MS = 2000;
 let exitHooked = false;
-/** The slots of the threads running, of every IsolateThreads: at exit their clients are shut down. */
-const running = new Map<number, ClientSlot>();
+/** The threads running (one onExit serves them all: isolateThreadsInit() is refused while any
+ *  runs): the slot, whose client is shut down at exit, and what resolves the thread's `exited`. */
+const running = new Map<number, { slot: ClientSlot; ended: (code: number) => void }>();
 
 export class IsolateThreads {
-  private readonly ended = new Map<number, (code: number) => void>();
   private readonly opts: Options;
 
   /** Loads the bundle (refused if missing or stale) and hands it to the addon. Throws if it cannot. */
@@ -36,8 +36,7 @@ export class IsolateThreads {
     this.opts = { ...opts, publicDir: fs.realpathSync(opts.publicDir) };
     const r = native.isolateThreadsInit((id, error) => {
       if (error !== undefined) notice(`zerohttpd: threaded thread ${id} failed: ${mapStack(error, file, false)}`);
-      this.ended.get(id)?.(error === undefined ? 0 : 1);
-      this.ended.delete(id);
+      running.get(id)?.ended(error === undefined ? 0 : 1);
       running.delete(id);
     });
     if (r < 0) throw new Error(`this node offers no platform to run isolates on (${native.errname(r)})`);
@@ -48,7 +47,7 @@ export class IsolateThreads {
       process.on('exit', () => {
         // A thread blocked in recv()/send() on its client returns at once (as stopThreads() does
         // at Ctrl-C); one blocked on Redis returns within its timeout, which may outlast the wait.
-        for (const slot of running.values()) slot.shutdownClient();
+        for (const { slot } of running.values()) slot.shutdownClient();
         const left = native.isolateThreadsStop(EXIT_WAIT_MS);
         if (left > 0) notice(`zerohttpd: exiting with ${left} isolate thread(s) still in a system call`);
       });
@@ -59,13 +58,10 @@ export class IsolateThreads {
   /** A new thread serving the fd assigned to `slot`. Throws if the thread cannot be created. */
   start(id: number, slot: ClientSlot): Thread {
     const data: IsolateThreadData = { id, opts: this.opts };
-    const exited = new Promise<number>((resolve) => this.ended.set(id, resolve));
     const r = native.isolateThreadStart(id, slot.buffer, JSON.stringify(data));
-    if (r < 0) {
-      this.ended.delete(id);
-      throw new Error(`pthread_create: ${native.errname(r)}`);
-    }
-    running.set(id, slot);
+    if (r < 0) throw new Error(`pthread_create: ${native.errname(r)}`);
+    // Its end is reported on this thread's event loop, so never before this turn is over.
+    const exited = new Promise<number>((ended) => running.set(id, { slot, ended }));
     workerStarted();
     void exited.then(() => workerEnded());
     return { slot, exited, terminate: () => void native.isolateThreadTerminate(id) };
