@@ -26,8 +26,7 @@ export function readFileSync(p: string, encoding: 'utf8'): string {
     if (r < 0) fail('fstat', r, p);
     const buf = Buffer.allocUnsafe(st[1]);
     let off = 0;
-    for (;;) {
-      if (off === buf.length) break;
+    while (off < buf.length) {
       const n = native.read(fd, buf, off, buf.length - off);
       if (n < 0) fail('read', n, p);
       if (n === 0) break;
