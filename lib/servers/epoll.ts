@@ -6,16 +6,9 @@ import { C, check, native } from '../sys';
 import { Backend, READABLE, WRITABLE } from '../loop/loop';
 import { runEventServer } from '../loop/connection';
 import { Options } from '../options';
-import { runEventWorkers, workersMode } from './event-workers';
-import type { Architecture } from './index';
+import { eventArchitecture, runEventWorkers } from './event-workers';
 
-export const architecture = {
-  childrenInStats: (o: Options) => o.workers > 1,
-  nonBlockingListen: true,
-  forks: (o: Options) => o.workers > 1,
-  mode: workersMode,
-  enterServerLoop,
-} satisfies Architecture;
+export const architecture = eventArchitecture(enterServerLoop);
 
 const SIZE = C.EPOLL_EVENT_SIZE;
 const EV = C.EPOLL_EVENT_EVENTS_OFFSET / 4,

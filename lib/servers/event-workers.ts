@@ -13,6 +13,7 @@ import { Options } from '../options';
 import { boundPort, setupListeningSocket } from '../listen-socket';
 import { createHerdTable, herdSlot } from '../loop/herd';
 import { describe, noteShortfall, reapChildren, runChild, stopChildren } from './children';
+import type { Architecture } from './index';
 
 /** Each worker serves `serve(itsListeningSocket, itsHerdCounters)` until a stop is requested. */
 export function runEventWorkers(
@@ -71,4 +72,16 @@ export function runEventWorkers(
 /** What the listening line says after the architecture's name: `(2 workers, listen reuseport)`. */
 export function workersMode(opts: Options): string | null {
   return opts.workers > 1 ? `${opts.workers} workers, listen ${opts.listen}` : null;
+}
+
+/** poll's and epoll's registry entry: one process, or with --workers N a parent and N forked
+ *  workers, whose CPU time is in the stats as children's. */
+export function eventArchitecture(enterServerLoop: Architecture['enterServerLoop']) {
+  return {
+    childrenInStats: (o: Options) => o.workers > 1,
+    nonBlockingListen: true,
+    forks: (o: Options) => o.workers > 1,
+    mode: workersMode,
+    enterServerLoop,
+  } satisfies Architecture;
 }
