@@ -118,12 +118,8 @@ export class RedisClient extends RedisPool<RedisConnection> {
   }
 
   protected open(): RedisConnection | null {
-    const family = this.host.includes(':') ? C.AF_INET6 : C.AF_INET;
-    const fd = native.socket(family, C.SOCK_STREAM | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC);
-    if (fd < 0) {
-      this.warn(`socket: ${native.errname(fd)}`);
-      return null;
-    }
+    const fd = this.socket(C.SOCK_NONBLOCK);
+    if (fd === null) return null;
     const c = new RedisConnection(this, fd);
     this.loop.attach(fd, c);
     const r = native.connect(fd, this.host, this.port);

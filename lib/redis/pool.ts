@@ -2,6 +2,7 @@
 // ring): one connection per request (the article), or --redis-pool N kept open and reused, jobs
 // queued for a free one, and one warning while Redis is unreachable. The transport (how a
 // connection connects, sends and receives) is the subclass's open() and its connections.
+import { C, native } from '../sys';
 import { notice } from '../log';
 import { encodeCommand, RespDecoder, RespValue } from './resp';
 
@@ -69,6 +70,15 @@ export abstract class RedisPool<Conn extends PooledConnection> {
 
   /** A new connection under way to host:port, or null (warned) when it cannot be made. */
   protected abstract open(): Conn | null;
+
+  /** A TCP socket for host's family (with `flags` besides SOCK_CLOEXEC), or null, warned. */
+  protected socket(flags = 0): number | null {
+    const family = this.host.includes(':') ? C.AF_INET6 : C.AF_INET;
+    const fd = native.socket(family, C.SOCK_STREAM | C.SOCK_CLOEXEC | flags);
+    if (fd >= 0) return fd;
+    this.warn(`socket: ${native.errname(fd)}`);
+    return null;
+  }
 
   /** Run the commands one round trip at a time; done() is called exactly once (never synchronously twice). */
   run(commands: string[][], done: (replies: RespValue[] | null) => void): RedisJob {

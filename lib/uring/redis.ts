@@ -114,12 +114,7 @@ export class UringRedis extends RedisPool<RedisConnection> {
   }
 
   protected open(): RedisConnection | null {
-    const family = this.host.includes(':') ? C.AF_INET6 : C.AF_INET;
-    const fd = native.socket(family, C.SOCK_STREAM | C.SOCK_CLOEXEC);
-    if (fd < 0) {
-      this.warn(`socket: ${native.errname(fd)}`);
-      return null;
-    }
-    return new RedisConnection(this, fd);
+    const fd = this.socket();
+    return fd === null ? null : new RedisConnection(this, fd);
   }
 }
