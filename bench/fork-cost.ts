@@ -56,6 +56,9 @@ const PARTS: Record<string, string[]> = {
   noopt: ['--no-opt'],
   litemode: ['--lite-mode'],
   jitless: ['--jitless'],
+  alwayssp: ['--always-sparkplug'],
+  nohint: [],
+  eagerfb: ['--no-lazy-feedback-allocation'],
 };
 const DEFAULT_LEVERS = 'baseline,warm,warm+semi1';
 
@@ -268,7 +271,7 @@ async function main(): Promise<void> {
             '--redis-port',
             String(redis.port),
           ],
-          { encoding: 'utf8', env: { ...process.env, LD_PRELOAD: FORKSAFE_SO }, timeout: 300_000 },
+          { encoding: 'utf8', env: { ...process.env, LD_PRELOAD: has(lever, 'nohint') ? `${FORKSAFE_SO}:${process.env.NOHINT_SO}` : FORKSAFE_SO }, timeout: 300_000 },
         );
         if (res.status !== 0) throw new Error(`probe ${lever} failed (${res.status}): ${res.stderr}`);
         (results[lever] ??= []).push(JSON.parse(res.stdout.trim().split('\n').pop()!) as ProbeResult);

@@ -1,7 +1,12 @@
 // forksafe.so: LD_PRELOADed into node by the CLI for the fork-based architectures
-// (docs/fork-safety.md explains why). Two interpositions, nothing else:
+// (docs/fork-safety.md explains why). Three interpositions, nothing else:
 //  1. madvise(MADV_DONTFORK) becomes a no-op, so V8's heap is copied into forked children.
-//  2. In a forked child, pthread_cond_signal/broadcast on a condvar that existed before the
+//  2. mmap() of anonymous memory at a hinted (not MAP_FIXED) address drops the hint: V8 asks
+//     for each 256 kB heap page at a random address, and scattered pages each need page
+//     tables of their own, which every fork() copies and every child's exit frees. Without
+//     the hint the kernel packs them beside the other mappings (page tables ~570 -> ~220 kB).
+//     ZH_FORKSAFE_KEEP_HINTS=1 in the environment turns this one off (to measure it).
+//  3. In a forked child, pthread_cond_signal/broadcast on a condvar that existed before the
 //     fork do nothing: such a condvar may still count the parent's waiting threads, which do
 //     not exist in the child, and glibc would wait for them forever. Condvars initialised
 //     after the fork (e.g. a libuv threadpool the child starts) work normally.
@@ -9,6 +14,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -22,6 +28,7 @@ typedef int (*cond_init_fn)(pthread_cond_t*, const pthread_condattr_t*);
 static cond_fn real_signal, real_broadcast, real_destroy;
 static cond_init_fn real_init;
 
+static int g_keepHints;  // ZH_FORKSAFE_KEEP_HINTS=1: mmap() passes hints on
 static volatile int g_forked;  // set in every forked child
 enum { SLOTS = 4096 };
 static uintptr_t g_fresh[SLOTS];  // condvars initialised since the last fork (open addressing)
@@ -42,8 +49,11 @@ static void resolve(void) {
 
 static size_t slotOf(uintptr_t p) { return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull >> 52) % SLOTS; }
 
+static int g_remembered;  // anything put in g_fresh since the last fork
+
 static void remember(pthread_cond_t* c) {
   uintptr_t p = (uintptr_t)c;
+  g_remembered = 1;
   for (size_t i = slotOf(p), n = 0; n < SLOTS; i = (i + 1) % SLOTS, n++) {
     uintptr_t cur = __atomic_load_n(&g_fresh[i], __ATOMIC_ACQUIRE);
     if (cur == p) return;
@@ -70,13 +80,23 @@ static int isFresh(pthread_cond_t* c, int forget) {
 }
 
 static void inChild(void) {
-  memset(g_fresh, 0, sizeof g_fresh);  // the child is single-threaded here
+  // The child is single-threaded here. The table is clean unless this process itself was a
+  // forked child that made condvars: no need to write (and copy-on-write fault) its 32 kB.
+  if (g_remembered) memset(g_fresh, 0, sizeof g_fresh);
+  g_remembered = 0;
   g_forked = 1;
 }
 
 __attribute__((constructor)) static void init(void) {
   resolve();
+  const char* keep = getenv("ZH_FORKSAFE_KEEP_HINTS");
+  g_keepHints = keep && keep[0] == '1';
   pthread_atfork(NULL, NULL, inChild);
+}
+
+void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+  if (addr && !g_keepHints && (flags & MAP_ANONYMOUS) && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) addr = NULL;
+  return (void*)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
 int madvise(void* addr, size_t len, int advice) {
