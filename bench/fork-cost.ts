@@ -57,7 +57,9 @@ const PARTS: Record<string, string[]> = {
   litemode: ['--lite-mode'],
   jitless: ['--jitless'],
   alwayssp: ['--always-sparkplug'],
-  nohint: [],
+  hints: [],
+  bindnow: [],
+  minorgc: ['--expose-gc'],
   eagerfb: ['--no-lazy-feedback-allocation'],
 };
 const DEFAULT_LEVERS = 'baseline,warm,warm+semi1';
@@ -155,6 +157,7 @@ function probe(lever: string, iterations: number, urlPath: string, redisPort: nu
 
   for (let i = warmRounds(lever); i > 0; i--) warmUpRequestPath(app, opts);
   if (has(lever, 'gc')) (globalThis as { gc?: () => void }).gc!();
+  if (has(lever, 'minorgc')) (globalThis as { gc?: (o: object) => void }).gc!({ type: 'minor' });
   if (has(lever, 'thp-off')) native.prctl(C.PR_SET_THP_DISABLE, 1);
 
   const samples: Sample[] = [];
@@ -271,7 +274,12 @@ async function main(): Promise<void> {
             '--redis-port',
             String(redis.port),
           ],
-          { encoding: 'utf8', env: { ...process.env, LD_PRELOAD: has(lever, 'nohint') ? `${FORKSAFE_SO}:${process.env.NOHINT_SO}` : FORKSAFE_SO }, timeout: 300_000 },
+          { encoding: 'utf8', env: {
+            ...process.env,
+            LD_PRELOAD: FORKSAFE_SO,
+            ...(has(lever, 'hints') ? { ZH_FORKSAFE_KEEP_HINTS: '1' } : {}),
+            ...(has(lever, 'bindnow') ? { LD_BIND_NOW: '1' } : {}),
+          }, timeout: 300_000 },
         );
         if (res.status !== 0) throw new Error(`probe ${lever} failed (${res.status}): ${res.stderr}`);
         (results[lever] ??= []).push(JSON.parse(res.stdout.trim().split('\n').pop()!) as ProbeResult);

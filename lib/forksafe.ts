@@ -30,7 +30,14 @@ export function reexecForkSafe(script: string, args: string[], archFlags: readon
   if (preload.includes(FORKSAFE_SO) && process.execArgv.includes(FLAG)) {
     return `${FORKSAFE_SO} is in LD_PRELOAD but was not loaded (secure-execution mode?)`;
   }
-  const env = { ...process.env, LD_PRELOAD: [FORKSAFE_SO, ...preload.filter((p) => p !== FORKSAFE_SO)].join(':') };
+  // LD_BIND_NOW: the dynamic linker resolves every symbol at start-up, once, instead of lazily on
+  // a function's first call, which every child (forking) or worker (preforked) would otherwise
+  // repeat (ld.so's symbol lookups, and a copy-on-write fault for each GOT page it writes).
+  const env = {
+    LD_BIND_NOW: '1',
+    ...process.env,
+    LD_PRELOAD: [FORKSAFE_SO, ...preload.filter((p) => p !== FORKSAFE_SO)].join(':'),
+  };
   const name = (f: string) => f.split('=')[0].replace(/^--no-/, '--'); // --lazy is given for --no-lazy
   const given = (f: string) => process.execArgv.some((a) => name(a) === name(f));
   const added = [...DEFAULT_FLAGS, ...archFlags].filter((f) => !given(f));

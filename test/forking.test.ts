@@ -1,7 +1,9 @@
 // The forking server end to end: real processes, a private Redis, real sockets.
 import { strict as assert } from 'node:assert';
+import * as child_process from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { FORKSAFE_SO } from '../lib/paths';
 import { withRedis } from './helpers/redis';
 import { skipBecause } from './helpers/skip';
 import { RunningServer, processGroupMembers, startServer, withServer } from './helpers/server';
@@ -18,9 +20,11 @@ describe('forking server', function () {
     server = await start(['forking']);
     assert.equal(server.pid, server.proc.pid, 'the CLI replaced itself (execve), it did not spawn a second process');
     const args = fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0');
-    for (const f of ['--single-threaded', '--no-lazy', '--no-sparkplug', '--use-largepages=silent'])
-      assert.ok(args.includes(f), `${f} in ${args.join(' ')}`);
+    const flags = ['--single-threaded', '--no-lazy', '--no-sparkplug', '--use-largepages=silent'];
+    for (const f of [...flags, '--no-lazy-feedback-allocation']) assert.ok(args.includes(f), `${f} in ${args.join(' ')}`);
     assert.match(fs.readFileSync(`/proc/${server.pid}/maps`, 'utf8'), /forksafe\.so/);
+    const env = fs.readFileSync(`/proc/${server.pid}/environ`, 'utf8').split('\0');
+    assert.ok(env.includes('LD_BIND_NOW=1'), 'symbols bound once, before any fork');
   });
 
   it("a node flag the user gives wins over the re-exec's own (--lazy over --no-lazy, the young generation's size)", async () => {
@@ -31,6 +35,26 @@ describe('forking server', function () {
     for (const f of ['--no-lazy', '--max-semi-space-size=1'])
       assert.ok(!args.includes(f), `no ${f} in ${args.join(' ')}`);
     assert.equal((await get(server.port, '/')).status, 200);
+  });
+
+  it("forksafe.so packs V8's heap pages (no scattered page tables for fork() to copy); ZH_FORKSAFE_KEEP_HINTS=1 scatters them", () => {
+    // ~20 MB of objects: some 80 of V8's 256 kB pages. Scattered at V8's random hints, each needs
+    // page tables of its own; packed, they share them.
+    const code =
+      "const a=[];for(let i=0;i<200000;i++)a.push({i,s:'x'+i});" +
+      "console.log(/VmPTE:\\s*(\\d+)/.exec(require('fs').readFileSync('/proc/self/status','utf8'))[1])";
+    const pte = (keep: string) => {
+      const r = child_process.spawnSync(process.execPath, ['--single-threaded', '-e', code], {
+        encoding: 'utf8',
+        env: { ...process.env, LD_PRELOAD: FORKSAFE_SO, ZH_FORKSAFE_KEEP_HINTS: keep },
+        timeout: 30_000,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      return Number(r.stdout.trim());
+    };
+    const packed = pte('0');
+    const scattered = pte('1');
+    assert.ok(packed * 2 < scattered, `page tables: ${packed} kB packed, ${scattered} kB with V8's hints`);
   });
 
   it('serves 1,000 mixed requests at concurrency 20, reaps every child, counts every guestbook visit', async () => {
