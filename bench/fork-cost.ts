@@ -274,12 +274,16 @@ async function main(): Promise<void> {
             '--redis-port',
             String(redis.port),
           ],
-          { encoding: 'utf8', env: {
-            ...process.env,
-            LD_PRELOAD: FORKSAFE_SO,
-            ...(has(lever, 'hints') ? { ZH_FORKSAFE_KEEP_HINTS: '1' } : {}),
-            ...(has(lever, 'bindnow') ? { LD_BIND_NOW: '1' } : {}),
-          }, timeout: 300_000 },
+          {
+            encoding: 'utf8',
+            env: {
+              ...process.env,
+              LD_PRELOAD: FORKSAFE_SO,
+              ...(has(lever, 'hints') ? { ZH_FORKSAFE_KEEP_HINTS: '1' } : {}),
+              ...(has(lever, 'bindnow') ? { LD_BIND_NOW: '1' } : {}),
+            },
+            timeout: 300_000,
+          },
         );
         if (res.status !== 0) throw new Error(`probe ${lever} failed (${res.status}): ${res.stderr}`);
         (results[lever] ??= []).push(JSON.parse(res.stdout.trim().split('\n').pop()!) as ProbeResult);

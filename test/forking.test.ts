@@ -21,7 +21,8 @@ describe('forking server', function () {
     assert.equal(server.pid, server.proc.pid, 'the CLI replaced itself (execve), it did not spawn a second process');
     const args = fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0');
     const flags = ['--single-threaded', '--no-lazy', '--no-sparkplug', '--use-largepages=silent'];
-    for (const f of [...flags, '--no-lazy-feedback-allocation']) assert.ok(args.includes(f), `${f} in ${args.join(' ')}`);
+    for (const f of [...flags, '--no-lazy-feedback-allocation'])
+      assert.ok(args.includes(f), `${f} in ${args.join(' ')}`);
     assert.match(fs.readFileSync(`/proc/${server.pid}/maps`, 'utf8'), /forksafe\.so/);
     const env = fs.readFileSync(`/proc/${server.pid}/environ`, 'utf8').split('\0');
     assert.ok(env.includes('LD_BIND_NOW=1'), 'symbols bound once, before any fork');
