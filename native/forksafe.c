@@ -28,7 +28,7 @@ typedef int (*cond_init_fn)(pthread_cond_t*, const pthread_condattr_t*);
 static cond_fn real_signal, real_broadcast, real_destroy;
 static cond_init_fn real_init;
 
-static int g_keepHints;  // ZH_FORKSAFE_KEEP_HINTS=1: mmap() passes hints on
+static int g_keepHints;        // ZH_FORKSAFE_KEEP_HINTS=1: mmap() passes hints on
 static volatile int g_forked;  // set in every forked child
 enum { SLOTS = 4096 };
 static uintptr_t g_fresh[SLOTS];  // condvars initialised since the last fork (open addressing)
