@@ -32,6 +32,15 @@
 //   noopt     --no-opt: no TurboFan
 //   litemode  --lite-mode: no feedback vectors (fewer heap pages written per call), no optimizing tiers
 //   jitless   --jitless: the interpreter only, no executable memory allocated at run time
+//   alwayssp  --always-sparkplug: baseline code for every function as it is compiled (in the parent)
+//   eagerfb   --no-lazy-feedback-allocation: feedback vectors (inline caches) from a function's
+//             first call, so the warm-up leaves them filled for every child
+//   noshortbuiltins --no-short-builtin-calls: V8 does not copy its builtins (~1.6 MB) into the
+//             code range; calls go to node's text instead
+//   bindnow   LD_BIND_NOW=1: every dynamic symbol bound at start-up, not on first call in each child
+//   hints     ZH_FORKSAFE_KEEP_HINTS=1: forksafe.so leaves V8's random mmap() hints alone (its heap
+//             pages scattered, each with page tables of its own: the behaviour before 2 December)
+//   minorgc   a scavenge just before the loop (--expose-gc): an empty young generation at fork
 //   X=Y       any other node/V8 flag, given as --X=Y (e.g. interrupt-budget=1000)
 // (--single-threaded, which every probe runs with, already implies --single-threaded-gc and
 // --no-concurrent-recompilation: those are no levers here.)
@@ -57,12 +66,15 @@ const PARTS: Record<string, string[]> = {
   litemode: ['--lite-mode'],
   jitless: ['--jitless'],
   alwayssp: ['--always-sparkplug'],
+  noshortbuiltins: ['--no-short-builtin-calls'],
   hints: [],
   bindnow: [],
   minorgc: ['--expose-gc'],
   eagerfb: ['--no-lazy-feedback-allocation'],
 };
-const DEFAULT_LEVERS = 'baseline,warm,warm+semi1';
+/** The forking server's own setting (lib/servers/forking.ts, lib/forksafe.ts), and that with V8's hints kept. */
+const SERVER = 'warm+semi1+largepages+nolazy+nosparkplug+eagerfb+bindnow';
+const DEFAULT_LEVERS = `${SERVER},${SERVER}+hints,baseline`;
 
 /** The node flags of a lever (its parts' flags); throws on an unknown part. */
 function leverFlags(lever: string): string[] {
