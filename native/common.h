@@ -8,7 +8,11 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace zh {
 
@@ -84,6 +88,41 @@ extern thread_local bool t_uncounted;
 uint64_t nowNs();
 void countCall(Sys id, long ret, uint64_t t0);
 void traceCall(Sys id, long ret, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+
+// The calls that are POSIX cancellation points (recv, send, accept4, close, read, write,
+// connect, poll, epoll_wait, waitpid): glibc's wrappers switch asynchronous cancellation on
+// and off around the system call in a multi-threaded process, which node always is (and a
+// forked child stays, for glibc): ~120-200 ns per call, measured with bench/syscall-overhead
+// (docs/syscall-cost.md). Nothing here uses pthread_cancel(), so the addon makes them with
+// syscall(2): the same system call, the same result and errno, as strace shows it.
+inline long sysRecv(int fd, void* p, size_t n, int flags) {
+  return syscall(SYS_recvfrom, fd, p, n, flags, nullptr, nullptr);
+}
+inline long sysSend(int fd, const void* p, size_t n, int flags) {
+  return syscall(SYS_sendto, fd, p, n, flags, nullptr, 0);
+}
+inline long sysAccept4(int fd, struct sockaddr* sa, socklen_t* sl, int flags) {
+  return syscall(SYS_accept4, fd, sa, sl, flags);
+}
+inline long sysClose(int fd) { return syscall(SYS_close, fd); }
+inline long sysRead(int fd, void* p, size_t n) { return syscall(SYS_read, fd, p, n); }
+inline long sysWrite(int fd, const void* p, size_t n) { return syscall(SYS_write, fd, p, n); }
+inline long sysConnect(int fd, const struct sockaddr* sa, socklen_t sl) { return syscall(SYS_connect, fd, sa, sl); }
+inline long sysWait4(int pid, int* status, int options) { return syscall(SYS_wait4, pid, status, options, nullptr); }
+inline long sysPoll(struct pollfd* fds, nfds_t n, int timeoutMs) {
+#ifdef SYS_poll
+  return syscall(SYS_poll, fds, n, timeoutMs);
+#else
+  return poll(fds, n, timeoutMs);                 // (arm64 has only ppoll)
+#endif
+}
+inline long sysEpollWait(int epfd, struct epoll_event* ev, int maxev, int timeoutMs) {
+#ifdef SYS_epoll_wait
+  return syscall(SYS_epoll_wait, epfd, ev, maxev, timeoutMs);
+#else
+  return epoll_wait(epfd, ev, maxev, timeoutMs);  // (arm64 has only epoll_pwait)
+#endif
+}
 
 // Runs `expr` (a syscall returning -1/errno) with the EINTR policy: retried unless a stop
 // was requested. Yields the result or -errno, and feeds the counters when enabled.

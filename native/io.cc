@@ -15,7 +15,7 @@ static Napi::Value Read(const Args& args) {
   uint8_t* p;
   size_t len;
   if (!argInt(args, 0, &fd, "fd") || !argWindow(args, 1, &p, &len)) return Napi::Value();
-  long r = ZH_CALL(read, read(fd, p, len));
+  long r = ZH_CALL(read, sysRead(fd, p, len));
   ZH_TRACE(read, r, "read(%d, %zu bytes)", fd, len);
   return num(args.Env(), r);
 }
@@ -25,7 +25,7 @@ static Napi::Value Write(const Args& args) {
   uint8_t* p;
   size_t len;
   if (!argInt(args, 0, &fd, "fd") || !argWindow(args, 1, &p, &len)) return Napi::Value();
-  long r = ZH_CALL(write, write(fd, p, len));
+  long r = ZH_CALL(write, sysWrite(fd, p, len));
   ZH_TRACE(write, r, "write(%d, %zu bytes)", fd, len);
   return num(args.Env(), r);
 }
@@ -35,7 +35,7 @@ static Napi::Value Write(const Args& args) {
 static Napi::Value Close(const Args& args) {
   int32_t fd;
   if (!argInt(args, 0, &fd, "fd")) return Napi::Value();
-  long r = ZH_CALL_ONCE(close, close(fd));
+  long r = ZH_CALL_ONCE(close, sysClose(fd));
   ZH_TRACE(close, r, "close(%d)", fd);
   return num(args.Env(), r);
 }

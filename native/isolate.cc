@@ -134,22 +134,22 @@ void windowCall(const FunctionCallbackInfo<Value>& info, Call call) {
   if (a.ok) a.ret(call(fd, p, len, flags));
 }
 ZH_V8(Read) {
-  windowCall(info, [](int fd, uint8_t* p, size_t len, int) { return ZH_CALL(read, read(fd, p, len)); });
+  windowCall(info, [](int fd, uint8_t* p, size_t len, int) { return ZH_CALL(read, sysRead(fd, p, len)); });
 }
 ZH_V8(Write) {
-  windowCall(info, [](int fd, uint8_t* p, size_t len, int) { return ZH_CALL(write, write(fd, p, len)); });
+  windowCall(info, [](int fd, uint8_t* p, size_t len, int) { return ZH_CALL(write, sysWrite(fd, p, len)); });
 }
 ZH_V8(Recv) {
-  windowCall(info, [](int fd, uint8_t* p, size_t len, int f) { return ZH_CALL(recvfrom, recv(fd, p, len, f)); });
+  windowCall(info, [](int fd, uint8_t* p, size_t len, int f) { return ZH_CALL(recvfrom, sysRecv(fd, p, len, f)); });
 }
 ZH_V8(Send) {
-  windowCall(info, [](int fd, uint8_t* p, size_t len, int f) { return ZH_CALL(sendto, send(fd, p, len, f)); });
+  windowCall(info, [](int fd, uint8_t* p, size_t len, int f) { return ZH_CALL(sendto, sysSend(fd, p, len, f)); });
 }
 // Never retried (see io.cc's Close).
 ZH_V8(Close) {
   V8Args a(info);
   int fd = a.i32(0);
-  if (a.ok) a.ret(ZH_CALL_ONCE(close, close(fd)));
+  if (a.ok) a.ret(ZH_CALL_ONCE(close, sysClose(fd)));
 }
 ZH_V8(Shutdown) {
   V8Args a(info);
@@ -187,7 +187,7 @@ ZH_V8(Connect) {
   struct sockaddr_storage ss;
   socklen_t sl;
   if (!toSockaddr(host, port, &ss, &sl)) return (void)a.fail(false, "address must be an IPv4 or IPv6 literal string");
-  a.ret(ZH_CALL_ONCE(connect, connect(fd, (struct sockaddr*)&ss, sl)));
+  a.ret(ZH_CALL_ONCE(connect, sysConnect(fd, (struct sockaddr*)&ss, sl)));
 }
 // As net.cc's: SO_RCVTIMEO/SO_SNDTIMEO in milliseconds, the rest as an int.
 ZH_V8(Setsockopt) {
@@ -212,7 +212,7 @@ ZH_V8(Poll) {
   if (nfds < 0 || (size_t)nfds * sizeof(struct pollfd) > len || (uintptr_t)p % alignof(struct pollfd))
     return (void)a.fail(true, "nfds is negative or larger than the pollfd buffer, or it is misaligned");
   uint64_t start = nowNs();
-  a.ret(ZH_CALL(poll, poll((struct pollfd*)p, (nfds_t)nfds, timeLeft(timeout, start))));
+  a.ret(ZH_CALL(poll, sysPoll((struct pollfd*)p, (nfds_t)nfds, timeLeft(timeout, start))));
 }
 ZH_V8(Open) {
   V8Args a(info);

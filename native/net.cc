@@ -86,7 +86,7 @@ static Napi::Value Connect(const Args& args) {
   struct sockaddr_storage ss;
   socklen_t sl;
   if (!argInt(args, 0, &fd, "fd") || !argAddr(args, 1, &ss, &sl)) return Napi::Value();
-  long r = ZH_CALL_ONCE(connect, connect(fd, (struct sockaddr*)&ss, sl));
+  long r = ZH_CALL_ONCE(connect, sysConnect(fd, (struct sockaddr*)&ss, sl));
   ZH_TRACE(connect, r, "connect(%d, ...)", fd);
   return num(args.Env(), r);
 }
@@ -129,7 +129,8 @@ static Napi::Value Accept4(const Args& args) {
   if (!argBool(args, 2, &wantPeer)) return Napi::Value();
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
-  long r = ZH_CALL(accept4, accept4(fd, wantPeer ? (struct sockaddr*)&ss : nullptr, wantPeer ? &sl : nullptr, flags));
+  long r =
+      ZH_CALL(accept4, sysAccept4(fd, wantPeer ? (struct sockaddr*)&ss : nullptr, wantPeer ? &sl : nullptr, flags));
   ZH_TRACE(accept4, r, "accept4(%d, %s, %#x)", fd, wantPeer ? "{...}" : "NULL", flags);
   if (r < 0 || !wantPeer) return num(args.Env(), r);
   return peerObject(args.Env(), r, ss);
@@ -164,7 +165,7 @@ static Napi::Value Recv(const Args& args) {
   size_t len;
   if (!argInt(args, 0, &fd, "fd") || !argWindow(args, 1, &p, &len)) return Napi::Value();
   if (!argOptInt(args, 4, &flags, "flags")) return Napi::Value();
-  long r = ZH_CALL(recvfrom, recv(fd, p, len, flags));
+  long r = ZH_CALL(recvfrom, sysRecv(fd, p, len, flags));
   ZH_TRACE(recvfrom, r, "recvfrom(%d, %zu byte%s, %s)", fd, len, len == 1 ? "" : "s", msgFlags(flags));
   return num(args.Env(), r);
 }
@@ -176,7 +177,7 @@ static Napi::Value Send(const Args& args) {
   size_t len;
   if (!argInt(args, 0, &fd, "fd") || !argWindow(args, 1, &p, &len)) return Napi::Value();
   if (!argOptInt(args, 4, &flags, "flags")) return Napi::Value();
-  long r = ZH_CALL(sendto, send(fd, p, len, flags));
+  long r = ZH_CALL(sendto, sysSend(fd, p, len, flags));
   ZH_TRACE(sendto, r, "sendto(%d, %zu byte%s, %s)", fd, len, len == 1 ? "" : "s", msgFlags(flags));
   return num(args.Env(), r);
 }

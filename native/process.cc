@@ -435,7 +435,7 @@ static Napi::Value Waitpid(const Args& args) {
     out = (int32_t*)p;
   }
   int status = 0;
-  long r = ZH_CALL(wait4, waitpid(pid, &status, options));
+  long r = ZH_CALL(wait4, sysWait4(pid, &status, options));
   ZH_TRACE(wait4, r, "wait4(%d, %#x, %#x)", pid, status, options);
   if (r > 0 && out) *out = status;
   return num(args.Env(), r);
