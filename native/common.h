@@ -124,6 +124,14 @@ inline long sysEpollWait(int epfd, struct epoll_event* ev, int maxev, int timeou
 #endif
 }
 
+// A wait that can last for ever (accept4, poll/epoll_wait without a timeout, waitpid(-1)
+// without WNOHANG, io_uring_enter waiting for completions without a timeout) asked for after a
+// stop was requested returns -EINTR at once, without the call, as the stop signal would have
+// interrupted it a moment later. A stop signal handled between the caller's stopRequested()
+// check and the call would otherwise be lost, and an idle server would wait for its next
+// client. Not counted or traced: no system call was made.
+inline bool stopBeforeWait() { return g_stop != 0; }
+
 // Runs `expr` (a syscall returning -1/errno) with the EINTR policy: retried unless a stop
 // was requested. Yields the result or -errno, and feeds the counters when enabled.
 #define ZH_CALL(id, expr)                                                        \

@@ -127,6 +127,7 @@ static Napi::Value Accept4(const Args& args) {
   if (!argInt(args, 0, &fd, "fd")) return Napi::Value();
   if (!argOptInt(args, 1, &flags, "flags")) return Napi::Value();
   if (!argBool(args, 2, &wantPeer)) return Napi::Value();
+  if (stopBeforeWait()) return num(args.Env(), -EINTR);
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   long r =

@@ -28,6 +28,7 @@ static Napi::Value Poll(const Args& args) {
     return rangeError(args.Env(), "nfds is negative or larger than the pollfd buffer"), Napi::Value();
   if ((uintptr_t)p % alignof(struct pollfd)) return rangeError(args.Env(), "pollfd buffer misaligned"), Napi::Value();
   // poll() returns EINTR even with SA_RESTART: retried with the time left (a stop returns -EINTR).
+  if (timeout < 0 && stopBeforeWait()) return num(args.Env(), -EINTR);
   uint64_t start = nowNs();
   long r = ZH_CALL(poll, sysPoll((struct pollfd*)p, (nfds_t)nfds, timeLeft(timeout, start)));
   ZH_TRACE(poll, r, "poll([%d fds], %d, %d)", nfds, nfds, timeout);
@@ -69,6 +70,7 @@ static Napi::Value EpollWait(const Args& args) {
   if (maxev <= 0 || (size_t)maxev * sizeof(struct epoll_event) > len)
     return rangeError(args.Env(), "maxevents must be > 0 and fit in the events buffer"), Napi::Value();
   if ((uintptr_t)p % 4) return rangeError(args.Env(), "events buffer misaligned"), Napi::Value();
+  if (timeout < 0 && stopBeforeWait()) return num(args.Env(), -EINTR);
   uint64_t start = nowNs();
   long r = ZH_CALL(epoll_wait, sysEpollWait(epfd, (struct epoll_event*)p, maxev, timeLeft(timeout, start)));
   ZH_TRACE(epoll_wait, r, "epoll_wait(%d, [%d], %d)", epfd, maxev, timeout);

@@ -434,6 +434,9 @@ static Napi::Value Waitpid(const Args& args) {
     if (len < 4 || (uintptr_t)p % 4) return rangeError(args.Env(), "statusOut must be an Int32Array"), Napi::Value();
     out = (int32_t*)p;
   }
+  // Waiting for any child (a pool's idle wait) after a stop; a wait for one given child is a
+  // join (the stats printer's, at exit) and is made as asked.
+  if (pid == -1 && !(options & WNOHANG) && stopBeforeWait()) return num(args.Env(), -EINTR);
   int status = 0;
   long r = ZH_CALL(wait4, sysWait4(pid, &status, options));
   ZH_TRACE(wait4, r, "wait4(%d, %#x, %#x)", pid, status, options);

@@ -90,6 +90,9 @@ static Napi::Value IoUringEnter(const Args& args) {
       !argInt(args, 2, &minComplete, "minComplete") || !argInt(args, 3, &flags, "flags") ||
       !argOptInt(args, 4, &timeoutMs, "timeoutMs"))
     return Napi::Value();
+  bool waits = (flags & IORING_ENTER_GETEVENTS) && minComplete > 0;
+  // A failed enter submits nothing: the caller keeps its SQEs queued.
+  if (waits && timeoutMs < 0 && stopBeforeWait()) return num(args.Env(), -EINTR);
   uint64_t start = nowNs();
   struct __kernel_timespec ts;
   struct io_uring_getevents_arg ext;

@@ -768,6 +768,31 @@ describe('native layer (lib/sys.ts + addon)', function () {
     });
   });
 
+  describe('a stop signal handled before a wait begins', () => {
+    it('accept4, poll and epoll_wait without a timeout, and a blocking waitpid return EINTR at once instead of waiting for ever', async () => {
+      const { child, done } = runChild(process.execPath, [path.join(FIXTURES, 'stop-before-wait.js')], (line, c) => {
+        if (line.startsWith('ready ')) c.kill('SIGINT'); // lands while the child spins in JavaScript
+      });
+      children.add(child);
+      // Without the check the child blocks in accept4() for ever: give up (and fail) after 20 s.
+      const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const res = await done;
+      clearTimeout(guard);
+      assert.equal(res.signal, null, `killed by ${res.signal} (a wait blocked): ${res.stderr}`);
+      assert.equal(res.code, 0, res.stderr);
+      const lines = res.stdout.trim().split('\n');
+      const report = JSON.parse(lines[lines.length - 1]);
+      assert.deepEqual(report, {
+        accept: 'EINTR',
+        poll: 'EINTR',
+        epoll: 'EINTR',
+        waitpid: 'EINTR',
+        pollWithTimeout: '0',
+        stop: C.SIGINT,
+      });
+    });
+  });
+
   describe('worker_threads', () => {
     it('the addon loads and works inside a Worker', async () => {
       const sysPath = require.resolve('../lib/sys');
