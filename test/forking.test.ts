@@ -58,6 +58,14 @@ describe('forking server', function () {
     assert.ok(packed * 2 < scattered, `page tables: ${packed} kB packed, ${scattered} kB with V8's hints`);
   });
 
+  it('forksafe.so defines both mmap and mmap64 (node calls mmap64; the build renames one to the other)', function () {
+    const r = child_process.spawnSync('nm', ['-D', '--defined-only', FORKSAFE_SO], { encoding: 'utf8' });
+    if (r.error) skipBecause(this, `nm (binutils) not available: ${r.error.message}`);
+    assert.equal(r.status, 0, r.stderr);
+    const defined = new Set(r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[2]));
+    for (const f of ['mmap', 'mmap64']) assert.ok(defined.has(f), `${f} in ${[...defined].join(' ')}`);
+  });
+
   it('serves 1,000 mixed requests at concurrency 20, reaps every child, counts every guestbook visit', async () => {
     server = await start(['forking']);
     const r = redis().client();
