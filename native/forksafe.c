@@ -87,8 +87,12 @@ static int isFresh(pthread_cond_t* c, int forget) {
 static void inChild(void) {
   // The child is single-threaded here. The table is clean unless this process itself was a
   // forked child that made condvars: no need to write (and copy-on-write fault) its 32 kB.
-  if (g_remembered) memset(g_fresh, 0, sizeof g_fresh);
-  g_remembered = 0;
+  // g_remembered too is written only then: a write would fault its page (the table's first, as
+  // built) into every child.
+  if (g_remembered) {
+    memset(g_fresh, 0, sizeof g_fresh);
+    g_remembered = 0;
+  }
   g_forked = 1;
 }
 
