@@ -39,7 +39,7 @@
 //             code range; calls go to node's text instead
 //   bindnow   LD_BIND_NOW=1: every dynamic symbol bound at start-up, not on first call in each child
 //   hints     ZH_FORKSAFE_KEEP_HINTS=1: forksafe.so leaves V8's random mmap() hints alone (its heap
-//             pages scattered, each with page tables of its own: the behaviour before 2 December)
+//             pages scattered, each with page tables of its own: the behaviour before 2 December's afternoon)
 //   minorgc   a scavenge just before the loop (--expose-gc): an empty young generation at fork
 //   X=Y       any other node/V8 flag, given as --X=Y (e.g. interrupt-budget=1000)
 // (--single-threaded, which every probe runs with, already implies --single-threaded-gc and

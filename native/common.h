@@ -92,9 +92,11 @@ void traceCall(Sys id, long ret, const char* fmt, ...) __attribute__((format(pri
 // The calls that are POSIX cancellation points (recv, send, accept4, close, read, write,
 // connect, poll, epoll_wait, waitpid): glibc's wrappers switch asynchronous cancellation on
 // and off around the system call in a multi-threaded process, which node always is (and a
-// forked child stays, for glibc): ~120-200 ns per call, measured with bench/syscall-overhead
+// forked child stays, for glibc): ~40-200 ns per recv(), measured with bench/syscall-overhead
 // (docs/syscall-cost.md). Nothing here uses pthread_cancel(), so the addon makes them with
-// syscall(2): the same system call, the same result and errno, as strace shows it.
+// syscall(2): the same system call, the same result and errno, as strace shows it. Its other
+// cancellation points (open, sendmsg, recvmsg, fcntl's F_SETLKW; poll and epoll_wait on
+// arm64, below) still go through glibc.
 inline long sysRecv(int fd, void* p, size_t n, int flags) {
   return syscall(SYS_recvfrom, fd, p, n, flags, nullptr, nullptr);
 }

@@ -5,12 +5,17 @@
 //     for each 256 kB heap page at a random address, and scattered pages each need page
 //     tables of their own, which every fork() copies and every child's exit frees. Without
 //     the hint the kernel packs them beside the other mappings (page tables ~570 -> ~220 kB).
-//     ZH_FORKSAFE_KEEP_HINTS=1 in the environment turns this one off (to measure it).
+//     ZH_FORKSAFE_KEEP_HINTS=1 in the environment turns this one off (to measure it). Both
+//     names, mmap and mmap64, on 64-bit ABIs only.
 //  3. In a forked child, pthread_cond_signal/broadcast on a condvar that existed before the
 //     fork do nothing: such a condvar may still count the parent's waiting threads, which do
 //     not exist in the child, and glibc would wait for them forever. Condvars initialised
 //     after the fork (e.g. a libuv threadpool the child starts) work normally.
 #define _GNU_SOURCE
+// node-gyp builds with -D_FILE_OFFSET_BITS=64, under which <sys/mman.h> renames a definition of
+// mmap() to mmap64: without this, only one of the two names would be interposed (which one
+// depends on the build), and node calls mmap64. Both are defined below, explicitly.
+#undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -82,8 +87,12 @@ static int isFresh(pthread_cond_t* c, int forget) {
 static void inChild(void) {
   // The child is single-threaded here. The table is clean unless this process itself was a
   // forked child that made condvars: no need to write (and copy-on-write fault) its 32 kB.
-  if (g_remembered) memset(g_fresh, 0, sizeof g_fresh);
-  g_remembered = 0;
+  // g_remembered too is written only then: a write would fault its page (the table's first, as
+  // built) into every child.
+  if (g_remembered) {
+    memset(g_fresh, 0, sizeof g_fresh);
+    g_remembered = 0;
+  }
   g_forked = 1;
 }
 
@@ -94,10 +103,20 @@ __attribute__((constructor)) static void init(void) {
   pthread_atfork(NULL, NULL, inChild);
 }
 
-void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+// 64-bit only: there mmap and mmap64 are the same call (a 64-bit byte offset, SYS_mmap's six
+// arguments); 32-bit ABIs have SYS_mmap2 (offset in pages) or none, and keep glibc's as is.
+#if defined(__LP64__) && defined(SYS_mmap)
+static void* mapDroppingHint(void* addr, size_t len, int prot, int flags, int fd, off64_t off) {
   if (addr && !g_keepHints && (flags & MAP_ANONYMOUS) && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) addr = NULL;
   return (void*)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
+void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+  return mapDroppingHint(addr, len, prot, flags, fd, off);
+}
+void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off64_t off) {
+  return mapDroppingHint(addr, len, prot, flags, fd, off);
+}
+#endif
 
 int madvise(void* addr, size_t len, int advice) {
   if (advice == MADV_DONTFORK) return 0;

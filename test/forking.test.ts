@@ -17,7 +17,7 @@ describe('forking server', function () {
   let server: RunningServer | undefined;
 
   it('runs fork-safe: the same pid re-executed with --single-threaded, its own node flags, forksafe.so preloaded', async () => {
-    server = await start(['forking']);
+    server = await start(['forking'], { env: { LD_BIND_NOW: undefined } }); // whatever the runner's environment has
     assert.equal(server.pid, server.proc.pid, 'the CLI replaced itself (execve), it did not spawn a second process');
     const args = fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0');
     const flags = ['--single-threaded', '--no-lazy', '--no-sparkplug', '--use-largepages=silent'];
@@ -28,8 +28,14 @@ describe('forking server', function () {
     assert.ok(env.includes('LD_BIND_NOW=1'), 'symbols bound once, before any fork');
   });
 
-  it("a node flag the user gives wins over the re-exec's own (--lazy over --no-lazy, the young generation's size)", async () => {
-    server = await start(['forking'], { nodeArgs: ['--lazy', '--max-semi-space-size=2'] });
+  it("a node flag the user gives wins over the re-exec's own (--lazy over --no-lazy, the young generation's size), and so does an LD_BIND_NOW", async () => {
+    server = await start(['forking'], { nodeArgs: ['--lazy', '--max-semi-space-size=2'], env: { LD_BIND_NOW: '' } });
+    const env = fs.readFileSync(`/proc/${server.pid}/environ`, 'utf8').split('\0');
+    assert.deepEqual(
+      env.filter((v) => v.startsWith('LD_BIND_NOW=')),
+      ['LD_BIND_NOW='],
+      'an empty LD_BIND_NOW (lazy binding) is kept',
+    );
     const args = fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0');
     for (const f of ['--lazy', '--max-semi-space-size=2', '--no-sparkplug', '--single-threaded'])
       assert.ok(args.includes(f), `${f} in ${args.join(' ')}`);
@@ -56,6 +62,14 @@ describe('forking server', function () {
     const packed = pte('0');
     const scattered = pte('1');
     assert.ok(packed * 2 < scattered, `page tables: ${packed} kB packed, ${scattered} kB with V8's hints`);
+  });
+
+  it('forksafe.so defines both mmap and mmap64 (node calls mmap64; the build renames one to the other)', function () {
+    const r = child_process.spawnSync('nm', ['-D', '--defined-only', FORKSAFE_SO], { encoding: 'utf8' });
+    if (r.error) skipBecause(this, `nm (binutils) not available: ${r.error.message}`);
+    assert.equal(r.status, 0, r.stderr);
+    const defined = new Set(r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[2]));
+    for (const f of ['mmap', 'mmap64']) assert.ok(defined.has(f), `${f} in ${[...defined].join(' ')}`);
   });
 
   it('serves 1,000 mixed requests at concurrency 20, reaps every child, counts every guestbook visit', async () => {
