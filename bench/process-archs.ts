@@ -12,7 +12,8 @@
 //          [--rounds 3]  (every row once per round; medians: the machine's load varies between runs)
 // Besides req/s, each row's CPU per request: the CPU time of the server's process group during the
 // measured wrk run (/proc/PID/stat of every member, plus the children the leader reaped), over the
-// requests wrk completed; and the machine's busy time (/proc/stat) less wrk's and Redis's, per
+// requests wrk completed, and that against the C server's ("CPU vs C": C's over ours, so 0.25x is
+// four times C's CPU per request: what bounds a CPU-saturated server, beside req/s); and the machine's busy time (/proc/stat) less wrk's and Redis's, per
 // request, which also charges what the server makes the kernel do elsewhere (and anything else
 // running: a quiet machine only).
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -289,22 +290,29 @@ async function main(): Promise<void> {
       }
       console.log(`\nGET ${urlPath}`);
       console.log(
-        `${'server'.padEnd(32)} ${'req/s'.padStart(9)}  vs C   ${'us CPU/req'.padStart(10)} ${'machine'.padStart(8)}  (each round)`,
+        `${'server'.padEnd(32)} ${'req/s'.padStart(9)}  vs C   ${'us CPU/req'.padStart(10)}  CPU vs C ${'machine'.padStart(8)}  (each round)`,
       );
       const cRate: Record<string, number> = {};
+      const cCpu: Record<string, number> = {};
       for (const row of rows) {
         const rps = median(rates.get(row)!);
-        if (row.c) cRate[row.arch] = rps;
+        const cpuUs = median(cpus.get(row)!);
+        if (row.c) {
+          cRate[row.arch] = rps;
+          cCpu[row.arch] = cpuUs;
+        }
         const vs = cRate[row.arch] ? `${(rps / cRate[row.arch]).toFixed(2)}x` : '';
+        // The same direction as req/s: C's CPU per request over this row's (0.25x: 4x the CPU).
+        const cpuVs = cCpu[row.arch] && cpuUs > 0 ? `${(cCpu[row.arch] / cpuUs).toFixed(2)}x` : '';
         const each = rates
           .get(row)!
           .map((r) => r.toFixed(0))
           .join(', ');
         const e = errs.get(row);
-        const cpu = median(cpus.get(row)!).toFixed(0);
+        const cpu = cpuUs.toFixed(0);
         const mach = median(machine.get(row)!).toFixed(0);
         console.log(
-          `${row.label.padEnd(32)} ${rps.toFixed(0).padStart(9)}  ${vs.padEnd(6)} ${cpu.padStart(10)} ${mach.padStart(8)}  (${each})${e ? `  (${e})` : ''}`,
+          `${row.label.padEnd(32)} ${rps.toFixed(0).padStart(9)}  ${vs.padEnd(6)} ${cpu.padStart(10)}  ${cpuVs.padEnd(8)} ${mach.padStart(8)}  (${each})${e ? `  (${e})` : ''}`,
         );
       }
     }
