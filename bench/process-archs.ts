@@ -13,9 +13,9 @@
 // Besides req/s, each row's CPU per request: the CPU time of the server's process group during the
 // measured wrk run (/proc/PID/stat of every member, plus the children the leader reaped), over the
 // requests wrk completed, and that against the C server's ("CPU vs C": C's over ours, so 0.25x is
-// four times C's CPU per request: what bounds a CPU-saturated server, beside req/s); and the machine's busy time (/proc/stat) less wrk's and Redis's, per
-// request, which also charges what the server makes the kernel do elsewhere (and anything else
-// running: a quiet machine only).
+// four times C's CPU per request: what bounds a CPU-saturated server, beside req/s); and the
+// machine's busy time (/proc/stat) less wrk's and Redis's, per request, which also charges what
+// the server makes the kernel do elsewhere (and anything else running: a quiet machine only).
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';

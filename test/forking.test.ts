@@ -20,8 +20,13 @@ describe('forking server', function () {
     server = await start(['forking'], { env: { LD_BIND_NOW: undefined } }); // whatever the runner's environment has
     assert.equal(server.pid, server.proc.pid, 'the CLI replaced itself (execve), it did not spawn a second process');
     const args = fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0');
-    const flags = ['--single-threaded', '--no-lazy', '--no-sparkplug', '--use-largepages=silent'];
-    for (const f of [...flags, '--no-lazy-feedback-allocation'])
+    for (const f of [
+      '--single-threaded',
+      '--no-lazy',
+      '--no-sparkplug',
+      '--use-largepages=silent',
+      '--no-lazy-feedback-allocation',
+    ])
       assert.ok(args.includes(f), `${f} in ${args.join(' ')}`);
     assert.match(fs.readFileSync(`/proc/${server.pid}/maps`, 'utf8'), /forksafe\.so/);
     const env = fs.readFileSync(`/proc/${server.pid}/environ`, 'utf8').split('\0');
